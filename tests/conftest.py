@@ -1,0 +1,60 @@
+"""Shared fixtures.
+
+Fast unit tests use a tiny randomly initialised BERT (no downloads: the tokenizer is the
+embedded MiniLM's, loaded from site-packages). Integration tests use the real embedded
+model on real GLUE data from ``../shared/glue`` and skip, with a message, when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_GLUE = Path(os.environ.get("PROBEKIT_GLUE_DIR", REPO.parent / "shared" / "glue"))
+
+
+@pytest.fixture(scope="session")
+def shared_glue() -> Path:
+    """The real GLUE files of ``../shared/glue`` (skips when absent)."""
+    if not (SHARED_GLUE / "SST-2" / "dev.tsv").is_file():
+        pytest.skip(f"real GLUE data not found at {SHARED_GLUE} (set PROBEKIT_GLUE_DIR)")
+    return SHARED_GLUE
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer():
+    from transformers import AutoTokenizer
+
+    from probekit.models import embedded_model_dir
+
+    return AutoTokenizer.from_pretrained(str(embedded_model_dir()))
+
+
+def tiny_bert_config(**kw):
+    from transformers import BertConfig
+
+    base = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                intermediate_size=64, max_position_embeddings=128)
+    base.update(kw)
+    return BertConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, minilm_tokenizer) -> Path:
+    """A saved tiny random BERT (2 layers, hidden 32) with the MiniLM tokenizer."""
+    import torch
+    from transformers import BertModel
+
+    torch.manual_seed(0)
+    model = BertModel(tiny_bert_config()).eval()
+    out = tmp_path_factory.mktemp("tiny_bert")
+    model.save_pretrained(out)
+    minilm_tokenizer.save_pretrained(out)
+    return out
