@@ -1,0 +1,336 @@
+"""Run an encoder over a task split and write every layer's vectors to an HDF5 cache.
+
+The pass is batched and length-bucketed: examples are cut into windows of consecutive rows
+(about ``window_tokens`` tokens each), sorted by length inside a window, and run in
+dynamically padded batches under ``torch.inference_mode``. Each finished window is written
+in source order and marked done, so an interrupted extraction resumes from the last
+finished window and produces the same bytes as an uninterrupted one (window boundaries
+depend only on the data and settings, never on where a run stopped).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from . import __version__
+from .cache import POOLS, CacheWriter, partial_path
+from .errors import CacheError, ConfigError, DataError
+from .models import LoadedModel
+from .tasks import TaskData
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ExtractionReport", "Encoded", "encode", "forward_batch", "pool_batch", "extract", "parse_shard"]
+
+_TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+
+
+@dataclass
+class ExtractionReport:
+    """What :func:`extract` did."""
+
+    path: Path
+    n_examples: int
+    n_tokens: int
+    n_truncated: int
+    n_layers: int
+    hidden_size: int
+    elapsed_s: float
+    resumed_from: int = 0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.n_tokens / self.elapsed_s if self.elapsed_s > 0 else float("nan")
+
+
+@dataclass
+class Encoded:
+    """Tokenised examples (ragged lists, one entry per example)."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    special_tokens_mask: list[list[int]]
+    word_ids: list[list[int]]
+    sequence_ids: list[list[int]]
+    lengths: np.ndarray  # [n_examples] int32
+    n_truncated: int
+
+    def flat(self, name: str, dtype: Any) -> np.ndarray:
+        seqs = getattr(self, name)
+        return np.fromiter((v for s in seqs for v in s), dtype=dtype, count=int(self.lengths.sum()))
+
+
+def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``."""
+    if shard is None or shard == "":
+        return None
+    if isinstance(shard, str):
+        try:
+            a, b = shard.split("/")
+            i, n = int(a), int(b)
+        except ValueError:
+            raise ConfigError(f"--shard {shard!r}: expected i/n, e.g. 0/4") from None
+    else:
+        i, n = shard
+    if not (n >= 1 and 0 <= i < n):
+        raise ConfigError(f"--shard {i}/{n}: need 0 <= i < n")
+    return i, n
+
+
+def encode(tokenizer: Any, data: TaskData, max_length: int) -> Encoded:
+    """Tokenise every example (pairs as pairs), truncating to ``max_length`` and counting cuts."""
+    if max_length < 4:
+        raise ConfigError(f"max_length {max_length} is too small")
+    args = (data.texts, data.pairs) if data.pairs is not None else (data.texts,)
+    full = tokenizer(*args, truncation=False, add_special_tokens=True, verbose=False)["input_ids"]
+    n_trunc = int(sum(len(x) > max_length for x in full))
+    enc = tokenizer(*args, truncation=True, max_length=max_length, return_special_tokens_mask=True,
+                    return_token_type_ids=True, verbose=False)
+    ids = enc["input_ids"]
+    special = enc["special_tokens_mask"]
+    fast = getattr(enc, "encodings", None) is not None
+    if not fast:
+        logger.warning("tokenizer %s is not a fast tokenizer: word_ids are not stored", type(tokenizer).__name__)
+    word_ids, seq_ids = [], []
+    for i in range(len(ids)):
+        if fast:
+            w = enc.word_ids(i)
+            s = enc.sequence_ids(i)
+            word_ids.append([-1 if v is None else v for v in w])
+            seq_ids.append([-1 if v is None else v for v in s])
+        else:
+            word_ids.append([-1] * len(ids[i]))
+            seq_ids.append([-1 if m else 0 for m in special[i]])
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int32, count=len(ids))
+    tt = enc.get("token_type_ids")
+    return Encoded(ids, tt, special, word_ids, seq_ids, lengths, n_trunc)
+
+
+def _pad(seqs: list[list[int]], value: int, device: torch.device) -> torch.Tensor:
+    return torch.nn.utils.rnn.pad_sequence([torch.tensor(s, dtype=torch.long) for s in seqs], batch_first=True,
+                                           padding_value=value).to(device)
+
+
+def forward_batch(lm: LoadedModel, enc: Encoded, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One padded forward pass over examples ``rows``.
+
+    Returns:
+        hidden: ``[b, t, n_layers, hidden]`` every hidden state (embeddings first), model dtype.
+        attention_mask: ``[b, t]`` bool.
+        content_mask: ``[b, t]`` bool, real non-special tokens (all real tokens for an
+            example that has none).
+    """
+    dev = lm.device
+    pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    ids = _pad([enc.input_ids[i] for i in rows], pad_id, dev)
+    att = _pad([[1] * len(enc.input_ids[i]) for i in rows], 0, dev).bool()
+    special = _pad([enc.special_tokens_mask[i] for i in rows], 1, dev).bool()
+    kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": att.long()}
+    if enc.token_type_ids is not None and getattr(lm.model.config, "type_vocab_size", 0) > 1:
+        kwargs["token_type_ids"] = _pad([enc.token_type_ids[i] for i in rows], 0, dev)
+    out = lm.model(**kwargs, output_hidden_states=True, return_dict=True)
+    hidden = torch.stack(out.hidden_states, dim=2)
+    content = att & ~special
+    empty = ~content.any(dim=1)
+    if bool(empty.any()):
+        content = torch.where(empty[:, None], att, content)
+    return hidden, att, content
+
+
+def pool_batch(hidden: torch.Tensor, content: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Pooled views of a batch, computed in float32.
+
+    Args:
+        hidden: ``[b, t, n_layers, H]``.
+        content: ``[b, t]`` bool mask of the tokens that ``mean`` and ``max_norm`` use.
+
+    Returns:
+        ``({"cls", "mean", "max_norm"} -> [b, n_layers, H], max_norm_pos [b, n_layers])``.
+    """
+    h = hidden.float()
+    m = content[:, :, None].float()  # [b, t, 1]
+    mean = (h * m[..., None]).sum(1) / m.sum(1)[..., None]
+    norms = torch.linalg.vector_norm(h, dim=-1)  # [b, t, L]
+    norms = norms.masked_fill(~content[:, :, None], float("-inf"))
+    pos = norms.argmax(dim=1)  # [b, L]
+    idx = pos[:, None, :, None].expand(-1, 1, -1, h.shape[-1])
+    max_norm = h.gather(1, idx).squeeze(1)
+    return {"cls": h[:, 0], "mean": mean, "max_norm": max_norm}, pos
+
+
+def _windows(lengths: np.ndarray, window_tokens: int, store_tokens: bool) -> list[tuple[int, int]]:
+    """Consecutive example ranges of about ``window_tokens`` tokens (deterministic)."""
+    n = len(lengths)
+    if not store_tokens:
+        step = max(1, window_tokens // max(1, int(lengths.mean()) if n else 1))
+        return [(a, min(n, a + step)) for a in range(0, n, step)]
+    out, start, acc = [], 0, 0
+    for i, ln in enumerate(lengths):
+        acc += int(ln)
+        if acc >= window_tokens:
+            out.append((start, i + 1))
+            start, acc = i + 1, 0
+    if start < n:
+        out.append((start, n))
+    return out
+
+
+def _batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    for a in range(0, len(order), batch_size):
+        yield order[a:a + batch_size]
+
+
+def extract(
+    lm: LoadedModel,
+    data: TaskData,
+    out: str | Path,
+    *,
+    batch_size: int = 32,
+    max_length: int = 128,
+    store_tokens: bool = True,
+    storage_dtype: str = "float16",
+    resume: bool = False,
+    overwrite: bool = False,
+    shard: str | tuple[int, int] | None = None,
+    window_tokens: int | None = None,
+    progress: bool = True,
+) -> ExtractionReport:
+    """Extract every hidden state of ``lm`` over ``data`` into the cache ``out``.
+
+    Args:
+        lm: a loaded encoder (:func:`probekit.models.load_encoder`); its device is used.
+        data: the examples (:func:`probekit.tasks.load_task`).
+        out: the cache path; written as ``out.partial`` and renamed when complete.
+        store_tokens: also store token-level vectors ``[n_tokens, n_layers, H]``
+            (switch off for sentence-level work; pooled views are always stored).
+        storage_dtype: ``float16`` (default) or ``float32``.
+        resume: continue ``out.partial`` after checking that model, data and settings match.
+        overwrite: replace an existing complete ``out``.
+        shard: ``"i/n"``: extract only the i-th of n contiguous parts of ``data``.
+        window_tokens: tokens per write window (default: about 256 MiB of buffered vectors).
+
+    Raises:
+        ConfigError, DataError, CacheError, CacheMismatchError: bad settings, empty data,
+            existing output, or a partial file made with other settings.
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if storage_dtype not in _TORCH_DTYPES:
+        raise ConfigError(f"storage dtype {storage_dtype!r}; use float16 or float32")
+    if len(data) == 0:
+        raise DataError(f"{data.source}: no examples to extract")
+    sh = parse_shard(shard)
+    full_hash = data.fingerprint()
+    if sh is not None:
+        i, n = sh
+        bounds = np.linspace(0, len(data), n + 1).round().astype(int)
+        data = data.subset(np.arange(bounds[i], bounds[i + 1]))
+        if len(data) == 0:
+            raise DataError(f"shard {i}/{n} of {len(data)} examples is empty")
+    if out.exists() and not overwrite:
+        raise CacheError(f"{out}: exists; pass --overwrite to replace it")
+    part = partial_path(out)
+    if part.exists() and not resume:
+        raise CacheError(f"{part}: an unfinished extraction is there; pass --resume to continue it or delete it")
+
+    L, H = lm.n_layers, lm.hidden_size
+    itemsize = 2 if storage_dtype == "float16" else 4
+    if window_tokens is None:
+        window_tokens = max(512, (256 * 2**20) // (L * H * itemsize))
+    enc = encode(lm.tokenizer, data, max_length)
+    if enc.n_truncated:
+        logger.warning("%d of %d examples are longer than max_length=%d tokens and were truncated",
+                       enc.n_truncated, len(data), max_length)
+    task = data.task
+    attrs: dict[str, Any] = {
+        "model": lm.name, "model_path": lm.path, "model_hash": lm.weights_hash,
+        "model_type": getattr(lm.model.config, "model_type", ""),
+        "tokenizer": getattr(lm.tokenizer, "name_or_path", "") or lm.path,
+        "max_length": int(max_length), "compute_dtype": str(lm.dtype).replace("torch.", ""),
+        "task": task.name, "split": data.split, "text_fields": list(data.text_fields),
+        "label_names": list(task.label_names), "is_regression": bool(task.is_regression),
+        "metrics": list(task.metrics), "source": data.source,
+        "data_hash": data.fingerprint(), "full_data_hash": full_hash,
+        "shard": "" if sh is None else f"{sh[0]}/{sh[1]}",
+        "shard_index": "" if sh is None else sh[0], "shard_count": "" if sh is None else sh[1],
+        "window_tokens": int(window_tokens), "n_truncated": enc.n_truncated,
+        "probekit_version": __version__, "torch_version": torch.__version__,
+        "transformers_version": _transformers_version(), "device": str(lm.device),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "batch_size": int(batch_size),
+    }
+    identity = dict(attrs, storage_dtype=storage_dtype, store_tokens=bool(store_tokens), n_layers=L, hidden_size=H,
+                    n_examples=len(data))
+    if resume and part.exists():
+        writer = CacheWriter.resume(out, identity)
+        logger.info("resuming %s at example %d of %d", part, writer.n_done, len(data))
+    else:
+        token_ids = None
+        if store_tokens:
+            token_ids = {"input_ids": enc.flat("input_ids", np.int32),
+                         "special_tokens_mask": enc.flat("special_tokens_mask", np.uint8),
+                         "word_ids": enc.flat("word_ids", np.int32), "sequence_ids": enc.flat("sequence_ids", np.int8)}
+        writer = CacheWriter.create(out, attrs=attrs, labels=data.labels, example_index=data.example_index,
+                                    lengths=enc.lengths, n_layers=L, hidden_size=H, storage_dtype=storage_dtype,
+                                    store_tokens=store_tokens, token_ids=token_ids)
+    resumed_from = writer.n_done
+    sdt = _TORCH_DTYPES[storage_dtype]
+    offsets = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum(enc.lengths, out=offsets[1:])
+    windows = [w for w in _windows(enc.lengths, window_tokens, store_tokens) if w[1] > writer.n_done]
+    if windows and windows[0][0] != writer.n_done:
+        writer.close()
+        raise CacheError(f"{part}: {writer.n_done} examples done, which is not a window boundary; delete it to start over")
+    todo_tokens = int(offsets[-1] - offsets[writer.n_done])
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=todo_tokens, unit="tok", unit_scale=True, disable=not progress, desc=f"extract {task.name}/{data.split}")
+    try:
+        with torch.inference_mode():
+            for a, b in windows:
+                nw = b - a
+                pooled = {p: np.empty((nw, L, H), dtype=np.dtype(storage_dtype)) for p in POOLS}
+                pos_buf = np.empty((nw, L), dtype=np.int16)
+                base = offsets[a]
+                hid_buf = np.empty((int(offsets[b] - base), L, H), dtype=np.dtype(storage_dtype)) if store_tokens else None
+                order = a + np.argsort(enc.lengths[a:b], kind="stable")
+                for rows in _batches(order, batch_size):
+                    hidden, att, content = forward_batch(lm, enc, rows)
+                    pools, pos = pool_batch(hidden, content)
+                    local = rows - a
+                    for p in POOLS:
+                        pooled[p][local] = pools[p].to(sdt).cpu().numpy()
+                    pos_buf[local] = pos.to(torch.int16).cpu().numpy()
+                    if hid_buf is not None:
+                        tok = hidden[att].to(sdt).cpu().numpy()  # rows of each example, in batch order
+                        idx = np.concatenate([np.arange(offsets[r] - base, offsets[r + 1] - base) for r in rows])
+                        hid_buf[idx] = tok
+                    bar.update(int(enc.lengths[rows].sum()))
+                writer.write_window(a, b, pooled, pos_buf, hid_buf)
+                logger.info("flushed %d/%d examples to %s", b, len(data), part)
+        bar.close()
+        path = writer.finalize()
+    finally:
+        bar.close()
+        writer.close()
+    elapsed = time.perf_counter() - t0
+    report = ExtractionReport(path, len(data), int(offsets[-1] - offsets[resumed_from]), enc.n_truncated, L, H,
+                              elapsed, resumed_from)
+    logger.info("wrote %s: %d examples, %.0f tokens/s", path, len(data), report.tokens_per_s)
+    return report
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
