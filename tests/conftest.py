@@ -58,3 +58,33 @@ def tiny_model_dir(tmp_path_factory, minilm_tokenizer) -> Path:
     model.save_pretrained(out)
     minilm_tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def minilm(tmp_path_factory):
+    """The real embedded model (all-MiniLM-L6-v2), on the CPU."""
+    from probekit.models import load_encoder
+
+    return load_encoder("minilm", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def minilm_cache(tmp_path_factory, shared_glue, minilm):
+    """Factory ``minilm_cache(task, split, limit=None) -> Path``: a MiniLM cache of real GLUE
+    data from ``../shared/glue`` (pooled views only), built once per session."""
+    from probekit.extract import extract
+    from probekit.tasks import load_task
+
+    root = tmp_path_factory.mktemp("minilm_caches")
+    made: dict = {}
+
+    def make(task: str, split: str, limit: int | None = None) -> Path:
+        key = (task, split, limit)
+        if key not in made:
+            data = load_task(task, split, glue_dir=shared_glue, limit=limit)
+            out = root / f"{task}-{split}-{limit or 'all'}.h5"
+            extract(minilm, data, out, store_tokens=False, max_length=128, progress=False)
+            made[key] = out
+        return made[key]
+
+    return make
