@@ -44,6 +44,8 @@ def _add_extract(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted extraction (FILE.h5.partial)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing complete cache")
     p.add_argument("--shard", help="i/n: extract only the i-th of n parts (merge them with `probekit merge`)")
+    p.add_argument("--window-tokens", type=int, help="tokens buffered per write window (default: ~256 MiB of vectors); "
+                   "an interruption loses at most one window")
     p.set_defaults(func=_cmd_extract)
 
 
@@ -64,7 +66,7 @@ def _cmd_extract(args) -> int:
           f"({lm.n_layers} hidden states x {lm.hidden_size}) on {lm.device}")
     rep = extract(lm, data, args.out, batch_size=args.batch_size, max_length=args.max_length,
                   store_tokens=not args.no_tokens, storage_dtype=args.dtype, resume=args.resume,
-                  overwrite=args.overwrite, shard=args.shard)
+                  overwrite=args.overwrite, shard=args.shard, window_tokens=args.window_tokens)
     if rep.n_truncated:
         print(f"note: {rep.n_truncated} of {rep.n_examples} examples were longer than {args.max_length} tokens "
               "and were truncated")
@@ -139,9 +141,172 @@ def _cmd_merge(args) -> int:
 # ---------------------------------------------------------------------------------- search
 
 # ---------------------------------------------------------------------------------- finetune
+def _add_finetune_args(p: argparse.ArgumentParser, *, multi: bool = False) -> None:
+    """Arguments shared by finetune, cross and multihead (defaults: probekit's choices)."""
+    from probekit.finetune import FinetuneConfig
+
+    d = FinetuneConfig()
+    p.add_argument("--model", default="minilm", help="minilm (embedded default), a Hugging Face id, or a local path")
+    p.add_argument("--glue-dir", help="local GLUE directory (glue_data/ layout); without it: demo task or the HF hub")
+    p.add_argument("--out", required=True, help="run directory (result.json, model/, heads.pt, checkpoint.pt)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--layer", type=int, default=d.layer, help="hidden state the head reads (0 = embeddings, -1 = last)")
+    p.add_argument("--token", default=d.token, choices=["cls", "max_norm", "mean", "max"],
+                   help="token vector fed to the head (max_norm: largest-norm non-special token)")
+    p.add_argument("--include-cls", action="store_true", help="with --token max_norm, let [CLS] be chosen too")
+    p.add_argument("--freeze", default=d.freeze, help="none, embeddings, encoder (all pre-trained weights) or bottom-K")
+    p.add_argument("--head-layers", type=int, default=d.head_layers, choices=[1, 2])
+    p.add_argument("--head-hidden", type=int, help="middle width of 2-layer heads (default: the hidden size)")
+    p.add_argument("--head-activation", default=d.head_activation, choices=["tanh", "relu", "gelu"])
+    p.add_argument("--head-dropout", type=float, default=d.head_dropout)
+    p.add_argument("--lr", type=float, default=d.lr, help=f"encoder learning rate (default {d.lr})")
+    p.add_argument("--head-lr", type=float, help="head learning rate (default: --lr; tiny heads like 1e-3)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--grad-accum", type=int, default=d.grad_accum, help="micro-batches per optimizer step")
+    p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--max-length", type=int, default=d.max_length)
+    p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="gradient clipping (0: off)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--mixed-precision", default=d.mixed_precision, choices=["auto", "no", "bf16", "fp16"],
+                   help="auto: bf16/fp16 on CUDA, off elsewhere")
+    p.add_argument("--max-train-examples", type=int, help="only the first N training examples (CPU-sized runs)")
+    p.add_argument("--max-eval-examples", type=int, help="only the first N dev examples")
+    p.add_argument("--eval-split", default=d.eval_split, help="split scored after each epoch (default dev)")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+                   help="optimizer steps between checkpoints (0: epoch ends only)")
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT has a checkpoint")
 
 
-_REGISTRARS: list = [_add_extract, _add_info, _add_merge]  # one per verb, in --help order
+def _finetune_config(args, **kw):
+    from probekit.finetune import FinetuneConfig
+
+    return FinetuneConfig(
+        model=args.model, layer=args.layer, token=args.token, include_cls=args.include_cls, freeze=args.freeze,
+        head_layers=args.head_layers, head_hidden=args.head_hidden, head_activation=args.head_activation,
+        head_dropout=args.head_dropout, lr=args.lr, head_lr=args.head_lr, batch_size=args.batch_size,
+        grad_accum=args.grad_accum, eval_batch_size=args.eval_batch_size, epochs=args.epochs,
+        max_length=args.max_length, warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
+        max_grad_norm=args.max_grad_norm, seed=args.seed, mixed_precision=args.mixed_precision,
+        max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
+        eval_split=args.eval_split, checkpoint_every=args.checkpoint_every, **kw)
+
+
+def _ft_fmt_metrics(m: dict) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in m.items())
+
+
+def _ft_tasks_arg(s: str) -> list[str]:
+    return [t.strip() for t in s.split(",") if t.strip()]
+
+
+def _add_finetune(sub) -> None:
+    p = sub.add_parser("finetune", help="fine-tune an encoder through a head that sees only selected dimensions")
+    p.add_argument("--task", default="demo", help="GLUE task name, or demo (default; built in, offline)")
+    p.add_argument("--dims", default="all", help="selected head-input dimensions: 'all' or e.g. 3,17 (ranges 0-9)")
+    _add_finetune_args(p)
+    p.set_defaults(func=_cmd_finetune)
+
+
+def _cmd_finetune(args) -> int:
+    from probekit.finetune import finetune
+    from probekit.models import resolve_device
+
+    cfg = _finetune_config(args, task=args.task, dims=args.dims)
+    dev = resolve_device(args.device)
+    print(f"fine-tuning {args.model} on {args.task} (dims {args.dims}, layer {args.layer}, token {args.token}, "
+          f"freeze {args.freeze}, {args.head_layers}-layer head) on {dev}")
+    r = finetune(cfg, device=dev, out_dir=args.out, glue_dir=args.glue_dir, resume=not args.no_resume)
+    rec = r.record
+    for e in rec["epochs"]:
+        print(f"  epoch {e['epoch']}: train loss {e['train_loss']:.4f}; dev {_ft_fmt_metrics(e['metrics'][_ft_rec_task(rec)])}")
+    pc = rec["params"]
+    print(f"trainable parameters: encoder {pc['encoder_trainable']:,} of {pc['encoder_total']:,}; "
+          f"head {sum(h['nominal'] for h in pc['heads'].values()):,} "
+          f"({sum(h['effective'] for h in pc['heads'].values()):,} reachable through the selected dims)")
+    print(f"dev: {_ft_fmt_metrics(r.metrics)}  ({rec['wall_seconds']:.1f} s)")
+    print(f"wrote {r.result_path} and {r.model_dir}/ (probe it: probekit extract --model {r.model_dir} ...)")
+    return 0
+
+
+def _ft_rec_task(rec: dict) -> str:
+    return next(iter(rec["heads"]))
+
+
+def _add_cross(sub) -> None:
+    p = sub.add_parser("cross", help="fine-tune on task A, then B with a new head: how much of A is forgotten")
+    p.add_argument("--tasks", required=True, type=_ft_tasks_arg, help="A,B (e.g. rte,mrpc)")
+    p.add_argument("--dims", default="all", help="A's head dimensions ('all' or e.g. 3,17)")
+    p.add_argument("--dims-b", help="B's head dimensions (default: A's, or drawn disjoint with --disjoint)")
+    p.add_argument("--disjoint", action="store_true", help="give B dimensions disjoint from A's")
+    _add_finetune_args(p)
+    p.set_defaults(func=_cmd_cross)
+
+
+def _cmd_cross(args) -> int:
+    from probekit.finetune import cross_finetune
+    from probekit.models import resolve_device
+
+    if len(args.tasks) != 2:
+        print(f"probekit cross: error: --tasks needs exactly two tasks, got {args.tasks}", file=sys.stderr)
+        return 2
+    cfg = _finetune_config(args, dims=args.dims)
+    r = cross_finetune(cfg, tuple(args.tasks), device=resolve_device(args.device), out_dir=args.out,
+                       glue_dir=args.glue_dir, dims_b=args.dims_b, disjoint=args.disjoint, resume=not args.no_resume)
+    a, b = args.tasks
+    rec = r.record
+    print(f"dims: {a} {rec['dims'][a] or 'all'}, {b} {rec['dims'][b] or 'all'}")
+    print(f"{'task':<8} {'single':>10} {'after A->B':>12}")
+    for t in (a, b):
+        m = rec["primary_metric"][t]
+        print(f"{t:<8} {r.single[t][m]:>10.4f} {r.after[t][m]:>12.4f}  ({m})")
+    print(f"forgetting of {a}: {r.forgetting:+.4f}; transfer to {b}: {r.transfer:+.4f}")
+    print(f"wrote {r.out_dir / 'result.json'}")
+    return 0
+
+
+def _ft_parse_task_dims(s: str | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in (s or "").split(";"):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ProbekitError(f"--dims: {part!r} is not TASK=DIMS (e.g. 'sst2=3,17;cola=5,9')")
+        t, d = part.split("=", 1)
+        out[t.strip()] = d.strip()
+    return out
+
+
+def _add_multihead(sub) -> None:
+    p = sub.add_parser("multihead", help="one encoder, one head per task on disjoint dimensions, trained together")
+    p.add_argument("--tasks", required=True, type=_ft_tasks_arg, help="comma-separated tasks, e.g. sst2,cola")
+    p.add_argument("--dims", help="explicit dims per task: 'sst2=3,17;cola=5,9'")
+    p.add_argument("--dims-per-task", type=int, help="draw this many disjoint dims for each task without --dims")
+    p.add_argument("--mode", default="alternate", choices=["alternate", "mixed"],
+                   help="alternate: one task's batch per step (round robin); mixed: one batch of every task per step")
+    p.add_argument("--allow-overlap", action="store_true", help="accept overlapping dims")
+    _add_finetune_args(p)
+    p.set_defaults(func=_cmd_multihead)
+
+
+def _cmd_multihead(args) -> int:
+    from probekit.finetune import multihead_finetune
+    from probekit.models import resolve_device
+
+    cfg = _finetune_config(args)
+    r = multihead_finetune(cfg, args.tasks, device=resolve_device(args.device), out_dir=args.out,
+                           dims=_ft_parse_task_dims(args.dims), dims_per_task=args.dims_per_task, mode=args.mode,
+                           glue_dir=args.glue_dir, allow_overlap=args.allow_overlap, resume=not args.no_resume)
+    for t, m in r.metrics.items():
+        print(f"{t:<8} dims {r.record['dims'][t]}: {_ft_fmt_metrics(m)}")
+    print(f"wrote {r.result_path} and {r.model_dir}/")
+    return 0
+
+
+
+_REGISTRARS: list = [_add_extract, _add_info, _add_merge, _add_finetune, _add_cross, _add_multihead]  # one per verb, in --help order
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -201,7 +201,7 @@ def extract(
     overwrite: bool = False,
     shard: str | tuple[int, int] | None = None,
     window_tokens: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> ExtractionReport:
     """Extract every hidden state of ``lm`` over ``data`` into the cache ``out``.
 
@@ -216,6 +216,7 @@ def extract(
         overwrite: replace an existing complete ``out``.
         shard: ``"i/n"``: extract only the i-th of n contiguous parts of ``data``.
         window_tokens: tokens per write window (default: about 256 MiB of buffered vectors).
+        progress: show a tokens/s progress bar (None: only on a terminal).
 
     Raises:
         ConfigError, DataError, CacheError, CacheMismatchError: bad settings, empty data,
@@ -294,7 +295,7 @@ def extract(
     todo_tokens = int(offsets[-1] - offsets[writer.n_done])
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=todo_tokens, unit="tok", unit_scale=True, disable=not progress, desc=f"extract {task.name}/{data.split}")
+    bar = tqdm(total=todo_tokens, unit="tok", unit_scale=True, disable=None if progress is None else not progress, desc=f"extract {task.name}/{data.split}")
     try:
         with torch.inference_mode():
             for a, b in windows:
