@@ -1,0 +1,952 @@
+"""Linear probes: a scikit-learn estimator and a batched PyTorch engine.
+
+One objective per probe kind, the same in every code path:
+
+* **classification**: L2-regularised logistic regression exactly as scikit-learn's
+  ``LogisticRegression(C=C)``: ``C * sum_i logloss_i + 0.5 * ||W||^2``, intercept not
+  penalised; a single weight vector (sigmoid) for two classes, multinomial (softmax, one
+  weight vector per class, all penalised) for more;
+* **regression**: ridge, ``sum_i (y_i - f_i)^2 + alpha * ||w||^2`` with ``alpha = 1 / C``
+  (the squared-loss analogue of the logistic objective above; ``Ridge(alpha=1/C)``),
+  intercept not penalised.
+
+Features are standardised with the mean and (population) standard deviation of the
+training data only, as ``sklearn.preprocessing.StandardScaler`` does; a constant feature
+keeps scale 1.
+
+:class:`ProbeEngine` fits ``B`` probes at once, each on its own subset of columns
+(``dims [B, k]``): damped Newton (IRLS) with batched ``(k+1) x (k+1)`` solves for logistic
+regression, the closed form from one shared Gram matrix for ridge. It works chunk by chunk
+over ``B`` so that no more than ``memory_budget`` bytes are in flight, on any torch device,
+and is deterministic (no randomness inside; the same inputs give the same outputs).
+
+:class:`LinearProbe` is a scikit-learn estimator (``fit`` / ``predict`` / ``score`` /
+``get_params``) whose ``backend="sklearn"`` uses scikit-learn and ``backend="torch"`` uses
+the engine, on the same objective.
+
+Baselines: :func:`majority_baseline`, :func:`random_dims_baseline`, and control tasks in the
+sense of Hewitt & Liang (2019): :func:`control_task_labels`, :func:`input_types`,
+:func:`control_task_baseline`, :func:`selectivity`. Honest splits: :func:`train_val_split`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, DataError
+from .metrics import batch_metrics, compute_metrics, is_regression_metrics
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ProbeEngine",
+    "ProbeFit",
+    "LinearProbe",
+    "standardization_stats",
+    "train_val_split",
+    "majority_baseline",
+    "random_dims_baseline",
+    "input_types",
+    "control_task_labels",
+    "control_task_baseline",
+    "selectivity",
+    "parse_dims",
+]
+
+_F32 = torch.float32
+_F64 = torch.float64
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _as_2d_features(X, name: str) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise DataError(f"{name}: expected a 2-d array [n_examples, n_dims], got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise DataError(f"{name}: no examples")
+    if not np.issubdtype(X.dtype, np.floating) and not np.issubdtype(X.dtype, np.integer):
+        raise DataError(f"{name}: expected a numeric array, got dtype {X.dtype}")
+    return X
+
+
+def standardization_stats(X, *, rows_per_chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale ``[D]`` (float64) of ``X [n, D]``, as ``StandardScaler`` computes them
+    (population standard deviation; scale 1 for a constant column). Reads ``X`` in row
+    chunks, upcasting each to float64, so a float16 cache never needs a full float64 copy."""
+    X = _as_2d_features(X, "X")
+    n, D = X.shape
+    s1 = np.zeros(D)
+    for i in range(0, n, rows_per_chunk):
+        s1 += X[i : i + rows_per_chunk].sum(axis=0, dtype=np.float64)
+    mean = s1 / n
+    s2 = np.zeros(D)
+    for i in range(0, n, rows_per_chunk):
+        d = X[i : i + rows_per_chunk].astype(np.float64) - mean
+        s2 += np.einsum("ij,ij->j", d, d)
+    var = s2 / n
+    scale = np.sqrt(var)
+    # as sklearn's _handle_zeros_in_scale: (near-)constant columns are left unscaled
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
+    scale[scale < tiny] = 1.0
+    if not np.isfinite(mean).all() or not np.isfinite(scale).all():
+        raise DataError("X: features contain NaN or infinite values")
+    return mean, scale
+
+
+def _standardized_T(X: np.ndarray, cols: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+                    device: torch.device, rows_per_chunk: int = 8192) -> torch.Tensor:
+    """``((X[:, cols] - mean) / scale).T`` as a contiguous float32 tensor ``[len(cols), n]`` on
+    ``device``, built from float64 row chunks (never mutates ``X``)."""
+    n = X.shape[0]
+    out = torch.empty((len(cols), n), dtype=_F32, device=device)
+    m = mean[cols]
+    s = scale[cols]
+    for i in range(0, n, rows_per_chunk):
+        block = (X[i : i + rows_per_chunk][:, cols].astype(np.float64) - m) / s
+        out[:, i : i + block.shape[0]] = torch.from_numpy(np.ascontiguousarray(block.T, dtype=np.float32)).to(device)
+    return out
+
+
+def parse_dims(spec: str | Sequence[int] | None, n_dims: int) -> np.ndarray:
+    """Parse a dimension selection: ``"all"``/None (every dimension), ``"12,200"``, or a
+    sequence of ints; negative indices count from the end. Returns ``[k]`` int64."""
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "all"):
+        return np.arange(n_dims, dtype=np.int64)
+    if isinstance(spec, str):
+        try:
+            vals = [int(t) for t in spec.replace(" ", "").split(",") if t != ""]
+        except ValueError:
+            raise ConfigError(f"--dims: expected 'all' or comma-separated integers like '12,200', got {spec!r}") from None
+    else:
+        vals = [int(v) for v in spec]
+    if not vals:
+        raise ConfigError(f"dims: empty selection {spec!r}")
+    arr = np.asarray(vals, dtype=np.int64)
+    bad = arr[(arr < -n_dims) | (arr >= n_dims)]
+    if bad.size:
+        raise ConfigError(f"dims: {bad.tolist()} out of range for {n_dims} dimensions")
+    arr = np.where(arr < 0, arr + n_dims, arr)
+    if len(np.unique(arr)) != len(arr):
+        raise ConfigError(f"dims: repeated dimensions in {spec!r}")
+    return arr
+
+
+# ----------------------------------------------------------------------------- engine
+
+
+@dataclass
+class ProbeFit:
+    """``B`` fitted probes (see :meth:`ProbeEngine.fit`).
+
+    Attributes:
+        dims: ``[B, k]`` column indices of each probe.
+        coef: ``[B, K, k]`` weights on standardised features; ``K = 1`` for binary and
+            regression probes, ``K = n_classes`` for multinomial ones.
+        intercept: ``[B, K]``.
+        mean, scale: ``[D]`` standardisation statistics of the training data (float64).
+        classes: ``[n_classes]`` class labels (None for regression).
+        regression: whether these are ridge probes.
+        n_iter: ``[B]`` Newton iterations used (0 for ridge).
+        converged: ``[B]`` bool.
+    """
+
+    dims: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    classes: np.ndarray | None
+    regression: bool
+    n_iter: np.ndarray
+    converged: np.ndarray
+
+    def decision_function(self, X, *, device="cpu") -> np.ndarray:
+        """Scores ``[B, m]`` (binary / regression) or ``[B, m, K]`` (multinomial) on ``X [m, D]``."""
+        X = _as_2d_features(X, "X")
+        dev = torch.device(device)
+        cols, inv = np.unique(self.dims, return_inverse=True)
+        Xt = _standardized_T(X, cols, self.mean, self.scale, dev)
+        d = torch.as_tensor(inv.reshape(self.dims.shape), device=dev)
+        W = torch.as_tensor(self.coef, dtype=_F32, device=dev)
+        b = torch.as_tensor(self.intercept, dtype=_F32, device=dev)
+        outs = []
+        for i in range(0, len(d), 1024):
+            Z = torch.einsum("bck,bkn->bnc", W[i : i + 1024], Xt[d[i : i + 1024]]) + b[i : i + 1024, None, :]
+            outs.append(Z.cpu().numpy())
+        Z = np.concatenate(outs, axis=0)
+        return Z[..., 0] if Z.shape[-1] == 1 else Z
+
+    def predict(self, X, *, device="cpu") -> np.ndarray:
+        """Predicted labels (or values) ``[B, m]`` on ``X [m, D]``."""
+        Z = self.decision_function(X, device=device)
+        if self.regression:
+            return Z
+        if Z.ndim == 2:
+            return self.classes[(Z > 0).astype(np.int64)]
+        return self.classes[Z.argmax(axis=-1)]
+
+
+class ProbeEngine:
+    """Fit many small linear probes at once.
+
+    Args:
+        regression: ridge probes (True) or logistic-regression probes (False).
+        C: inverse regularisation strength, as scikit-learn's ``LogisticRegression(C=C)``;
+            ridge uses ``alpha = 1 / C``.
+        device: torch device for the computation (explicit; never chosen for you).
+        memory_budget: bytes the engine may hold in flight for one chunk of probes
+            (default 2 GiB); the number of probes per chunk is derived from it.
+        max_iter: maximum Newton iterations per probe.
+        tol: convergence tolerance on the Newton step (max absolute change of any
+            parameter, in standardised units).
+        chunk_size: probes per chunk (default: the largest the budget allows, capped at
+            ``max_chunk``).
+        progress: show a tqdm progress bar over chunks.
+    """
+
+    def __init__(self, *, regression: bool = False, C: float = 1.0, device: str | torch.device = "cpu",
+                 memory_budget: int = 2 * 2**30, max_iter: int = 100, tol: float = 1e-4,
+                 chunk_size: int | None = None, progress: bool = False):
+        if not (isinstance(C, (int, float)) and C > 0 and math.isfinite(C)):
+            raise ConfigError(f"C must be a positive finite number, got {C!r}")
+        if memory_budget <= 0:
+            raise ConfigError(f"memory_budget must be positive, got {memory_budget!r}")
+        if max_iter < 1:
+            raise ConfigError(f"max_iter must be >= 1, got {max_iter!r}")
+        if not tol > 0:
+            raise ConfigError(f"tol must be positive, got {tol!r}")
+        self.regression = bool(regression)
+        self.C = float(C)
+        self.device = torch.device(device)
+        self.memory_budget = int(memory_budget)
+        self.max_iter = int(max_iter)
+        self.tol = float(tol)
+        self.chunk_size = chunk_size
+        self.progress = progress
+        self.last_stats_: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return (f"ProbeEngine(regression={self.regression}, C={self.C}, device={str(self.device)!r}, "
+                f"memory_budget={self.memory_budget}, max_iter={self.max_iter}, tol={self.tol})")
+
+    # ------------------------------------------------------------------ input checking
+    def _check_dims(self, dims, D: int) -> np.ndarray:
+        try:
+            dims = np.asarray(dims)
+        except ValueError:
+            raise ConfigError("dims: expected a rectangular int array [B, k] (all probes of one batch have the same k)") from None
+        if dims.ndim == 1:
+            dims = dims[None, :]
+        if dims.ndim != 2 or dims.shape[1] == 0 or dims.shape[0] == 0:
+            raise ConfigError(f"dims: expected an int array [B, k] with B, k >= 1, got shape {dims.shape}")
+        if not np.issubdtype(dims.dtype, np.integer):
+            raise ConfigError(f"dims: expected integers, got dtype {dims.dtype}")
+        if dims.min() < 0 or dims.max() >= D:
+            raise ConfigError(f"dims: indices must lie in [0, {D}), got range [{dims.min()}, {dims.max()}]")
+        return dims.astype(np.int64)
+
+    def _check_targets(self, y, n: int, name: str) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise DataError(f"{name}: expected shape [{n}], got {y.shape}")
+        if self.regression:
+            y = y.astype(np.float64)
+            if not np.isfinite(y).all():
+                raise DataError(f"{name}: regression targets contain NaN or infinite values")
+        return y
+
+    def _chunk(self, B: int, k: int, n: int, m: int, K: int, fixed: int) -> int:
+        if self.chunk_size:
+            return max(1, min(B, int(self.chunk_size)))
+        if self.regression:
+            per = 4 * (2 * k * m + 3 * m) + 8 * (3 * k * k)
+        elif K <= 2:
+            per = 4 * (2 * k * n + 8 * n + k * m + 4 * m) + 8 * 4 * (k + 1) ** 2
+        else:
+            p = k + 1
+            per = 4 * (2 * p * n + (5 * K + 2) * n + (k + K + 2) * m + K * m) + 8 * 4 * (K * p) ** 2
+        avail = self.memory_budget - fixed
+        if avail < per:
+            raise ConfigError(
+                f"memory_budget={self.memory_budget} bytes is too small: the data take {fixed} bytes and one "
+                f"probe of {k} dims needs {per} more"
+            )
+        # beyond ~64 MiB of per-chunk working set, bigger chunks stop paying off on CPU (caches)
+        cap = max(1, (64 * 2**20) // per) if self.device.type == "cpu" else B
+        return int(max(1, min(B, avail // per, cap)))
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, X_train, y_train, dims) -> ProbeFit:
+        """Fit ``B`` probes on ``X_train [n, D]`` (float16/32/64; never modified), each on its
+        columns ``dims [B, k]``. Returns a :class:`ProbeFit`."""
+        return self._run(X_train, y_train, None, None, dims, metrics=(), keep_fit=True)[1]
+
+    def fit_score(self, X_train, y_train, X_eval, y_eval, dims, metrics: Sequence[str] = ("accuracy",)
+                  ) -> dict[str, np.ndarray]:
+        """Fit ``B`` probes on train and score each on eval in the same pass.
+
+        Args:
+            X_train: ``[n, D]`` features (float16/32/64; never modified).
+            y_train: ``[n]`` class labels (classification) or targets (regression).
+            X_eval: ``[m, D]``.
+            y_eval: ``[m]``.
+            dims: ``[B, k]`` int column indices; probe ``b`` uses ``X[:, dims[b]]``.
+            metrics: metric names (see :mod:`probekit.metrics`).
+
+        Returns:
+            ``{metric: [B] float64}`` for each requested metric, plus ``"loss"``: the mean
+            evaluation log-loss (classification) or mean squared error (regression) of
+            each probe, a smooth tie-breaker for selection.
+        """
+        return self._run(X_train, y_train, X_eval, y_eval, dims, metrics=metrics, keep_fit=False)[0]
+
+    # ------------------------------------------------------------------ driver
+    def _run(self, X_train, y_train, X_eval, y_eval, dims, *, metrics, keep_fit):
+        t0 = time.perf_counter()
+        X_train = _as_2d_features(X_train, "X_train")
+        n, D = X_train.shape
+        dims = self._check_dims(dims, D)
+        B, k = dims.shape
+        y_train = self._check_targets(y_train, n, "y_train")
+        scoring = X_eval is not None
+        metrics = tuple(metrics) if not isinstance(metrics, str) else (metrics,)
+        if scoring:
+            X_eval = _as_2d_features(X_eval, "X_eval")
+            if X_eval.shape[1] != D:
+                raise DataError(f"X_eval has {X_eval.shape[1]} dims but X_train has {D}")
+            y_eval = self._check_targets(y_eval, X_eval.shape[0], "y_eval")
+            if metrics and is_regression_metrics(metrics) != self.regression:
+                raise ConfigError(f"metrics {metrics} do not fit a {'regression' if self.regression else 'classification'} probe")
+        m = X_eval.shape[0] if scoring else 0
+        dev = self.device
+
+        # classes
+        if self.regression:
+            classes = None
+            K = 1
+        else:
+            classes, yi = np.unique(y_train, return_inverse=True)
+            K = len(classes)
+            if K < 2:
+                raise DataError(f"y_train: need at least 2 classes to fit a classifier, got {K} ({classes.tolist()})")
+
+        # standardise the used columns once, on the device: Xt [Du, n], Xe [Du, m]
+        cols, inv = np.unique(dims, return_inverse=True)
+        dims_u = inv.reshape(B, k)
+        mean, scale = standardization_stats(X_train[:, cols] if len(cols) < D else X_train)
+        if len(cols) < D:
+            mean_full = np.zeros(D); scale_full = np.ones(D)
+            mean_full[cols] = mean; scale_full[cols] = scale
+            mean, scale = mean_full, scale_full
+        Xt = _standardized_T(X_train, cols, mean, scale, dev)
+        Xe = _standardized_T(X_eval, cols, mean, scale, dev) if scoring else None
+        fixed = Xt.numel() * 4 + (Xe.numel() * 4 if scoring else 0)
+
+        chunk = self._chunk(B, k, n, m, K, fixed)
+        dims_t = torch.as_tensor(dims_u, device=dev)
+        lam = 1.0 / self.C
+
+        # the per-kind state shared by all chunks
+        if self.regression:
+            ybar = float(y_train.mean())
+            yt = torch.as_tensor(y_train - ybar, dtype=_F64, device=dev)
+            # Gram matrix and X^T y of the standardised training columns, float64
+            G = torch.zeros((len(cols), len(cols)), dtype=_F64, device=dev)
+            for i in range(0, n, 8192):
+                blk = Xt[:, i : i + 8192].to(_F64)
+                G += blk @ blk.T
+            c = (Xt.to(_F64) @ yt) if len(cols) * n <= 2**26 else torch.cat(
+                [Xt[j : j + 256].to(_F64) @ yt for j in range(0, len(cols), 256)])
+            ctx = dict(G=G, c=c, ybar=ybar, lam=lam)
+        else:
+            ctx = dict(yi=torch.as_tensor(yi, device=dev), K=K, lam=lam,
+                       prior=np.bincount(yi, minlength=K) / n)
+
+        if scoring and not self.regression:
+            ye_idx = np.searchsorted(classes, y_eval)
+            known = (ye_idx < K) & (classes[np.minimum(ye_idx, K - 1)] == y_eval)
+        out_scores: dict[str, list] = {mname: [] for mname in metrics}
+        out_loss: list = []
+        coefs, icepts, iters, convs = [], [], [], []
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=B, disable=not self.progress, desc="probes", unit="probe")
+        for s in range(0, B, chunk):
+            d = dims_t[s : s + chunk]
+            if self.regression:
+                W, b, it, conv = self._fit_ridge(d, ctx)
+            elif K == 2:
+                W, b, it, conv = self._fit_binary(Xt, d, ctx)
+            else:
+                W, b, it, conv = self._fit_multinomial(Xt, d, ctx)
+            if keep_fit:
+                coefs.append(W.cpu().numpy()); icepts.append(b.cpu().numpy())
+            iters.append(it); convs.append(conv)
+            if scoring:
+                Z = torch.einsum("bck,bkn->bcn", W.to(_F32), Xe[d]) + b.to(_F32)[:, :, None]  # [Bc, K', m]
+                if self.regression:
+                    pred = Z[:, 0].to(_F64)
+                    yev = torch.as_tensor(y_eval - ctx["ybar"], dtype=_F64, device=dev)
+                    out_loss.append(((pred - yev) ** 2).mean(1).cpu().numpy())
+                    pred_np = (pred + ctx["ybar"]).cpu().numpy()
+                else:
+                    ye_t = torch.as_tensor(np.where(known, ye_idx, 0), device=dev)
+                    if K == 2:
+                        z = Z[:, 0]
+                        ll = torch.nn.functional.softplus(z) - z * ye_t.to(_F32)
+                        pi = (z > 0).long()
+                    else:
+                        ll = torch.logsumexp(Z, dim=1) - Z.gather(1, ye_t.expand(Z.shape[0], -1)[:, None, :])[:, 0]
+                        pi = Z.argmax(dim=1)
+                    out_loss.append(ll[:, torch.as_tensor(known, device=dev)].mean(1).to(_F64).cpu().numpy())
+                    pred_np = classes[pi.cpu().numpy()]
+                for mname, v in batch_metrics(metrics, y_eval, pred_np).items() if metrics else ():
+                    out_scores[mname].append(v)
+            bar.update(len(d))
+        bar.close()
+
+        n_iter = np.concatenate(iters)
+        converged = np.concatenate(convs)
+        if not converged.all():
+            logger.warning("%d of %d probes did not converge in max_iter=%d Newton iterations",
+                           int((~converged).sum()), B, self.max_iter)
+        self.last_stats_ = dict(n_probes=B, k=k, chunk_size=chunk, n_chunks=-(-B // chunk),
+                                n_iter=n_iter, converged=converged, seconds=time.perf_counter() - t0)
+        logger.debug("fitted %d probes of %d dims in %.2fs (chunk %d)", B, k, self.last_stats_["seconds"], chunk)
+        scores = None
+        if scoring:
+            scores = {mname: np.concatenate(v).astype(np.float64) for mname, v in out_scores.items()}
+            scores["loss"] = np.concatenate(out_loss).astype(np.float64)
+        fit = None
+        if keep_fit:
+            fit = ProbeFit(dims=dims, coef=np.concatenate(coefs), intercept=np.concatenate(icepts), mean=mean,
+                           scale=scale, classes=classes, regression=self.regression, n_iter=n_iter,
+                           converged=converged)
+        return scores, fit
+
+    # ------------------------------------------------------------------ solvers
+    def _converged(self, step: torch.Tensor, size: torch.Tensor, snorm: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Newton convergence test: the step is below ``tol`` (relative to the parameter
+        size, at least 1), or it is already small (< 1e-4) and no longer shrinking
+        quadratically, which means float32 rounding of the sums over examples is the
+        floor (about 1e-6 relative); further steps would be noise."""
+        scale = size.clamp_min(1.0)
+        stalled = (step <= 1e-4 * scale) & (step >= 0.25 * snorm[idx])
+        snorm[idx] = step
+        return (step <= self.tol * scale) | stalled
+
+    def _fit_ridge(self, d: torch.Tensor, ctx):
+        """Closed form from sub-blocks of the shared Gram matrix: ``w = (G_SS + alpha I)^-1 c_S``."""
+        G, c, lam = ctx["G"], ctx["c"], ctx["lam"]
+        Bc, k = d.shape
+        Gs = G[d[:, :, None], d[:, None, :]]  # [Bc, k, k]
+        Gs = Gs + lam * torch.eye(k, dtype=_F64, device=G.device)
+        w = torch.linalg.solve(Gs, c[d][..., None])[..., 0]  # [Bc, k]
+        b = torch.full((Bc, 1), ctx["ybar"], dtype=_F64, device=G.device)
+        zeros = np.zeros(Bc, dtype=np.int64)
+        return w[:, None, :], b, zeros, np.ones(Bc, dtype=bool)
+
+    def _fit_binary(self, Xt: torch.Tensor, d: torch.Tensor, ctx):
+        """Damped Newton for ``sum logloss + lam/2 ||w||^2`` on ``Bc`` probes at once."""
+        dev = Xt.device
+        Bc, k = d.shape
+        lam = ctx["lam"]
+        y = ctx["yi"].to(_F32)  # [n]
+        p1 = float(ctx["prior"][1])
+        Xg = Xt[d]  # [Bc, k, n]
+        # parameters theta = [w (k), b] in float64
+        theta = torch.zeros((Bc, k + 1), dtype=_F64, device=dev)
+        theta[:, k] = math.log(p1 / (1 - p1))
+        prev = theta.clone()
+        step = torch.zeros_like(theta)
+        f_prev = torch.full((Bc,), math.inf, dtype=_F64, device=dev)
+        n_iter = torch.zeros(Bc, dtype=torch.long, device=dev)
+        done = torch.zeros(Bc, dtype=torch.bool, device=dev)
+        pen = torch.ones(k + 1, dtype=_F64, device=dev)
+        pen[k] = 0.0
+        eye = torch.diag(pen) * lam
+        jitter = torch.zeros(k + 1, k + 1, dtype=_F64, device=dev)
+        jitter[k, k] = 1e-10 * Xt.shape[1]
+        snorm = torch.full((Bc,), math.inf, dtype=_F64, device=dev)  # last accepted Newton step size
+        act = torch.arange(Bc, device=dev)  # indices of active probes into the chunk
+        Xa = Xg
+        for it in range(self.max_iter):
+            th = theta[act]
+            w32 = th[:, :k].to(_F32)
+            z = torch.bmm(w32[:, None, :], Xa)[:, 0] + th[:, k : k + 1].to(_F32)  # [Ba, n]
+            f = (torch.nn.functional.softplus(z) - y * z).sum(1, dtype=_F64) \
+                + 0.5 * lam * (th[:, :k] ** 2).sum(1)
+            n_iter[act] += 1
+            worse = f > f_prev[act] + 1e-9 * f_prev[act].abs().clamp_min(1.0)
+            # rejected points: halve the step from the last accepted point
+            if worse.any():
+                ia = act[worse]
+                step[ia] *= 0.5
+                theta[ia] = prev[ia] + step[ia]
+                tiny = step[ia].abs().amax(1) < self.tol * 1e-3
+                if tiny.any():  # line search exhausted: keep the last accepted point
+                    theta[ia[tiny]] = prev[ia[tiny]]
+                    done[ia[tiny]] = True
+            good = ~worse
+            if good.any():
+                ig = act[good]
+                Xb = Xa[good] if not bool(good.all()) else Xa
+                zb = z[good] if not bool(good.all()) else z
+                p = torch.sigmoid(zb)
+                r = p - y
+                s = p * (1 - p)
+                thg = theta[ig]
+                g = torch.empty((len(ig), k + 1), dtype=_F64, device=dev)
+                g[:, :k] = torch.bmm(Xb, r[:, :, None])[:, :, 0].to(_F64) + lam * thg[:, :k]
+                g[:, k] = r.sum(1, dtype=_F64)
+                Xs = Xb * s[:, None, :]
+                H = torch.empty((len(ig), k + 1, k + 1), dtype=_F64, device=dev)
+                H[:, :k, :k] = torch.bmm(Xs, Xb.transpose(1, 2)).to(_F64)
+                hs = Xs.sum(2, dtype=_F64)
+                H[:, :k, k] = hs
+                H[:, k, :k] = hs
+                H[:, k, k] = s.sum(1, dtype=_F64)
+                H += eye + jitter
+                st = -torch.linalg.solve(H, g[:, :, None])[:, :, 0]
+                prev[ig] = thg
+                f_prev[ig] = f[good]
+                step[ig] = st
+                theta[ig] = thg + st
+                conv = self._converged(st.abs().amax(1), thg.abs().amax(1), snorm, ig)
+                done[ig[conv]] = True
+            keep = ~done[act]
+            if not bool(keep.any()):
+                break
+            if not bool(keep.all()):
+                act = act[keep]
+                Xa = Xa[keep]
+        W = theta[:, None, :k]
+        b = theta[:, k : k + 1]
+        return W, b, n_iter.cpu().numpy(), done.cpu().numpy()
+
+    def _fit_multinomial(self, Xt: torch.Tensor, d: torch.Tensor, ctx):
+        """Damped Newton for the multinomial objective; the last class's intercept is fixed at
+        0 (the likelihood is invariant to a common intercept shift and intercepts are not
+        penalised, so this loses nothing)."""
+        dev = Xt.device
+        Bc, k = d.shape
+        K, lam = ctx["K"], ctx["lam"]
+        p_ = k + 1
+        yi = ctx["yi"]
+        n = Xt.shape[1]
+        Y = torch.nn.functional.one_hot(yi, K).T.to(_F32)  # [K, n]
+        Xg = Xt[d]  # [Bc, k, n]
+        ones = torch.ones((1, 1, n), dtype=_F32, device=dev)
+        P = K * p_  # full parameter count; index c*p_ + j (j = k is the intercept)
+        free = [i for i in range(P) if i != (K - 1) * p_ + k]
+        free_t = torch.as_tensor(free, device=dev)
+        pen = torch.zeros(P, dtype=_F64, device=dev)
+        for c in range(K):
+            pen[c * p_ : c * p_ + k] = lam
+        pen_f = torch.diag(pen[free_t])
+        jitter = torch.diag((pen[free_t] == 0).to(_F64)) * 1e-10 * n
+        theta = torch.zeros((Bc, K, p_), dtype=_F64, device=dev)
+        logp = np.log(np.maximum(ctx["prior"], 1e-12))
+        theta[:, :, k] = torch.as_tensor(logp - logp[-1], device=dev)
+        prev = theta.clone()
+        step = torch.zeros_like(theta)
+        f_prev = torch.full((Bc,), math.inf, dtype=_F64, device=dev)
+        n_iter = torch.zeros(Bc, dtype=torch.long, device=dev)
+        done = torch.zeros(Bc, dtype=torch.bool, device=dev)
+        snorm = torch.full((Bc,), math.inf, dtype=_F64, device=dev)
+        act = torch.arange(Bc, device=dev)
+        Xa = torch.cat([Xg, ones.expand(Bc, 1, n)], dim=1)  # [Bc, p, n]
+        for it in range(self.max_iter):
+            th = theta[act]
+            Z = torch.bmm(th.to(_F32), Xa)  # [Ba, K, n]
+            lse = torch.logsumexp(Z, dim=1)
+            f = (lse - (Z * Y).sum(1)).sum(1, dtype=_F64) + 0.5 * lam * (th[:, :, :k] ** 2).sum((1, 2))
+            n_iter[act] += 1
+            worse = f > f_prev[act] + 1e-9 * f_prev[act].abs().clamp_min(1.0)
+            if worse.any():
+                ia = act[worse]
+                step[ia] *= 0.5
+                theta[ia] = prev[ia] + step[ia]
+                tiny = step[ia].abs().amax((1, 2)) < self.tol * 1e-3
+                if tiny.any():
+                    theta[ia[tiny]] = prev[ia[tiny]]
+                    done[ia[tiny]] = True
+            good = ~worse
+            if good.any():
+                ig = act[good]
+                allg = bool(good.all())
+                Xb = Xa if allg else Xa[good]
+                Pr = torch.exp(Z - lse[:, None, :]) if allg else torch.exp(Z[good] - lse[good][:, None, :])
+                R = Pr - Y  # [Bg, K, n]
+                thg = theta[ig]
+                g = torch.bmm(R, Xb.transpose(1, 2)).to(_F64)  # [Bg, K, p]
+                g[:, :, :k] += lam * thg[:, :, :k]
+                Bg = len(ig)
+                H = torch.empty((Bg, K, p_, K, p_), dtype=_F64, device=dev)
+                for c in range(K):
+                    for e in range(c, K):
+                        a = Pr[:, c] * ((1.0 if c == e else 0.0) - Pr[:, e])  # [Bg, n]
+                        blk = torch.bmm(Xb * a[:, None, :], Xb.transpose(1, 2)).to(_F64)
+                        H[:, c, :, e, :] = blk
+                        if e != c:
+                            H[:, e, :, c, :] = blk.transpose(1, 2)
+                H = H.reshape(Bg, P, P)[:, free_t][:, :, free_t] + pen_f + jitter
+                gf = g.reshape(Bg, P)[:, free_t]
+                st_f = -torch.linalg.solve(H, gf[:, :, None])[:, :, 0]
+                st = torch.zeros((Bg, P), dtype=_F64, device=dev)
+                st[:, free_t] = st_f
+                st = st.reshape(Bg, K, p_)
+                prev[ig] = thg
+                f_prev[ig] = f[good]
+                step[ig] = st
+                theta[ig] = thg + st
+                conv = self._converged(st.abs().amax((1, 2)), thg.abs().amax((1, 2)), snorm, ig)
+                done[ig[conv]] = True
+            keep = ~done[act]
+            if not bool(keep.any()):
+                break
+            if not bool(keep.all()):
+                act = act[keep]
+                Xa = Xa[keep]
+        return theta[:, :, :k], theta[:, :, k], n_iter.cpu().numpy(), done.cpu().numpy()
+
+
+# ----------------------------------------------------------------------------- splits & baselines
+
+
+def train_val_split(y, val_fraction: float = 0.2, seed: int = 0, stratify: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded split of ``range(len(y))`` into (train, validation) index arrays, both sorted.
+
+    Classification labels are stratified by class; regression targets (float ``y``) are
+    stratified by quintile bins. Use the validation part for selection and report on dev.
+
+    Args:
+        y: ``[n]`` labels or targets.
+        val_fraction: fraction of examples in the validation part, in (0, 1).
+        seed: random seed (the split depends on nothing else).
+        stratify: keep class (or quintile) proportions equal in both parts.
+
+    Returns:
+        ``(idx_train [n - n_val], idx_val [n_val])`` int64.
+    """
+    from sklearn.model_selection import train_test_split
+
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) < 2:
+        raise DataError(f"train_val_split: need y of shape [n] with n >= 2, got {y.shape}")
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
+    idx = np.arange(len(y))
+    strata = None
+    if stratify:
+        if np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y, 1) == 0):
+            edges = np.quantile(y, [0.2, 0.4, 0.6, 0.8])
+            strata = np.searchsorted(edges, y, side="right")
+        else:
+            strata = y
+        _, counts = np.unique(strata, return_counts=True)
+        n_val = math.ceil(val_fraction * len(y))
+        if counts.min() < 2 or n_val < len(counts) or len(y) - n_val < len(counts):
+            logger.warning("train_val_split: too few examples per stratum to stratify; splitting at random")
+            strata = None
+    tr, va = train_test_split(idx, test_size=val_fraction, random_state=seed, shuffle=True, stratify=strata)
+    return np.sort(tr).astype(np.int64), np.sort(va).astype(np.int64)
+
+
+def majority_baseline(y_train, y_eval, metrics: Sequence[str] = ("accuracy",), regression: bool = False
+                      ) -> dict[str, float]:
+    """Scores of a constant predictor on ``y_eval [m]``: the most frequent training label
+    (ties: the smallest), or the training mean for regression (whose correlations are
+    undefined: NaN)."""
+    y_train = np.asarray(y_train)
+    y_eval = np.asarray(y_eval)
+    if regression:
+        pred = np.full(len(y_eval), float(np.mean(y_train)))
+    else:
+        vals, counts = np.unique(y_train, return_counts=True)
+        pred = np.full(len(y_eval), vals[np.argmax(counts)], dtype=y_eval.dtype if y_eval.size else vals.dtype)
+    return compute_metrics(metrics, y_eval, pred)
+
+
+def random_dims_baseline(engine: ProbeEngine, X_train, y_train, X_eval, y_eval, k: int, n_draws: int = 20,
+                         seed: int = 0, metrics: Sequence[str] = ("accuracy",)) -> dict[str, Any]:
+    """Scores of probes on ``n_draws`` random dimension sets of size ``k`` (a distribution,
+    not one draw). Each set is ``k`` distinct dimensions drawn uniformly with
+    ``np.random.default_rng(seed)``.
+
+    Returns:
+        ``{"k", "n_draws", "seed", "dims": [n_draws][k], "mean": {metric: float},
+        "std": {metric: float}, "median": {...}, "scores": {metric: [n_draws] list}}``.
+    """
+    D = np.asarray(X_train).shape[1]
+    if not 1 <= k <= D:
+        raise ConfigError(f"random_dims_baseline: k must lie in [1, {D}], got {k}")
+    if n_draws < 1:
+        raise ConfigError(f"random_dims_baseline: n_draws must be >= 1, got {n_draws}")
+    rng = np.random.default_rng(seed)
+    dims = np.stack([np.sort(rng.choice(D, size=k, replace=False)) for _ in range(n_draws)])
+    sc = engine.fit_score(X_train, y_train, X_eval, y_eval, dims, metrics=metrics)
+    names = list(metrics) if not isinstance(metrics, str) else [metrics]
+    return {
+        "k": int(k),
+        "n_draws": int(n_draws),
+        "seed": int(seed),
+        "dims": dims.tolist(),
+        "mean": {mn: float(np.nanmean(sc[mn])) for mn in names},
+        "std": {mn: float(np.nanstd(sc[mn])) for mn in names},
+        "median": {mn: float(np.nanmedian(sc[mn])) for mn in names},
+        "scores": {mn: sc[mn].tolist() for mn in names},
+    }
+
+
+def input_types(input_ids: np.ndarray, offsets: np.ndarray, special_mask: np.ndarray | None = None, *,
+                mode: str = "first_content") -> list[Hashable]:
+    """The "input type" of each example, for control tasks on sentence-level probes.
+
+    Hewitt & Liang give each *word type* a random label, so a control probe must memorise
+    the type from the representation. A sentence-level probe has no single word; probekit
+    defines the type of an example as:
+
+    * ``"first_content"`` (default): the token id of its first non-special token. Types
+      recur across train and dev (as word types do in H&L), so a probe that reads lexical
+      identity from the selected dimensions can score above chance on the control task;
+    * ``"sequence"``: its whole token-id sequence (special tokens excluded). Only exact
+      duplicates share a type, so on dev the control task is near chance by construction.
+
+    Args:
+        input_ids: ``[n_tokens]`` token ids of all examples, concatenated.
+        offsets: ``[n_examples + 1]`` example boundaries in ``input_ids``.
+        special_mask: ``[n_tokens]`` 1 for special tokens ([CLS], [SEP], padding), or None.
+        mode: ``"first_content"`` or ``"sequence"``.
+
+    Returns:
+        ``[n_examples]`` hashable types.
+    """
+    ids = np.asarray(input_ids)
+    off = np.asarray(offsets)
+    sm = np.zeros(len(ids), dtype=bool) if special_mask is None else np.asarray(special_mask).astype(bool)
+    if mode not in ("first_content", "sequence"):
+        raise ConfigError(f"input_types: mode must be 'first_content' or 'sequence', got {mode!r}")
+    types: list[Hashable] = []
+    for i in range(len(off) - 1):
+        seg = ids[off[i] : off[i + 1]][~sm[off[i] : off[i + 1]]]
+        if mode == "first_content":
+            types.append(int(seg[0]) if len(seg) else -1)
+        else:
+            types.append(tuple(int(t) for t in seg))
+    return types
+
+
+def control_task_labels(types_train: Sequence[Hashable], y_train, types_eval: Sequence[Hashable] | None = None,
+                        seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Hewitt & Liang control-task labels: every distinct input type gets one label drawn at
+    random from the empirical training label distribution (for regression, one target value
+    drawn from the training targets); each example then takes its type's label.
+
+    Types are visited in sorted order of their string form so the result depends only on
+    ``seed``, not on example order.
+
+    Args:
+        types_train: ``[n]`` hashable types (see :func:`input_types`).
+        y_train: ``[n]`` real labels (only their distribution is used).
+        types_eval: ``[m]`` types of the evaluation examples (optional); types unseen in
+            train draw labels too.
+        seed: random seed.
+
+    Returns:
+        ``(y_control_train [n], y_control_eval [m] or None)``.
+    """
+    y_train = np.asarray(y_train)
+    if len(types_train) != len(y_train):
+        raise DataError(f"control_task_labels: {len(types_train)} types but {len(y_train)} labels")
+    all_types = list(types_train) + (list(types_eval) if types_eval is not None else [])
+    uniq = sorted(set(all_types), key=lambda t: (str(type(t)), str(t)))
+    rng = np.random.default_rng(seed)
+    draw = rng.choice(y_train, size=len(uniq), replace=True)
+    table = dict(zip(uniq, draw))
+    yc_train = np.asarray([table[t] for t in types_train], dtype=y_train.dtype)
+    yc_eval = None if types_eval is None else np.asarray([table[t] for t in types_eval], dtype=y_train.dtype)
+    return yc_train, yc_eval
+
+
+def selectivity(task_scores: dict[str, Any], control_scores: dict[str, Any]) -> dict[str, Any]:
+    """Selectivity (Hewitt & Liang): task score minus control-task score, per metric
+    (arrays element-wise)."""
+    return {mn: np.asarray(task_scores[mn]) - np.asarray(control_scores[mn])
+            for mn in task_scores if mn in control_scores and mn != "loss"}
+
+
+def control_task_baseline(engine: ProbeEngine, X_train, y_train, X_eval, y_eval, dims, types_train,
+                          types_eval, *, seed: int = 0, metrics: Sequence[str] = ("accuracy",)
+                          ) -> dict[str, Any]:
+    """Fit the same probes on the task and on its control task; return both scores and the
+    selectivity. ``dims [B, k]``; returns ``{"task": {metric: [B]}, "control": {...},
+    "selectivity": {...}}`` (arrays)."""
+    task = engine.fit_score(X_train, y_train, X_eval, y_eval, dims, metrics=metrics)
+    yc_tr, yc_ev = control_task_labels(types_train, y_train, types_eval, seed=seed)
+    if not engine.regression and len(np.unique(yc_tr)) < 2:
+        raise DataError("control task: every type drew the same label; use more examples or another seed")
+    ctrl = engine.fit_score(X_train, yc_tr, X_eval, yc_ev, dims, metrics=metrics)
+    return {"task": task, "control": ctrl, "selectivity": selectivity(task, ctrl)}
+
+
+# ----------------------------------------------------------------------------- estimator
+
+from sklearn.base import BaseEstimator  # noqa: E402
+from sklearn.utils.metaestimators import available_if  # noqa: E402
+
+
+class LinearProbe(BaseEstimator):
+    """A linear probe as a scikit-learn estimator.
+
+    L2-regularised logistic regression (``regression=False``; binary or multinomial) or
+    ridge (``regression=True``, ``alpha = 1 / C``) on features standardised with the
+    training mean and standard deviation. ``backend="sklearn"`` fits with scikit-learn
+    (``LogisticRegression(C=C)`` / ``Ridge(alpha=1/C)``), ``backend="torch"`` with
+    :class:`ProbeEngine`, on the same objective.
+
+    Args:
+        C: inverse regularisation strength.
+        regression: ridge instead of logistic regression.
+        backend: ``"sklearn"`` or ``"torch"``.
+        max_iter: iteration cap (lbfgs iterations for sklearn, Newton steps for torch).
+        tol: convergence tolerance of the backend.
+        device: torch device for ``backend="torch"``.
+
+    Attributes (after ``fit``):
+        classes_: ``[n_classes]`` (classification).
+        coef_: ``[n_features]`` (binary / regression) or ``[n_classes, n_features]``, on
+            standardised features.
+        intercept_: float or ``[n_classes]``.
+        mean_, scale_: ``[n_features]`` standardisation statistics.
+        n_features_in_: number of features seen in ``fit``.
+        n_iter_: iterations used (``[1]`` for ridge, solved in closed form).
+    """
+
+    def __init__(self, C: float = 1.0, regression: bool = False, backend: str = "sklearn", max_iter: int = 1000,
+                 tol: float = 1e-4, device: str = "cpu"):
+        self.C = C
+        self.regression = regression
+        self.backend = backend
+        self.max_iter = max_iter
+        self.tol = tol
+        self.device = device
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.regression:
+            from sklearn.utils import RegressorTags
+
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+            tags.target_tags.required = True
+        else:
+            from sklearn.utils import ClassifierTags
+
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
+            tags.target_tags.required = True
+        return tags
+
+    @property
+    def _estimator_type(self):  # older scikit-learn and is_classifier()
+        return "regressor" if self.regression else "classifier"
+
+    def fit(self, X, y):
+        """Fit on ``X [n, n_features]`` and ``y [n]``; returns self."""
+        from sklearn.utils.multiclass import check_classification_targets
+        from sklearn.utils.validation import check_X_y
+
+        if self.backend not in ("sklearn", "torch"):
+            raise ValueError(f"backend must be 'sklearn' or 'torch', got {self.backend!r}")
+        if not (isinstance(self.C, (int, float)) and self.C > 0):
+            raise ValueError(f"C must be a positive number, got {self.C!r}")
+        X, y = check_X_y(X, y, dtype=[np.float64, np.float32, np.float16], y_numeric=self.regression)
+        self.n_features_in_ = X.shape[1]
+        if not self.regression:
+            check_classification_targets(y)
+            self.classes_ = np.unique(y)
+            if len(self.classes_) < 2:
+                raise ValueError(f"LinearProbe needs samples of at least 2 classes; got only one class: {self.classes_[0]!r}")
+        else:
+            y = y.astype(np.float64)
+        self.mean_, self.scale_ = standardization_stats(X)
+        if self.backend == "sklearn":
+            Xs = (X.astype(np.float64) - self.mean_) / self.scale_
+            if self.regression:
+                from sklearn.linear_model import Ridge
+
+                est = Ridge(alpha=1.0 / self.C).fit(Xs, y)
+                self.coef_ = est.coef_.astype(np.float64)
+                self.intercept_ = float(est.intercept_)
+                self.n_iter_ = np.array([1])  # closed form: one solve
+            else:
+                from sklearn.linear_model import LogisticRegression
+
+                est = LogisticRegression(C=self.C, max_iter=self.max_iter, tol=self.tol).fit(Xs, y)
+                self.coef_ = est.coef_[0] if len(self.classes_) == 2 else est.coef_
+                self.intercept_ = float(est.intercept_[0]) if len(self.classes_) == 2 else est.intercept_
+                self.n_iter_ = est.n_iter_
+        else:
+            eng = ProbeEngine(regression=self.regression, C=self.C, device=self.device, max_iter=self.max_iter,
+                              tol=self.tol)
+            fit = eng.fit(X, y, np.arange(X.shape[1])[None, :])
+            coef, icpt = fit.coef[0], fit.intercept[0]
+            if self.regression or len(self.classes_) == 2:
+                self.coef_, self.intercept_ = coef[0], float(icpt[0])
+            else:
+                self.coef_, self.intercept_ = coef, icpt
+            self.n_iter_ = fit.n_iter if not self.regression else np.array([1])
+        return self
+
+    @available_if(lambda self: not self.regression)
+    def decision_function(self, X) -> np.ndarray:
+        """Scores ``[m]`` (binary) or ``[m, n_classes]`` (classification only)."""
+        return self._decision(X)
+
+    def _decision(self, X) -> np.ndarray:
+        from sklearn.utils.validation import check_is_fitted, validate_data
+
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32, np.float16])
+        Xs = (X.astype(np.float64) - self.mean_) / self.scale_
+        return Xs @ np.asarray(self.coef_).T + self.intercept_
+
+    def predict(self, X) -> np.ndarray:
+        """Labels (or values) ``[m]``."""
+        z = self._decision(X)
+        if self.regression:
+            return z
+        if z.ndim == 1:
+            return self.classes_[(z > 0).astype(np.int64)]
+        return self.classes_[z.argmax(axis=1)]
+
+    @available_if(lambda self: not self.regression)
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities ``[m, n_classes]`` (classification only)."""
+        from scipy.special import expit, softmax
+
+        z = self._decision(X)
+        if z.ndim == 1:
+            p = expit(z)
+            return np.stack([1 - p, p], axis=1)
+        return softmax(z, axis=1)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy (classification) or R^2 (regression), as scikit-learn's mixins."""
+        from sklearn.metrics import accuracy_score, r2_score
+
+        if self.regression:
+            return float(r2_score(y, self.predict(X), sample_weight=sample_weight))
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))

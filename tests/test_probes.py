@@ -1,0 +1,298 @@
+"""probekit.probes: batched engine vs scikit-learn, estimator checks, splits, baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
+
+from probekit.errors import ConfigError, DataError
+from probekit.metrics import batch_metrics
+from probekit.probes import (
+    LinearProbe,
+    ProbeEngine,
+    control_task_baseline,
+    control_task_labels,
+    input_types,
+    majority_baseline,
+    parse_dims,
+    random_dims_baseline,
+    selectivity,
+    standardization_stats,
+    train_val_split,
+)
+
+
+# ----------------------------------------------------------------------------- planted data
+
+
+def planted(n=1500, m=500, D=24, K=2, seed=0, dtype=np.float16):
+    """Gaussian features with varied scales/offsets; labels from a planted linear model on
+    the first 6 dims (logistic noise), multinomial for K > 2."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n + m, D)) * rng.uniform(0.3, 4.0, D) + rng.normal(0, 3, D)
+    Xs = (X - X.mean(0)) / X.std(0)
+    if K == 2:
+        w = np.zeros(D); w[:6] = rng.normal(0, 1.0, 6)
+        y = (Xs @ w + rng.logistic(size=n + m) > 0.3).astype(np.int64)
+    else:
+        W = np.zeros((D, K)); W[:6] = rng.normal(0, 1.0, (6, K))
+        y = np.argmax(Xs @ W + rng.gumbel(size=(n + m, K)), axis=1).astype(np.int64)
+    X = X.astype(dtype)
+    return X[:n], y[:n], X[n:], y[n:]
+
+
+def sklearn_scores(Xtr, ytr, Xev, yev, dims, C, metrics, regression=False):
+    """Reference: StandardScaler + LogisticRegression(C) (or Ridge(1/C)) per probe."""
+    preds = []
+    for d in dims:
+        sc = StandardScaler().fit(Xtr[:, d].astype(np.float64))
+        A, E = sc.transform(Xtr[:, d].astype(np.float64)), sc.transform(Xev[:, d].astype(np.float64))
+        est = Ridge(alpha=1.0 / C) if regression else LogisticRegression(C=C, tol=1e-8, max_iter=2000)
+        preds.append(est.fit(A, ytr).predict(E))
+    return batch_metrics(metrics, yev, np.stack(preds))
+
+
+def random_dims(D, k, B, seed):
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.choice(D, k, replace=False) for _ in range(B)])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 16, 24])
+def test_binary_parity_planted(k):
+    Xtr, ytr, Xev, yev = planted(K=2, seed=k)
+    dims = random_dims(24, k, 1 if k == 24 else 30, seed=k)
+    eng = ProbeEngine(C=0.5)
+    got = eng.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy", "mcc", "f1"))
+    ref = sklearn_scores(Xtr, ytr, Xev, yev, dims, 0.5, ("accuracy", "mcc", "f1"))
+    for m in ref:
+        diff = np.abs(got[m] - ref[m])
+        assert np.median(diff) <= 0.002 and diff.max() <= 0.01, (m, diff)
+    assert got["loss"].shape == (len(dims),) and np.all(got["loss"] > 0)
+    assert eng.last_stats_["converged"].all()
+
+
+def test_binary_coefficients_match_sklearn():
+    Xtr, ytr, _, _ = planted(K=2, seed=3)
+    dims = random_dims(24, 4, 10, seed=0)
+    fit = ProbeEngine(C=2.0, tol=1e-8).fit(Xtr, ytr, dims)
+    for b, d in enumerate(dims):
+        A = StandardScaler().fit_transform(Xtr[:, d].astype(np.float64))
+        lr = LogisticRegression(C=2.0, tol=1e-10, max_iter=5000).fit(A, ytr)
+        np.testing.assert_allclose(fit.coef[b, 0], lr.coef_[0], atol=2e-4)
+        np.testing.assert_allclose(fit.intercept[b, 0], lr.intercept_[0], atol=2e-4)
+
+
+def test_multinomial_parity_planted():
+    Xtr, ytr, Xev, yev = planted(K=3, seed=5)
+    dims = random_dims(24, 3, 20, seed=1)
+    eng = ProbeEngine(C=1.0, tol=1e-8)
+    got = eng.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy", "mcc"))
+    ref = sklearn_scores(Xtr, ytr, Xev, yev, dims, 1.0, ("accuracy", "mcc"))
+    for m in ref:
+        assert np.abs(got[m] - ref[m]).max() <= 0.01
+    fit = eng.fit(Xtr, ytr, dims[:3])
+    for b, d in enumerate(dims[:3]):
+        A = StandardScaler().fit_transform(Xtr[:, d].astype(np.float64))
+        lr = LogisticRegression(C=1.0, tol=1e-10, max_iter=5000).fit(A, ytr)
+        np.testing.assert_allclose(fit.coef[b], lr.coef_, atol=5e-4)
+        # intercepts agree up to the common shift the likelihood cannot see
+        np.testing.assert_allclose(fit.intercept[b] - fit.intercept[b].mean(), lr.intercept_ - lr.intercept_.mean(),
+                                   atol=5e-4)
+
+
+def test_ridge_parity_planted():
+    rng = np.random.default_rng(7)
+    Xtr, _, Xev, _ = planted(seed=7, dtype=np.float32)
+    w = rng.normal(size=24)
+    ytr = Xtr.astype(np.float64) @ w + rng.normal(size=len(Xtr))
+    yev = Xev.astype(np.float64) @ w + rng.normal(size=len(Xev))
+    dims = random_dims(24, 5, 25, seed=2)
+    eng = ProbeEngine(regression=True, C=0.1)
+    got = eng.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("pearson", "spearman"))
+    ref = sklearn_scores(Xtr, ytr, Xev, yev, dims, 0.1, ("pearson", "spearman"), regression=True)
+    for m in ref:
+        np.testing.assert_allclose(got[m], ref[m], atol=1e-5)
+    fit = eng.fit(Xtr, ytr, dims[:2])
+    A = StandardScaler().fit_transform(Xtr[:, dims[0]].astype(np.float64))
+    r = Ridge(alpha=10.0).fit(A, ytr)
+    np.testing.assert_allclose(fit.coef[0, 0], r.coef_, atol=1e-5)
+    np.testing.assert_allclose(fit.predict(Xev)[0], r.predict(StandardScaler().fit(
+        Xtr[:, dims[0]].astype(np.float64)).transform(Xev[:, dims[0]].astype(np.float64))), atol=1e-4)
+
+
+def test_inputs_not_mutated_and_deterministic_and_chunk_invariant():
+    Xtr, ytr, Xev, yev = planted(K=2, seed=11)
+    copies = [a.copy() for a in (Xtr, ytr, Xev, yev)]
+    dims = random_dims(24, 2, 57, seed=3)
+    a = ProbeEngine().fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    b = ProbeEngine().fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    c = ProbeEngine(chunk_size=7).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    small = ProbeEngine(memory_budget=600_000)
+    d = small.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    assert small.last_stats_["n_chunks"] > 1
+    np.testing.assert_array_equal(a["accuracy"], b["accuracy"])
+    np.testing.assert_array_equal(a["loss"], b["loss"])
+    np.testing.assert_allclose(a["loss"], c["loss"], rtol=1e-5)
+    np.testing.assert_allclose(a["accuracy"], d["accuracy"], atol=1.5 / len(yev))
+    for x, y in zip(copies, (Xtr, ytr, Xev, yev)):
+        np.testing.assert_array_equal(x, y)
+        assert x.dtype == y.dtype
+    with pytest.raises(ConfigError, match="memory_budget"):
+        ProbeEngine(memory_budget=1000).fit_score(Xtr, ytr, Xev, yev, dims)
+
+
+def test_label_values_and_fit_predict():
+    Xtr, ytr, Xev, yev = planted(K=2, seed=2)
+    lab = np.array([-1, 7])
+    eng = ProbeEngine()
+    s1 = eng.fit_score(Xtr, ytr, Xev, yev, [[0, 1], [2, 3]], metrics=("accuracy",))
+    s2 = eng.fit_score(Xtr, lab[ytr], Xev, lab[yev], [[0, 1], [2, 3]], metrics=("accuracy",))
+    np.testing.assert_allclose(s1["accuracy"], s2["accuracy"])
+    fit = eng.fit(Xtr, lab[ytr], [[0, 1], [2, 3]])
+    pred = fit.predict(Xev)
+    assert pred.shape == (2, len(yev)) and set(np.unique(pred)) <= {-1, 7}
+    np.testing.assert_allclose((pred == lab[yev]).mean(1), s2["accuracy"])
+
+
+def test_input_validation():
+    Xtr, ytr, Xev, yev = planted(K=2)
+    eng = ProbeEngine()
+    with pytest.raises(ConfigError):
+        eng.fit_score(Xtr, ytr, Xev, yev, [[0, 99]])
+    with pytest.raises(DataError):
+        eng.fit_score(Xtr, np.zeros(len(ytr)), Xev, yev, [[0, 1]])
+    with pytest.raises(DataError):
+        eng.fit_score(Xtr, ytr[:-1], Xev, yev, [[0, 1]])
+    with pytest.raises(ConfigError):
+        eng.fit_score(Xtr, ytr, Xev, yev, [[0, 1]], metrics=("pearson",))
+    with pytest.raises(ConfigError):
+        ProbeEngine(C=0)
+
+
+def test_separable_data_converges():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    eng = ProbeEngine(C=100.0)
+    s1 = eng.fit_score(X[:300], y[:300], X[300:], y[300:], [[0]], metrics=("accuracy",))
+    assert s1["accuracy"][0] >= 0.99 and eng.last_stats_["converged"].all()
+    s2 = eng.fit_score(X[:300], y[:300], X[300:], y[300:], [[0, 1], [1, 2]], metrics=("accuracy",))
+    assert s2["accuracy"][0] >= 0.98 and eng.last_stats_["converged"].all()
+
+
+def test_standardization_stats_match_standard_scaler():
+    X = np.random.default_rng(0).normal(3, 2, size=(300, 5)).astype(np.float16)
+    X[:, 2] = 1.5
+    mean, scale = standardization_stats(X)
+    ss = StandardScaler().fit(X.astype(np.float64))
+    np.testing.assert_allclose(mean, ss.mean_)
+    np.testing.assert_allclose(scale, ss.scale_)
+
+
+def test_parse_dims():
+    assert parse_dims("all", 4).tolist() == [0, 1, 2, 3]
+    assert parse_dims("12,200", 384).tolist() == [12, 200]
+    assert parse_dims("-1", 384).tolist() == [383]
+    with pytest.raises(ConfigError):
+        parse_dims("12,x", 384)
+    with pytest.raises(ConfigError):
+        parse_dims("400", 384)
+
+
+# ----------------------------------------------------------------------------- splits & baselines
+
+
+def test_train_val_split_is_seeded_stratified_disjoint():
+    y = np.array([0] * 70 + [1] * 30)
+    tr, va = train_val_split(y, 0.2, seed=3)
+    assert len(va) == 20 and len(tr) == 80
+    assert np.intersect1d(tr, va).size == 0 and np.union1d(tr, va).tolist() == list(range(100))
+    assert (y[va] == 1).sum() == 6
+    tr2, va2 = train_val_split(y, 0.2, seed=3)
+    np.testing.assert_array_equal(va, va2)
+    _, va3 = train_val_split(y, 0.2, seed=4)
+    assert not np.array_equal(va, va3)
+    tr_r, va_r = train_val_split(np.linspace(0, 5, 50), 0.2, seed=0)  # regression: quintile strata
+    assert len(va_r) == 10
+    with pytest.raises(ConfigError):
+        train_val_split(y, 1.5)
+
+
+def test_majority_and_random_baselines():
+    Xtr, ytr, Xev, yev = planted(K=2, seed=4)
+    maj = majority_baseline(ytr, yev, ("accuracy", "mcc"))
+    major = np.bincount(ytr).argmax()
+    assert maj["accuracy"] == pytest.approx((yev == major).mean()) and maj["mcc"] == 0.0
+    reg = majority_baseline(np.arange(5.0), np.arange(3.0), ("pearson",), regression=True)
+    assert np.isnan(reg["pearson"])
+    eng = ProbeEngine()
+    rb = random_dims_baseline(eng, Xtr, ytr, Xev, yev, k=2, n_draws=15, seed=1, metrics=("accuracy",))
+    assert rb["k"] == 2 and rb["n_draws"] == 15 and len(rb["scores"]["accuracy"]) == 15
+    assert len({tuple(d) for d in rb["dims"]}) > 1
+    assert rb["mean"]["accuracy"] == pytest.approx(np.mean(rb["scores"]["accuracy"]))
+    assert random_dims_baseline(eng, Xtr, ytr, Xev, yev, k=2, n_draws=15, seed=1)["dims"] == rb["dims"]
+
+
+def test_control_task():
+    ids = np.array([101, 5, 6, 102, 101, 5, 9, 102, 101, 7, 102])
+    off = np.array([0, 4, 8, 11])
+    special = np.isin(ids, [101, 102])
+    assert input_types(ids, off, special) == [5, 5, 7]
+    assert input_types(ids, off, special, mode="sequence") == [(5, 6), (5, 9), (7,)]
+    rng = np.random.default_rng(0)
+    types_tr = rng.integers(0, 30, 600).tolist()
+    types_ev = rng.integers(0, 30, 200).tolist()
+    y = rng.integers(0, 2, 600)
+    yc_tr, yc_ev = control_task_labels(types_tr, y, types_ev, seed=5)
+    table = {}
+    for t, lab in zip(types_tr + types_ev, np.concatenate([yc_tr, yc_ev])):
+        assert table.setdefault(t, lab) == lab  # one label per type
+    again = control_task_labels(list(reversed(types_tr)), y, None, seed=5)[0]
+    np.testing.assert_array_equal(again, yc_tr[::-1])  # independent of example order
+    # a probe that can read the type memorises the control task; one that cannot, cannot
+    X = np.zeros((800, 2), np.float32)
+    X[:, 0] = np.asarray(types_tr + types_ev) * 0.1
+    X[:, 1] = rng.normal(size=800)
+    yy = np.concatenate([y, rng.integers(0, 2, 200)])
+    out = control_task_baseline(ProbeEngine(), X[:600], yy[:600], X[600:], yy[600:], [[0], [1]], types_tr,
+                                types_ev, seed=5)
+    assert set(out) == {"task", "control", "selectivity"}
+    np.testing.assert_allclose(out["selectivity"]["accuracy"],
+                               out["task"]["accuracy"] - out["control"]["accuracy"])
+    assert selectivity({"accuracy": 0.9, "loss": 1}, {"accuracy": 0.6})["accuracy"] == pytest.approx(0.3)
+
+
+# ----------------------------------------------------------------------------- estimator
+
+
+def test_linear_probe_backends_agree():
+    Xtr, ytr, Xev, yev = planted(K=2, seed=9)
+    a = LinearProbe(C=0.3, backend="sklearn", tol=1e-8).fit(Xtr, ytr)
+    b = LinearProbe(C=0.3, backend="torch", tol=1e-8).fit(Xtr, ytr)
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-4)
+    assert abs(a.score(Xev, yev) - b.score(Xev, yev)) <= 0.004
+    Xtr3, ytr3, Xev3, yev3 = planted(K=3, seed=9)
+    a3 = LinearProbe(backend="sklearn", tol=1e-8).fit(Xtr3, ytr3)
+    b3 = LinearProbe(backend="torch", tol=1e-8).fit(Xtr3, ytr3)
+    np.testing.assert_allclose(a3.coef_, b3.coef_, atol=5e-4)
+    np.testing.assert_allclose(a3.predict_proba(Xev3), b3.predict_proba(Xev3), atol=1e-4)
+    yr = Xtr.astype(np.float64) @ np.arange(24) / 24
+    r1 = LinearProbe(regression=True, backend="sklearn").fit(Xtr, yr)
+    r2 = LinearProbe(regression=True, backend="torch").fit(Xtr, yr)
+    np.testing.assert_allclose(r1.coef_, r2.coef_, atol=1e-5)
+
+
+def _checks():
+    from sklearn.utils.estimator_checks import parametrize_with_checks
+
+    ests = [LinearProbe(), LinearProbe(backend="torch"), LinearProbe(regression=True),
+            LinearProbe(regression=True, backend="torch")]
+    # every applicable check passes; none needs to be marked as an expected failure
+    return parametrize_with_checks(ests)
+
+
+@_checks()
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
