@@ -102,6 +102,9 @@ def main() -> None:
                        progress=False, store_tokens=False)
         rows["probekit extract -> HDF5 (pooled only)"] = rep2.elapsed_s
         size_mb = (Path(d) / "bench.h5").stat().st_size / 2**20
+        rep3 = extract(lm, data, Path(d) / "bench3.h5", batch_size=args.batch_size, max_length=args.max_length,
+                       progress=False, workers=2)
+        rows["probekit extract, 2 single-thread workers"] = rep3.elapsed_s
     sub = data.head(min(len(data), 200))
     t_one = one_by_one(lm, sub, args.max_length) * len(data) / len(sub)
     rows["one sentence per forward pass (a)"] = t_one

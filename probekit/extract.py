@@ -166,6 +166,59 @@ def pool_batch(hidden: torch.Tensor, content: torch.Tensor) -> tuple[dict[str, t
     return {"cls": h[:, 0], "mean": mean, "max_norm": max_norm}, pos
 
 
+@torch.inference_mode()
+def process_batch(lm: LoadedModel, enc: Encoded, rows: np.ndarray, store_tokens: bool, storage_dtype: str
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+    """Forward pass and pooling of examples ``rows``, as NumPy arrays in the storage dtype.
+
+    Returns:
+        ``(pooled {pool: [b, n_layers, H]}, max_norm_pos [b, n_layers] int16,
+        tokens [sum of lengths, n_layers, H] or None)``; token rows are in ``rows`` order.
+    """
+    sdt = _TORCH_DTYPES[storage_dtype]
+    hidden, att, content = forward_batch(lm, enc, rows)
+    pools, pos = pool_batch(hidden, content)
+    pooled = {p: pools[p].to(sdt).cpu().numpy() for p in POOLS}
+    tok = hidden[att].to(sdt).cpu().numpy() if store_tokens else None
+    return pooled, pos.to(torch.int16).cpu().numpy(), tok
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(path: str, dtype: torch.dtype, enc: Encoded) -> None:
+    from .models import load_encoder
+
+    torch.set_num_threads(1)  # this worker process's own setting
+    _WORKER["lm"] = load_encoder(path, device="cpu", dtype=dtype)
+    _WORKER["enc"] = enc
+
+
+def _worker_batch(rows: np.ndarray, store_tokens: bool, storage_dtype: str):
+    return process_batch(_WORKER["lm"], _WORKER["enc"], rows, store_tokens, storage_dtype)
+
+
+class _WorkerPool:
+    """Single-thread worker processes that each hold the model and run whole batches."""
+
+    def __init__(self, lm: LoadedModel, workers: int, enc: Encoded, store_tokens: bool, storage_dtype: str) -> None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        if not Path(lm.path).is_dir():
+            raise ConfigError(f"workers > 1 needs a model stored on disk; {lm.path!r} is not a local directory")
+        self._ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                       initargs=(lm.path, lm.dtype, enc))
+        self._args = (store_tokens, storage_dtype)
+
+    def map(self, batches: list[np.ndarray]) -> Iterator:
+        futures = [self._ex.submit(_worker_batch, rows, *self._args) for rows in batches]
+        return (f.result() for f in futures)
+
+    def close(self) -> None:
+        self._ex.shutdown(cancel_futures=True)
+
+
 def _windows(lengths: np.ndarray, window_tokens: int, store_tokens: bool) -> list[tuple[int, int]]:
     """Consecutive example ranges of about ``window_tokens`` tokens (deterministic)."""
     n = len(lengths)
@@ -201,6 +254,7 @@ def extract(
     overwrite: bool = False,
     shard: str | tuple[int, int] | None = None,
     window_tokens: int | None = None,
+    workers: int = 1,
     progress: bool | None = None,
 ) -> ExtractionReport:
     """Extract every hidden state of ``lm`` over ``data`` into the cache ``out``.
@@ -216,6 +270,8 @@ def extract(
         overwrite: replace an existing complete ``out``.
         shard: ``"i/n"``: extract only the i-th of n contiguous parts of ``data``.
         window_tokens: tokens per write window (default: about 256 MiB of buffered vectors).
+        workers: CPU only: run the forward passes in this many worker processes with one
+            thread each (on a 2-core machine, 2 workers are about 1.4x one 2-thread process).
         progress: show a tokens/s progress bar (None: only on a terminal).
 
     Raises:
@@ -228,6 +284,10 @@ def extract(
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if storage_dtype not in _TORCH_DTYPES:
         raise ConfigError(f"storage dtype {storage_dtype!r}; use float16 or float32")
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    if workers > 1 and lm.device.type != "cpu":
+        raise ConfigError(f"workers={workers} is for CPU extraction; on {lm.device} use one process per device (--shard)")
     if len(data) == 0:
         raise DataError(f"{data.source}: no examples to extract")
     sh = parse_shard(shard)
@@ -285,7 +345,6 @@ def extract(
                                     lengths=enc.lengths, n_layers=L, hidden_size=H, storage_dtype=storage_dtype,
                                     store_tokens=store_tokens, token_ids=token_ids)
     resumed_from = writer.n_done
-    sdt = _TORCH_DTYPES[storage_dtype]
     offsets = np.zeros(len(data) + 1, dtype=np.int64)
     np.cumsum(enc.lengths, out=offsets[1:])
     windows = [w for w in _windows(enc.lengths, window_tokens, store_tokens) if w[1] > writer.n_done]
@@ -297,7 +356,8 @@ def extract(
 
     bar = tqdm(total=todo_tokens, unit="tok", unit_scale=True, disable=None if progress is None else not progress, desc=f"extract {task.name}/{data.split}")
     try:
-        with torch.inference_mode():
+        pool = _WorkerPool(lm, workers, enc, store_tokens, storage_dtype) if workers > 1 else None
+        try:
             for a, b in windows:
                 nw = b - a
                 pooled = {p: np.empty((nw, L, H), dtype=np.dtype(storage_dtype)) for p in POOLS}
@@ -305,20 +365,25 @@ def extract(
                 base = offsets[a]
                 hid_buf = np.empty((int(offsets[b] - base), L, H), dtype=np.dtype(storage_dtype)) if store_tokens else None
                 order = a + np.argsort(enc.lengths[a:b], kind="stable")
-                for rows in _batches(order, batch_size):
-                    hidden, att, content = forward_batch(lm, enc, rows)
-                    pools, pos = pool_batch(hidden, content)
+                batches = list(_batches(order, batch_size))
+                if pool is not None:
+                    results = pool.map(batches)
+                else:
+                    results = (process_batch(lm, enc, rows, store_tokens, storage_dtype) for rows in batches)
+                for rows, (pools, pos, tok) in zip(batches, results):
                     local = rows - a
                     for p in POOLS:
-                        pooled[p][local] = pools[p].to(sdt).cpu().numpy()
-                    pos_buf[local] = pos.to(torch.int16).cpu().numpy()
+                        pooled[p][local] = pools[p]
+                    pos_buf[local] = pos
                     if hid_buf is not None:
-                        tok = hidden[att].to(sdt).cpu().numpy()  # rows of each example, in batch order
                         idx = np.concatenate([np.arange(offsets[r] - base, offsets[r + 1] - base) for r in rows])
                         hid_buf[idx] = tok
                     bar.update(int(enc.lengths[rows].sum()))
                 writer.write_window(a, b, pooled, pos_buf, hid_buf)
                 logger.info("flushed %d/%d examples to %s", b, len(data), part)
+        finally:
+            if pool is not None:
+                pool.close()
         bar.close()
         path = writer.finalize()
     finally:
