@@ -1,0 +1,170 @@
+"""Sequential (cross-task) fine-tuning: how much does training on task B make the encoder forget A?
+
+:func:`cross_finetune` runs three fine-tuning runs with the same settings, each in its own
+sub-directory of ``OUT``:
+
+1. ``single_A/``: fine-tune the pre-trained encoder on A (head ``h_A`` on ``dims``);
+2. ``single_B/``: fine-tune the pre-trained encoder on B (head on ``dims_b``): B's
+   single-task score;
+3. ``A_then_B/``: start from stage 1's fine-tuned encoder, train a new head on B (``dims_b``),
+   keeping ``h_A`` aside; then score A with ``h_A`` on the new encoder.
+
+``OUT/result.json`` puts A (with its own head) and B after the second stage next to their
+single-task scores; ``forgetting`` is ``single - after`` for A's primary metric (positive =
+forgotten), ``transfer`` is ``after - single`` for B. ``disjoint=True`` gives B dimensions
+disjoint from A's (drawn at random with the config's seed unless ``dims_b`` names them).
+Each stage resumes and a finished stage is reused, so re-running the command continues.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..models import resolve_device
+from ..tasks import TaskData
+from .heads import parse_dims
+from .train import (
+    RESULT_FILE,
+    FinetuneConfig,
+    FinetuneResult,
+    _versions,
+    _write_json,
+    evaluate,
+    finetune,
+    load_finetuned,
+    load_heads,
+    load_run_data,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CrossResult", "cross_finetune", "choose_disjoint_dims"]
+
+
+@dataclass
+class CrossResult:
+    """Scores of a cross-task run; ``record`` is ``OUT/result.json``.
+
+    Attributes:
+        single: ``{task: {metric: value}}`` single-task eval scores of A and B.
+        after: ``{task: {metric: value}}`` after the second stage (A with its own head).
+        forgetting: A's primary metric, single minus after.
+        transfer: B's primary metric, after (starting from A's encoder) minus single.
+    """
+
+    out_dir: Path
+    single: dict
+    after: dict
+    forgetting: float
+    transfer: float
+    record: dict
+
+
+def choose_disjoint_dims(dims_a: tuple[int, ...] | None, hidden_size: int, k: int | None = None, *,
+                         seed: int = 0) -> tuple[int, ...]:
+    """``k`` (default ``len(dims_a)``) dimensions not in ``dims_a``, drawn with ``seed``."""
+    if dims_a is None:
+        raise ConfigError("disjoint dims need a selected-dimension head for the first task (dims is 'all')")
+    k = len(dims_a) if k is None else k
+    rest = np.setdiff1d(np.arange(hidden_size), np.asarray(dims_a))
+    if k > len(rest):
+        raise ConfigError(f"cannot choose {k} dims disjoint from {len(dims_a)} of {hidden_size}")
+    rng = np.random.default_rng([seed, 7919])
+    return tuple(sorted(int(d) for d in rng.choice(rest, size=k, replace=False)))
+
+
+def cross_finetune(
+    config: FinetuneConfig,
+    tasks: tuple[str, str],
+    *,
+    device: str | torch.device,
+    out_dir: str | Path,
+    glue_dir: str | Path | None = None,
+    data: dict[str, tuple[TaskData, TaskData]] | None = None,
+    dims_b: Any = None,
+    disjoint: bool = False,
+    resume: bool = True,
+    progress: bool = True,
+) -> CrossResult:
+    """Fine-tune on ``tasks[0]``, then on ``tasks[1]`` with a new head; measure forgetting.
+
+    Args:
+        config: settings of every stage (``config.task`` is ignored; ``config.dims`` is A's).
+        tasks: ``(A, B)`` task names.
+        device: where to train.
+        out_dir: the run's directory (three stage sub-directories and ``result.json``).
+        glue_dir: where GLUE lives (``data`` overrides it per task).
+        data: ``{task: (train, eval)}`` splits to use instead of loading them.
+        dims_b: B's dimensions (default: A's, or disjoint ones with ``disjoint=True``).
+        disjoint: require (or draw) B dims disjoint from A's.
+        resume, progress: see :func:`~probekit.finetune.train.run_training`.
+
+    Returns:
+        :class:`CrossResult`.
+    """
+    from transformers import AutoConfig
+
+    from ..models import resolve_model_path
+
+    if len(tasks) != 2 or tasks[0] == tasks[1]:
+        raise ConfigError(f"cross needs two different tasks, got {list(tasks)}")
+    a, b = tasks
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    hidden = int(AutoConfig.from_pretrained(resolve_model_path(config.model)).hidden_size)
+    dims_a = parse_dims(config.dims, hidden)
+    if dims_b is None:
+        db = choose_disjoint_dims(dims_a, hidden, seed=config.seed) if disjoint else dims_a
+    else:
+        db = parse_dims(dims_b, hidden)
+        if disjoint:
+            if dims_a is None or db is None or set(dims_a) & set(db):
+                raise ConfigError(f"disjoint: B dims {db} overlap A dims {dims_a}")
+    data = dict(data or {})
+    splits = {t: data[t] if t in data else load_run_data(config, glue_dir=glue_dir, task=t) for t in (a, b)}
+    t0 = time.perf_counter()
+
+    def stage(name: str, task: str, dims: Any, model: str | None = None) -> FinetuneResult:
+        tr, ev = splits[task]
+        logger.info("cross: stage %s (%s)", name, task)
+        return finetune(config, device=dev, out_dir=out / name, train_data=tr, eval_data=ev, model=model,
+                        dims="all" if dims is None else list(dims), resume=resume, progress=progress,
+                        extra_record={"cross_stage": name})
+
+    ra = stage(f"single_{a}", a, dims_a)
+    rb = stage(f"single_{b}", b, db)
+    rab = stage(f"{a}_then_{b}", b, db, model=str(ra.model_dir))
+    # A's head on the encoder after stage 2
+    loaded, _ = load_finetuned(rab.out_dir, device=dev)
+    head_a = load_heads(ra.heads_path, device=dev)
+    a_after = evaluate(loaded, head_a, {a: splits[a][1].head(config.max_eval_examples)},
+                       max_length=config.max_length, batch_size=config.eval_batch_size,
+                       mixed_precision=config.mixed_precision)[a]
+    single = {a: ra.metrics, b: rb.metrics}
+    after = {a: a_after, b: rab.metrics}
+    pa = splits[a][0].task.primary_metric
+    pb = splits[b][0].task.primary_metric
+    forgetting = float(single[a][pa] - after[a][pa])
+    transfer = float(after[b][pb] - single[b][pb])
+    record = {
+        "kind": "cross", "complete": True, "tasks": [a, b],
+        "dims": {a: None if dims_a is None else list(dims_a), b: None if db is None else list(db)},
+        "disjoint": bool(disjoint), "config": config.to_dict(), "versions": _versions(), "device": str(dev),
+        "single": single, "after_second_stage": after,
+        "primary_metric": {a: pa, b: pb},
+        "forgetting": {a: forgetting}, "transfer": {b: transfer},
+        "stages": {"single_a": str(ra.out_dir.name), "single_b": str(rb.out_dir.name),
+                   "a_then_b": str(rab.out_dir.name)},
+        "wall_seconds": time.perf_counter() - t0,
+    }
+    _write_json(out / RESULT_FILE, record)
+    return CrossResult(out, single, after, forgetting, transfer, record)
