@@ -37,6 +37,7 @@ __all__ = [
     "metric_names",
     "compute_metrics",
     "batch_metrics",
+    "confusion_metrics",
     "is_regression_metrics",
 ]
 
@@ -159,33 +160,7 @@ def batch_metrics(names: Sequence[str] | str, y_true, y_pred) -> dict[str, np.nd
         # confusion counts [B, K, K] (true, pred) with one bincount
         flat = (np.arange(B, dtype=np.int64)[:, None] * (K * K) + yt[None, :] * K + yp).ravel()
         cm = np.bincount(flat, minlength=B * K * K).reshape(B, K, K).astype(np.float64)
-        correct = np.trace(cm, axis1=1, axis2=2)
-        for m in cls_names:
-            if m == "accuracy":
-                out[m] = correct / n
-            elif m == "f1":
-                if K > 2 or not set(labels.tolist()) <= {0, 1}:
-                    raise ConfigError(f"metric 'f1' is binary F1 of class 1; labels are {labels.tolist()[:10]}")
-                pos = int(np.searchsorted(labels, 1))
-                if pos < K and labels[pos] == 1:
-                    neg = 1 - pos if K == 2 else None
-                    tp = cm[:, pos, pos]
-                    fp = cm[:, neg, pos] if neg is not None else np.zeros(B)
-                    fn = cm[:, pos, neg] if neg is not None else np.zeros(B)
-                else:
-                    tp = fp = fn = np.zeros(B)
-                den = 2 * tp + fp + fn
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    out[m] = np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
-            else:  # mcc, multiclass form of sklearn.metrics.matthews_corrcoef
-                t_sum = cm.sum(axis=2)  # [B, K] true counts
-                p_sum = cm.sum(axis=1)  # [B, K] predicted counts
-                cov_ytyp = correct * n - (t_sum * p_sum).sum(axis=1)
-                cov_ypyp = n * n - (p_sum * p_sum).sum(axis=1)
-                cov_ytyt = n * n - (t_sum * t_sum).sum(axis=1)
-                den = cov_ytyt * cov_ypyp
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    out[m] = np.where(den > 0, cov_ytyp / np.sqrt(np.where(den > 0, den, 1)), 0.0)
+        out.update(confusion_metrics(cls_names, cm, labels))
     for m in names:
         if m == "pearson":
             out[m] = _pearson_rows(y_pred.astype(np.float64), y_true.astype(np.float64))
@@ -196,6 +171,56 @@ def batch_metrics(names: Sequence[str] | str, y_true, y_pred) -> dict[str, np.nd
                 rankdata(y_pred, axis=1, method="average"), rankdata(y_true, method="average").astype(np.float64)
             )
     return {m: out[m] for m in names}
+
+
+def confusion_metrics(names: Sequence[str] | str, cm, labels) -> dict[str, np.ndarray]:
+    """Classification metrics from confusion counts.
+
+    Args:
+        names: classification metric names (``accuracy``, ``f1``, ``mcc``).
+        cm: ``[B, K, K]`` counts, ``cm[b, true, pred]``.
+        labels: ``[K]`` the label value of each row/column (sorted); ``f1`` needs them to be
+            a subset of ``{0, 1}`` (positive class 1).
+
+    Returns:
+        ``{name: [B] float64}``, equal to scikit-learn's values for the same predictions.
+    """
+    names = _check_names(names)
+    cm = np.asarray(cm, dtype=np.float64)
+    labels = np.asarray(labels)
+    B, K, _ = cm.shape
+    n = cm.sum(axis=(1, 2))
+    out: dict[str, np.ndarray] = {}
+    correct = np.trace(cm, axis1=1, axis2=2)
+    for m in names:
+        if m == "accuracy":
+            out[m] = correct / n
+        elif m == "f1":
+            if K > 2 or not set(labels.tolist()) <= {0, 1}:
+                raise ConfigError(f"metric 'f1' is binary F1 of class 1; labels are {labels.tolist()[:10]}")
+            pos = int(np.searchsorted(labels, 1))
+            if pos < K and labels[pos] == 1:
+                neg = 1 - pos if K == 2 else None
+                tp = cm[:, pos, pos]
+                fp = cm[:, neg, pos] if neg is not None else np.zeros(B)
+                fn = cm[:, pos, neg] if neg is not None else np.zeros(B)
+            else:
+                tp = fp = fn = np.zeros(B)
+            den = 2 * tp + fp + fn
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[m] = np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
+        elif m == "mcc":  # multiclass form of sklearn.metrics.matthews_corrcoef
+            t_sum = cm.sum(axis=2)  # [B, K] true counts
+            p_sum = cm.sum(axis=1)  # [B, K] predicted counts
+            cov_ytyp = correct * n - (t_sum * p_sum).sum(axis=1)
+            cov_ypyp = n * n - (p_sum * p_sum).sum(axis=1)
+            cov_ytyt = n * n - (t_sum * t_sum).sum(axis=1)
+            den = cov_ytyt * cov_ypyp
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[m] = np.where(den > 0, cov_ytyp / np.sqrt(np.where(den > 0, den, 1)), 0.0)
+        else:
+            raise ConfigError(f"confusion_metrics: {m!r} is not a classification metric")
+    return out
 
 
 def mean_metrics(scores: Mapping[str, np.ndarray]) -> dict[str, float]:

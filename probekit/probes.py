@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, DataError
-from .metrics import batch_metrics, compute_metrics, is_regression_metrics
+from .metrics import batch_metrics, compute_metrics, confusion_metrics, is_regression_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +140,223 @@ def parse_dims(spec: str | Sequence[int] | None, n_dims: int) -> np.ndarray:
     return arr
 
 
+# ----------------------------------------------------------------------------- kernels
+#
+# One Newton pass of a binary logistic probe needs, per probe, the objective, the gradient
+# and the Hessian at the current parameters: ~10 sums over the n training examples for k = 2.
+# For small k they are written as explicit sums so that torch.compile fuses the whole pass
+# (gather of the k columns, sigmoid, log-loss, all sums) into one loop over the examples,
+# with no [B, n] intermediate in memory. The same functions run eagerly when compilation is
+# off or unavailable; larger k uses batched matrix products instead.
+
+SMALL_K = 4  # largest k handled by the fused explicit-sum kernels
+
+
+def _binary_pass_sums(Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Gradient and packed Hessian of the summed log-loss of ``B`` binary logistic probes.
+
+    Args:
+        Xt: ``[Du, n]`` standardised training features (float32), one row per column.
+        d: ``[B, k]`` row indices into ``Xt``.
+        theta: ``[B, k + 1]`` float32 parameters (weights, then intercept).
+        y: ``[n]`` float32 labels in {0, 1}.
+
+    Returns:
+        ``[B, (k + 1) + (k + 1)(k + 2)/2]``: the gradient, then the upper triangle of the
+        Hessian row by row (intercept last). The objective itself is not computed: the
+        Newton safeguard uses the gradient norm, and a logarithm per example would double
+        the cost of the pass.
+    """
+    k = d.shape[1]
+    xs = [Xt[d[:, a]] for a in range(k)]
+    z = theta[:, k : k + 1]
+    for a in range(k):
+        z = z + theta[:, a : a + 1] * xs[a]
+    p = torch.sigmoid(z)
+    r = p - y
+    s = p * (1 - p)
+    out = []
+    for a in range(k):
+        out.append((r * xs[a]).sum(1))
+    out.append(r.sum(1))
+    for a in range(k):
+        sx = s * xs[a]
+        for b in range(a, k):
+            out.append((sx * xs[b]).sum(1))
+        out.append(sx.sum(1))
+    out.append(s.sum(1))
+    return torch.stack(out, 1)
+
+
+def _binary_pass_bmm(Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """As :func:`_binary_pass_sums`, with batched matrix products (any k; eager)."""
+    k = d.shape[1]
+    Xg = Xt[d]  # [B, k, n]
+    p = torch.sigmoid(torch.bmm(theta[:, None, :k], Xg)[:, 0] + theta[:, k : k + 1])
+    r = p - y
+    s = p * (1 - p)
+    del p
+    g = torch.bmm(Xg, r[:, :, None])[:, :, 0]
+    Xs = Xg * s[:, None, :]
+    Hww = torch.bmm(Xs, Xg.transpose(1, 2))
+    hwb = Xs.sum(2)
+    del Xs
+    cols = [g, r.sum(1)[:, None]]
+    for a in range(k):  # pack like _binary_pass_sums: row a holds H[a, a..k-1] then H[a, k]
+        cols += [Hww[:, a, a:], hwb[:, a : a + 1]]
+    cols.append(s.sum(1)[:, None])
+    return torch.cat(cols, 1)
+
+
+def _binary_eval(Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor) -> torch.Tensor:
+    """Evaluation of ``B`` binary probes: ``[B, 3]`` = (summed log-loss, true positives,
+    predicted positives), class 1 being positive and ``z > 0`` predicting it."""
+    k = d.shape[1]
+    z = theta[:, k : k + 1]
+    for a in range(k):
+        z = z + theta[:, a : a + 1] * Xe[d[:, a]]
+    return _binary_eval_tail(z, ye)
+
+
+def _binary_eval_tail(z: torch.Tensor, ye: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(z)
+    q = torch.where(ye > 0.5, p, 1 - p).clamp_min(1e-30)
+    pred = (z > 0).to(z.dtype)
+    return torch.stack([-torch.log(q).sum(1), (pred * ye).sum(1), pred.sum(1)], 1)
+
+
+def _binary_eval_bmm(Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor) -> torch.Tensor:
+    """As :func:`_binary_eval` with a batched matrix product (any k; eager)."""
+    k = d.shape[1]
+    z = torch.bmm(theta[:, None, :k], Xe[d])[:, 0] + theta[:, k : k + 1]
+    return _binary_eval_tail(z, ye)
+
+
+_COMPILED: dict = {}
+_COMPILE_FAILED: set = set()
+
+
+def _compiled(fn, device: torch.device):
+    """``torch.compile(fn, dynamic=True)``, made once per process and device type; None when
+    compilation is unavailable here (it then stays off for this process)."""
+    key = (fn.__name__, device.type)
+    if key in _COMPILE_FAILED:
+        return None
+    if key not in _COMPILED:
+        try:
+            _COMPILED[key] = torch.compile(fn, dynamic=True)
+        except Exception as e:  # pragma: no cover - depends on the platform
+            logger.warning("torch.compile unavailable (%s: %s); using eager kernels", type(e).__name__, e)
+            _COMPILE_FAILED.add(key)
+            return None
+    return _COMPILED[key]
+
+
+def _call_kernel(fn, use_compile: bool, *args):
+    """Run ``fn(*args)``, compiled when asked and possible; falls back to eager on any
+    compilation error (logged once)."""
+    if use_compile:
+        cf = _compiled(fn, args[0].device)
+        if cf is not None:
+            try:
+                return cf(*args)
+            except Exception as e:  # compiler missing, unsupported backend, ...
+                logger.warning("torch.compile failed for %s (%s: %s); falling back to eager kernels",
+                               fn.__name__, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+                _COMPILE_FAILED.add((fn.__name__, args[0].device.type))
+    return fn(*args)
+
+
+def _unpack_binary(st: np.ndarray, k: int):
+    """Gradient ``[B, k+1]`` and symmetric Hessian ``[B, k+1, k+1]`` (float64 NumPy) from a
+    packed kernel output ``st``."""
+    p = k + 1
+    g = st[:, :p].copy()
+    H = np.empty((st.shape[0], p, p))
+    j = p
+    for a in range(p):
+        cnt = p - a
+        H[:, a, a:] = st[:, j : j + cnt]
+        H[:, a:, a] = st[:, j : j + cnt]
+        j += cnt
+    return g, H
+
+
+def _spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Solve ``H x = g`` for a batch of small symmetric positive-definite ``H [B, p, p]``,
+    ``g [B, p]`` (float64 NumPy). For p <= 8 an unrolled, vectorised Cholesky (LAPACK's
+    batched loop costs microseconds per tiny matrix); otherwise ``np.linalg.solve``.
+
+    The Newton bookkeeping runs in NumPy on purpose: it is single-threaded, whereas torch
+    parallelises some element-wise ops on a few thousand elements and then pays a thread
+    wake-up per op, which dominates on a busy CPU."""
+    B, p, _ = H.shape
+    if p > 8:
+        return np.linalg.solve(H, g[:, :, None])[:, :, 0]
+    L = [[None] * p for _ in range(p)]
+    for j in range(p):
+        sjj = H[:, j, j].copy()
+        for t in range(j):
+            sjj -= L[j][t] * L[j][t]
+        ljj = np.sqrt(np.maximum(sjj, 1e-300))
+        L[j][j] = ljj
+        for i in range(j + 1, p):
+            sij = H[:, i, j].copy()
+            for t in range(j):
+                sij -= L[i][t] * L[j][t]
+            L[i][j] = sij / ljj
+    yv = [None] * p
+    for i in range(p):
+        v = g[:, i].copy()
+        for t in range(i):
+            v -= L[i][t] * yv[t]
+        yv[i] = v / L[i][i]
+    x = [None] * p
+    for i in reversed(range(p)):
+        v = yv[i].copy()
+        for t in range(i + 1, p):
+            v -= L[t][i] * x[t]
+        x[i] = v / L[i][i]
+    return np.stack(x, 1)
+
+
+def _gram(Xt: torch.Tensor, cols_per_block: int = 8192) -> torch.Tensor:
+    """``Xt @ Xt.T`` in float64, ``[Du, Du]``, accumulated over blocks of examples."""
+    Du, n = Xt.shape
+    G = torch.zeros((Du, Du), dtype=_F64, device=Xt.device)
+    for i in range(0, n, cols_per_block):
+        blk = Xt[:, i : i + cols_per_block].to(_F64)
+        G += blk @ blk.T
+    return G
+
+
+def _lda_stats(Xt: torch.Tensor, yi: torch.Tensor) -> dict:
+    """Class means ``[Du]`` and pooled within-class covariance ``[Du, Du]`` (float64) of the
+    standardised training features, for the LDA starting point of binary probes."""
+    n = Xt.shape[1]
+    w1 = (yi == 1).to(_F64)
+    n1 = float(w1.sum())
+    n0 = n - n1
+    s1 = torch.cat([Xt[j : j + 256].to(_F64) @ w1 for j in range(0, Xt.shape[0], 256)])
+    s_all = Xt.to(_F64).sum(1) if Xt.numel() <= 2**26 else torch.cat(
+        [Xt[j : j + 256].to(_F64).sum(1) for j in range(0, Xt.shape[0], 256)])
+    mu1 = s1 / n1
+    mu0 = (s_all - s1) / n0
+    S = _gram(Xt) - n1 * torch.outer(mu1, mu1) - n0 * torch.outer(mu0, mu0)
+    return dict(lda_mu0=mu0.cpu().numpy(), lda_mu1=mu1.cpu().numpy(), lda_S=(S / n).cpu().numpy())
+
+
+def _lda_init(ctx: dict, d: np.ndarray, b0: float) -> np.ndarray:
+    """LDA parameters ``[B, k+1]`` (float64) for the column subsets ``d [B, k]``:
+    ``w = S^-1 (mu1 - mu0)``, ``b = -w . (mu0 + mu1) / 2 + log(n1 / n0)``."""
+    S, mu0, mu1 = ctx["lda_S"], ctx["lda_mu0"], ctx["lda_mu1"]
+    k = d.shape[1]
+    Ss = S[d[:, :, None], d[:, None, :]] + 1e-3 * np.eye(k)
+    w = _spd_solve(Ss, mu1[d] - mu0[d])
+    b = -(w * (mu0[d] + mu1[d])).sum(1) * 0.5 + b0
+    return np.concatenate([w, b[:, None]], 1)
+
+
 # ----------------------------------------------------------------------------- engine
 
 
@@ -208,14 +425,26 @@ class ProbeEngine:
         max_iter: maximum Newton iterations per probe.
         tol: convergence tolerance on the Newton step (max absolute change of any
             parameter, in standardised units).
-        chunk_size: probes per chunk (default: the largest the budget allows, capped at
-            ``max_chunk``).
+        chunk_size: probes per chunk (default: derived from ``memory_budget``, and on CPU
+            without compilation capped so that a chunk's working set stays cache-sized).
+        compile: fuse the small-k logistic kernels with ``torch.compile``: True, False, or
+            None (default) = only when the batch is big enough to repay compilation
+            (``B * n >= compile_threshold``). Falls back to eager kernels, with a logged
+            warning, where compilation is unavailable.
+        compile_threshold: the ``B * n`` above which ``compile=None`` compiles (default 5e8,
+            e.g. 50,000 probes on 10,000 examples: compiling costs tens of seconds the first
+            time on a cold cache, seconds after that).
         progress: show a tqdm progress bar over chunks.
+
+    Precision: the sums over examples run in float32 (compensated by cascade summation);
+    parameters, Hessians and solves are float64. Newton stops when the step is below
+    ``tol`` or stops shrinking quadratically at the float32 floor (about 1e-6 relative).
     """
 
     def __init__(self, *, regression: bool = False, C: float = 1.0, device: str | torch.device = "cpu",
                  memory_budget: int = 2 * 2**30, max_iter: int = 100, tol: float = 1e-4,
-                 chunk_size: int | None = None, progress: bool = False):
+                 chunk_size: int | None = None, compile: bool | None = None,
+                 compile_threshold: float = 5e8, progress: bool = False):
         if not (isinstance(C, (int, float)) and C > 0 and math.isfinite(C)):
             raise ConfigError(f"C must be a positive finite number, got {C!r}")
         if memory_budget <= 0:
@@ -231,6 +460,8 @@ class ProbeEngine:
         self.max_iter = int(max_iter)
         self.tol = float(tol)
         self.chunk_size = chunk_size
+        self.compile = compile
+        self.compile_threshold = float(compile_threshold)
         self.progress = progress
         self.last_stats_: dict[str, Any] = {}
 
@@ -264,9 +495,11 @@ class ProbeEngine:
                 raise DataError(f"{name}: regression targets contain NaN or infinite values")
         return y
 
-    def _chunk(self, B: int, k: int, n: int, m: int, K: int, fixed: int) -> int:
+    def _chunk(self, B: int, k: int, n: int, m: int, K: int, fixed: int, fused: bool) -> int:
         if self.chunk_size:
             return max(1, min(B, int(self.chunk_size)))
+        # bytes per probe in flight, counting every intermediate an eager pass materialises
+        # (a fused pass materialises none of them, so this is an upper bound there)
         if self.regression:
             per = 4 * (2 * k * m + 3 * m) + 8 * (3 * k * k)
         elif K <= 2:
@@ -280,9 +513,13 @@ class ProbeEngine:
                 f"memory_budget={self.memory_budget} bytes is too small: the data take {fixed} bytes and one "
                 f"probe of {k} dims needs {per} more"
             )
-        # beyond ~64 MiB of per-chunk working set, bigger chunks stop paying off on CPU (caches)
-        cap = max(1, (64 * 2**20) // per) if self.device.type == "cpu" else B
-        return int(max(1, min(B, avail // per, cap)))
+        chunk = min(B, avail // per)
+        if self.device.type == "cpu":
+            if fused:
+                chunk = min(chunk, 8192)
+            else:  # eager: keep a chunk's working set near cache size (measured fastest)
+                chunk = min(chunk, max(8, (16 * 2**20) // per))
+        return int(max(1, chunk))
 
     # ------------------------------------------------------------------ public API
     def fit(self, X_train, y_train, dims) -> ProbeFit:
@@ -351,7 +588,13 @@ class ProbeEngine:
         Xe = _standardized_T(X_eval, cols, mean, scale, dev) if scoring else None
         fixed = Xt.numel() * 4 + (Xe.numel() * 4 if scoring else 0)
 
-        chunk = self._chunk(B, k, n, m, K, fixed)
+        binary = not self.regression and K == 2
+        fused = binary and k <= SMALL_K
+        if self.compile is None:
+            use_compile = fused and B * n >= self.compile_threshold
+        else:
+            use_compile = bool(self.compile) and fused
+        chunk = self._chunk(B, k, n, m, K, fixed, fused=use_compile)
         dims_t = torch.as_tensor(dims_u, device=dev)
         lam = 1.0 / self.C
 
@@ -360,20 +603,25 @@ class ProbeEngine:
             ybar = float(y_train.mean())
             yt = torch.as_tensor(y_train - ybar, dtype=_F64, device=dev)
             # Gram matrix and X^T y of the standardised training columns, float64
-            G = torch.zeros((len(cols), len(cols)), dtype=_F64, device=dev)
-            for i in range(0, n, 8192):
-                blk = Xt[:, i : i + 8192].to(_F64)
-                G += blk @ blk.T
-            c = (Xt.to(_F64) @ yt) if len(cols) * n <= 2**26 else torch.cat(
-                [Xt[j : j + 256].to(_F64) @ yt for j in range(0, len(cols), 256)])
+            G = _gram(Xt).cpu().numpy()
+            c = torch.cat([Xt[j : j + 256].to(_F64) @ yt for j in range(0, len(cols), 256)]).cpu().numpy()
             ctx = dict(G=G, c=c, ybar=ybar, lam=lam)
         else:
-            ctx = dict(yi=torch.as_tensor(yi, device=dev), K=K, lam=lam,
-                       prior=np.bincount(yi, minlength=K) / n)
+            ctx = dict(yi=torch.as_tensor(yi, device=dev), K=K, lam=lam, n=n,
+                       prior=np.bincount(yi, minlength=K) / n, use_compile=use_compile, fused=fused)
+            if binary:
+                ctx["y"] = ctx["yi"].to(_F32)
+                ctx.update(_lda_stats(Xt, ctx["yi"]))
 
         if scoring and not self.regression:
             ye_idx = np.searchsorted(classes, y_eval)
             known = (ye_idx < K) & (classes[np.minimum(ye_idx, K - 1)] == y_eval)
+            n_known = int(known.sum())
+            ye_t = torch.as_tensor(np.where(known, ye_idx, 0), device=dev)
+            if binary and known.all():
+                # confusion counts straight from (tp, predicted positives): no [B, m] leaves the device
+                ye_f = ye_t.to(_F32)
+                n_pos = int(ye_idx.sum())
         out_scores: dict[str, list] = {mname: [] for mname in metrics}
         out_loss: list = []
         coefs, icepts, iters, convs = [], [], [], []
@@ -385,33 +633,50 @@ class ProbeEngine:
             d = dims_t[s : s + chunk]
             if self.regression:
                 W, b, it, conv = self._fit_ridge(d, ctx)
-            elif K == 2:
+            elif binary:
                 W, b, it, conv = self._fit_binary(Xt, d, ctx)
             else:
                 W, b, it, conv = self._fit_multinomial(Xt, d, ctx)
             if keep_fit:
                 coefs.append(W.cpu().numpy()); icepts.append(b.cpu().numpy())
             iters.append(it); convs.append(conv)
-            if scoring:
-                Z = torch.einsum("bck,bkn->bcn", W.to(_F32), Xe[d]) + b.to(_F32)[:, :, None]  # [Bc, K', m]
-                if self.regression:
-                    pred = Z[:, 0].to(_F64)
-                    yev = torch.as_tensor(y_eval - ctx["ybar"], dtype=_F64, device=dev)
-                    out_loss.append(((pred - yev) ** 2).mean(1).cpu().numpy())
-                    pred_np = (pred + ctx["ybar"]).cpu().numpy()
+            if not scoring:
+                bar.update(len(d))
+                continue
+            if binary and known.all():
+                theta = torch.cat([W[:, 0], b], 1).to(_F32)
+                if use_compile and len(d) >= 64:
+                    ev = _call_kernel(_binary_eval, True, Xe, d, theta, ye_f)
                 else:
-                    ye_t = torch.as_tensor(np.where(known, ye_idx, 0), device=dev)
-                    if K == 2:
-                        z = Z[:, 0]
-                        ll = torch.nn.functional.softplus(z) - z * ye_t.to(_F32)
-                        pi = (z > 0).long()
-                    else:
-                        ll = torch.logsumexp(Z, dim=1) - Z.gather(1, ye_t.expand(Z.shape[0], -1)[:, None, :])[:, 0]
-                        pi = Z.argmax(dim=1)
-                    out_loss.append(ll[:, torch.as_tensor(known, device=dev)].mean(1).to(_F64).cpu().numpy())
-                    pred_np = classes[pi.cpu().numpy()]
-                for mname, v in batch_metrics(metrics, y_eval, pred_np).items() if metrics else ():
-                    out_scores[mname].append(v)
+                    ev = _binary_eval_bmm(Xe, d, theta, ye_f)
+                ev = ev.to(_F64).cpu().numpy()
+                tp, pp = np.rint(ev[:, 1]), np.rint(ev[:, 2])
+                cm = np.stack([np.stack([m - n_pos - (pp - tp), pp - tp], 1), np.stack([n_pos - tp, tp], 1)], 1)
+                out_loss.append(ev[:, 0] / m)
+                if metrics:
+                    for mname, v in confusion_metrics(metrics, cm, classes).items():
+                        out_scores[mname].append(v)
+                bar.update(len(d))
+                continue
+            Z = torch.einsum("bck,bkn->bcn", W.to(_F32), Xe[d]) + b.to(_F32)[:, :, None]  # [Bc, K', m]
+            if self.regression:
+                pred = Z[:, 0].to(_F64)
+                yev = torch.as_tensor(y_eval - ctx["ybar"], dtype=_F64, device=dev)
+                out_loss.append(((pred - yev) ** 2).mean(1).cpu().numpy())
+                pred_np = (pred + ctx["ybar"]).cpu().numpy()
+            else:
+                if K == 2:
+                    z = Z[:, 0]
+                    ll = torch.nn.functional.softplus(z) - z * ye_t.to(_F32)
+                    pi = (z > 0).long()
+                else:
+                    ll = torch.logsumexp(Z, dim=1) - Z.gather(1, ye_t.expand(Z.shape[0], -1)[:, None, :])[:, 0]
+                    pi = Z.argmax(dim=1)
+                kn = torch.as_tensor(known, device=dev)
+                out_loss.append((ll[:, kn].sum(1).to(_F64) / max(n_known, 1)).cpu().numpy())
+                pred_np = classes[pi.cpu().numpy()]
+            for mname, v in batch_metrics(metrics, y_eval, pred_np).items() if metrics else ():
+                out_scores[mname].append(v)
             bar.update(len(d))
         bar.close()
 
@@ -420,7 +685,7 @@ class ProbeEngine:
         if not converged.all():
             logger.warning("%d of %d probes did not converge in max_iter=%d Newton iterations",
                            int((~converged).sum()), B, self.max_iter)
-        self.last_stats_ = dict(n_probes=B, k=k, chunk_size=chunk, n_chunks=-(-B // chunk),
+        self.last_stats_ = dict(n_probes=B, k=k, chunk_size=chunk, n_chunks=-(-B // chunk), compiled=use_compile,
                                 n_iter=n_iter, converged=converged, seconds=time.perf_counter() - t0)
         logger.debug("fitted %d probes of %d dims in %.2fs (chunk %d)", B, k, self.last_stats_["seconds"], chunk)
         scores = None
@@ -435,12 +700,13 @@ class ProbeEngine:
         return scores, fit
 
     # ------------------------------------------------------------------ solvers
-    def _converged(self, step: torch.Tensor, size: torch.Tensor, snorm: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    def _converged(self, step, size, snorm, idx):
         """Newton convergence test: the step is below ``tol`` (relative to the parameter
         size, at least 1), or it is already small (< 1e-4) and no longer shrinking
         quadratically, which means float32 rounding of the sums over examples is the
-        floor (about 1e-6 relative); further steps would be noise."""
-        scale = size.clamp_min(1.0)
+        floor (about 1e-6 relative); further steps would be noise. Works on NumPy arrays and
+        on torch tensors alike."""
+        scale = size.clip(min=1.0)
         stalled = (step <= 1e-4 * scale) & (step >= 0.25 * snorm[idx])
         snorm[idx] = step
         return (step <= self.tol * scale) | stalled
@@ -448,91 +714,87 @@ class ProbeEngine:
     def _fit_ridge(self, d: torch.Tensor, ctx):
         """Closed form from sub-blocks of the shared Gram matrix: ``w = (G_SS + alpha I)^-1 c_S``."""
         G, c, lam = ctx["G"], ctx["c"], ctx["lam"]
-        Bc, k = d.shape
-        Gs = G[d[:, :, None], d[:, None, :]]  # [Bc, k, k]
-        Gs = Gs + lam * torch.eye(k, dtype=_F64, device=G.device)
-        w = torch.linalg.solve(Gs, c[d][..., None])[..., 0]  # [Bc, k]
-        b = torch.full((Bc, 1), ctx["ybar"], dtype=_F64, device=G.device)
+        dn = d.cpu().numpy()
+        Bc, k = dn.shape
+        Gs = G[dn[:, :, None], dn[:, None, :]] + lam * np.eye(k)  # [Bc, k, k]
+        w = torch.as_tensor(_spd_solve(Gs, c[dn]), device=d.device)  # [Bc, k]
+        b = torch.full((Bc, 1), ctx["ybar"], dtype=_F64, device=d.device)
         zeros = np.zeros(Bc, dtype=np.int64)
         return w[:, None, :], b, zeros, np.ones(Bc, dtype=bool)
 
     def _fit_binary(self, Xt: torch.Tensor, d: torch.Tensor, ctx):
-        """Damped Newton for ``sum logloss + lam/2 ||w||^2`` on ``Bc`` probes at once."""
+        """Damped Newton for ``sum logloss + lam/2 ||w||^2`` on ``Bc`` probes at once.
+
+        Starts from linear discriminant analysis (closed form from shared class means and
+        the pooled covariance; usually close to the logistic optimum). Safeguard: Newton is
+        applied to the equation ``grad = 0`` with the merit function ``||grad||^2`` (for which
+        the Newton direction is always a descent direction, and whose only minimiser is the
+        optimum of this strictly convex objective); a step that does not lower the merit
+        is halved. The first step is checked against the intercept-only model, whose
+        gradient is known in closed form. The sums over examples run in torch on the
+        engine's device; the per-probe bookkeeping (a few numbers per probe) in float64
+        NumPy."""
         dev = Xt.device
-        Bc, k = d.shape
+        dn = d.cpu().numpy()
+        Bc, k = dn.shape
+        p = k + 1
         lam = ctx["lam"]
-        y = ctx["yi"].to(_F32)  # [n]
+        y = ctx["y"]
         p1 = float(ctx["prior"][1])
-        Xg = Xt[d]  # [Bc, k, n]
-        # parameters theta = [w (k), b] in float64
-        theta = torch.zeros((Bc, k + 1), dtype=_F64, device=dev)
-        theta[:, k] = math.log(p1 / (1 - p1))
-        prev = theta.clone()
-        step = torch.zeros_like(theta)
-        f_prev = torch.full((Bc,), math.inf, dtype=_F64, device=dev)
-        n_iter = torch.zeros(Bc, dtype=torch.long, device=dev)
-        done = torch.zeros(Bc, dtype=torch.bool, device=dev)
-        pen = torch.ones(k + 1, dtype=_F64, device=dev)
-        pen[k] = 0.0
-        eye = torch.diag(pen) * lam
-        jitter = torch.zeros(k + 1, k + 1, dtype=_F64, device=dev)
-        jitter[k, k] = 1e-10 * Xt.shape[1]
-        snorm = torch.full((Bc,), math.inf, dtype=_F64, device=dev)  # last accepted Newton step size
-        act = torch.arange(Bc, device=dev)  # indices of active probes into the chunk
-        Xa = Xg
-        for it in range(self.max_iter):
+        b0 = math.log(p1 / (1 - p1))
+        n = ctx["n"]
+        floor = (1e-6 * n) ** 2  # merit below which float32 sums are noise (param. error ~1e-5)
+        prev = np.zeros((Bc, p))
+        prev[:, k] = b0
+        # gradient at (w=0, b=b0) on standardised features: -n1 * mu1, and 0 for b
+        m_prev = ((n * p1 * ctx["lda_mu1"][dn]) ** 2).sum(1)
+        theta = _lda_init(ctx, dn, b0)
+        step = theta - prev
+        n_iter = np.zeros(Bc, dtype=np.int64)
+        done = np.zeros(Bc, dtype=bool)
+        pen = np.full(p, lam)
+        pen[k] = 1e-10 * n  # intercept unpenalised; a whisper keeps H invertible when s -> 0
+        pen = np.diag(pen)
+        snorm = np.full(Bc, np.inf)  # last accepted Newton step size
+        act = np.arange(Bc)  # indices of active probes into the chunk
+        use_compile = ctx["use_compile"]
+        for _ in range(self.max_iter):
             th = theta[act]
-            w32 = th[:, :k].to(_F32)
-            z = torch.bmm(w32[:, None, :], Xa)[:, 0] + th[:, k : k + 1].to(_F32)  # [Ba, n]
-            f = (torch.nn.functional.softplus(z) - y * z).sum(1, dtype=_F64) \
-                + 0.5 * lam * (th[:, :k] ** 2).sum(1)
+            da = d if len(act) == Bc else d[torch.as_tensor(act, device=dev)]
+            th_t = torch.as_tensor(th, dtype=_F32).to(dev)
+            if use_compile and len(act) >= 64:  # fused kernel (small batches are not worth a recompile)
+                stats = _call_kernel(_binary_pass_sums, True, Xt, da, th_t, y)
+            else:
+                stats = _binary_pass_bmm(Xt, da, th_t, y)
+            g, H = _unpack_binary(stats.cpu().numpy().astype(np.float64), k)
+            g[:, :k] += lam * th[:, :k]
+            merit = (g * g).sum(1)
             n_iter[act] += 1
-            worse = f > f_prev[act] + 1e-9 * f_prev[act].abs().clamp_min(1.0)
-            # rejected points: halve the step from the last accepted point
-            if worse.any():
+            worse = (merit > m_prev[act]) & (merit > floor)
+            if worse.any():  # rejected points: halve the step from the last accepted point
                 ia = act[worse]
                 step[ia] *= 0.5
                 theta[ia] = prev[ia] + step[ia]
-                tiny = step[ia].abs().amax(1) < self.tol * 1e-3
+                tiny = np.abs(step[ia]).max(1) < self.tol * 1e-3
                 if tiny.any():  # line search exhausted: keep the last accepted point
                     theta[ia[tiny]] = prev[ia[tiny]]
                     done[ia[tiny]] = True
             good = ~worse
             if good.any():
                 ig = act[good]
-                Xb = Xa[good] if not bool(good.all()) else Xa
-                zb = z[good] if not bool(good.all()) else z
-                p = torch.sigmoid(zb)
-                r = p - y
-                s = p * (1 - p)
-                thg = theta[ig]
-                g = torch.empty((len(ig), k + 1), dtype=_F64, device=dev)
-                g[:, :k] = torch.bmm(Xb, r[:, :, None])[:, :, 0].to(_F64) + lam * thg[:, :k]
-                g[:, k] = r.sum(1, dtype=_F64)
-                Xs = Xb * s[:, None, :]
-                H = torch.empty((len(ig), k + 1, k + 1), dtype=_F64, device=dev)
-                H[:, :k, :k] = torch.bmm(Xs, Xb.transpose(1, 2)).to(_F64)
-                hs = Xs.sum(2, dtype=_F64)
-                H[:, :k, k] = hs
-                H[:, k, :k] = hs
-                H[:, k, k] = s.sum(1, dtype=_F64)
-                H += eye + jitter
-                st = -torch.linalg.solve(H, g[:, :, None])[:, :, 0]
+                thg = th[good]
+                st = -_spd_solve(H[good] + pen, g[good])
                 prev[ig] = thg
-                f_prev[ig] = f[good]
+                m_prev[ig] = merit[good]
                 step[ig] = st
                 theta[ig] = thg + st
-                conv = self._converged(st.abs().amax(1), thg.abs().amax(1), snorm, ig)
+                conv = self._converged(np.abs(st).max(1), np.abs(thg).max(1), snorm, ig)
                 done[ig[conv]] = True
-            keep = ~done[act]
-            if not bool(keep.any()):
+            act = act[~done[act]]
+            if len(act) == 0:
                 break
-            if not bool(keep.all()):
-                act = act[keep]
-                Xa = Xa[keep]
-        W = theta[:, None, :k]
-        b = theta[:, k : k + 1]
-        return W, b, n_iter.cpu().numpy(), done.cpu().numpy()
+        th = torch.as_tensor(theta, device=dev)
+        return th[:, None, :k], th[:, k : k + 1], n_iter, done
 
     def _fit_multinomial(self, Xt: torch.Tensor, d: torch.Tensor, ctx):
         """Damped Newton for the multinomial objective; the last class's intercept is fixed at
