@@ -140,6 +140,108 @@ def _cmd_merge(args) -> int:
 
 
 # ---------------------------------------------------------------------------------- probe
+def _add_probe(sub) -> None:
+    p = sub.add_parser("probe", help="one linear probe on chosen dimensions of one layer, with majority, "
+                       "random-dimension (and control-task) baselines")
+    p.add_argument("--train", required=True, help="training cache (.h5)")
+    p.add_argument("--eval", required=True, help="evaluation cache (.h5, e.g. dev); the reported scores")
+    p.add_argument("--layer", type=int, default=-1, help="0 = embeddings, negative counts from the top (default -1)")
+    p.add_argument("--pool", default="cls", choices=["cls", "mean", "max_norm"], help="sentence vector (default cls)")
+    p.add_argument("--dims", default="all", help="'all' (default) or comma-separated dimensions, e.g. 12,200")
+    p.add_argument("--out", required=True, help="result file (.json)")
+    p.add_argument("--C", type=float, default=1.0, help="inverse L2 strength, as scikit-learn's LogisticRegression "
+                   "(ridge: alpha = 1/C)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation split, random baseline, control task")
+    p.add_argument("--n-random", type=int, default=20, help="random-dimension baseline draws (default 20)")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="validation part of --train (default 0.2)")
+    p.add_argument("--control", action="store_true", help="also fit a Hewitt & Liang control task (input type = "
+                   "first content token; needs token fields in both caches) and report selectivity")
+    p.add_argument("--device", default="cpu", help="torch device of the probe engine (cpu, cuda, cuda:N)")
+    p.add_argument("--progress", action="store_true", help="progress bars")
+    p.set_defaults(func=_cmd_probe)
+
+
+def _probe_types(cache):
+    from probekit.probes import input_types
+
+    if not cache.has_tokens:
+        from probekit.errors import CacheError
+
+        raise CacheError(f"{cache.path}: --control needs token fields (extracted with --no-tokens)")
+    return input_types(cache.token_field("input_ids"), cache.offsets, cache.token_field("special_tokens_mask"))
+
+
+def _cmd_probe(args) -> int:
+    import platform
+    import time
+
+    import numpy as np
+    import sklearn
+    import torch
+
+    import probekit
+    from probekit.cache import ActivationCache
+    from probekit.errors import CacheMismatchError
+    from probekit.probes import evaluate_probe, parse_dims
+
+    t0 = time.perf_counter()
+    with ActivationCache(args.train) as tr, ActivationCache(args.eval) as ev:
+        for key in ("task", "model_hash", "hidden_size", "n_layers"):
+            if tr.meta.get(key) != ev.meta.get(key):
+                raise CacheMismatchError(f"--train {tr.path} and --eval {ev.path} differ in {key}: "
+                                         f"{tr.meta.get(key)!r} vs {ev.meta.get(key)!r}")
+        task = tr.task
+        layer = tr.layer_index(args.layer)
+        dims = parse_dims(args.dims, tr.hidden_size)
+        Xtr = tr.features(layer, args.pool)
+        Xev = ev.features(layer, args.pool)
+        ytr, yev = tr.labels, ev.labels
+        if not task.is_regression and ((ytr < 0).any() or (yev < 0).any()):
+            from probekit.errors import DataError
+
+            raise DataError(f"{tr.path if (ytr < 0).any() else ev.path}: has unlabelled examples (label -1)")
+        types = (_probe_types(tr), _probe_types(ev)) if args.control else (None, None)
+        print(f"probe: task {task.name}, layer {layer} of {tr.n_layers - 1} ({args.pool}), {len(dims)} of "
+              f"{tr.hidden_size} dims; train {tr.n_examples} ({tr.path.name}), eval {ev.n_examples} ({ev.path.name})")
+        res = evaluate_probe(Xtr, ytr, Xev, yev, dims, metrics=task.metrics, regression=task.is_regression, C=args.C,
+                             device=args.device, seed=args.seed, n_random=args.n_random,
+                             val_fraction=args.val_fraction, types_train=types[0], types_eval=types[1],
+                             progress=args.progress)
+        sources = {"train": str(tr.path), "eval": str(ev.path), "model": tr.meta.get("model"),
+                   "model_hash": tr.meta.get("model_hash"), "train_split": tr.meta.get("split"),
+                   "eval_split": ev.meta.get("split")}
+    out = {"command": "probe", "task": task.name, "layer": layer, "layer_arg": args.layer, "pool": args.pool, **res,
+           "probe": {"kind": "ridge" if task.is_regression else "logistic", "C": args.C,
+                     "standardized": "train mean/std"},
+           "seed": args.seed, "sources": sources,
+           "config": {k: v for k, v in vars(args).items() if k != "func"},
+           "versions": {"probekit": probekit.__version__, "python": platform.python_version(),
+                        "torch": torch.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__},
+           "wall_time_s": round(time.perf_counter() - t0, 3)}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2, allow_nan=False) + "\n")
+
+    def f(v):
+        return "-" if v is None else f"{v:.4f}"
+
+    names = list(task.metrics)
+    rb = res["random_baseline"]
+    rows = [("probe (eval)", [f(res["metrics"][m]) for m in names]),
+            ("probe (val split)", [f(res["val_metrics"][m]) for m in names]),
+            ("majority", [f(res["majority_baseline"][m]) for m in names])]
+    if rb.get("n_draws"):
+        rows.append((f"random {rb['k']} dims (x{rb['n_draws']})",
+                     [f"{f(rb['mean'][m])} +- {f(rb['std'][m])}" for m in names]))
+    if "control" in res:
+        rows.append(("control task", [f(res["control"]["metrics"][m]) for m in names]))
+        rows.append(("selectivity", [f(res["control"]["selectivity"][m]) for m in names]))
+    w = max(len(r[0]) for r in rows) + 2
+    print(" " * w + "".join(f"{m:>20}" for m in names))
+    for label, vals in rows:
+        print(f"{label:<{w}}" + "".join(f"{v:>20}" for v in vals))
+    print(f"wrote {args.out} in {out['wall_time_s']:.1f} s")
+    return 0
+
 
 # ---------------------------------------------------------------------------------- search
 def _add_search(sub) -> None:
@@ -194,6 +296,8 @@ def _add_search(sub) -> None:
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--val-fraction", type=float, default=0.2, help="validation part of --train (default 0.2)")
         q.add_argument("--n-random", type=int, default=20, help="random-dimension baseline draws (default 20)")
+        q.add_argument("--criterion", default="metric", choices=["metric", "loss"],
+                       help="selection criterion on validation: the task's primary metric (ties: loss) or the loss")
         q.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the probes (as scikit-learn)")
         q.add_argument("--device", default="cpu", help="torch device of the probe engine (cpu, cuda, cuda:N)")
         q.add_argument("--backend", default="loky", choices=["loky", "threading", "sequential", "dask", "ray"],
@@ -266,7 +370,7 @@ def _cmd_search(args) -> int:
 
     v = args.verb
     kw = dict(seed=args.seed, val_fraction=args.val_fraction, n_random=args.n_random, C=args.C, device=args.device,
-              out_dir=args.out, progress=args.progress, n_jobs=None)
+              criterion=args.criterion, out_dir=args.out, progress=args.progress, n_jobs=None)
     if v in ("singles", "layers"):
         kw["layers"] = _int_list(args.layers)
     else:
@@ -290,7 +394,7 @@ def _cmd_search(args) -> int:
     where = f"layer {d.get('layer')}" + (f", pool {d.get('pool')}" if d.get("pool") else "")
     print(f"selected ({where}): {d.get('selected')}")
     print(f"  dev      {_fmt_metrics(d.get('metrics'))}")
-    print(f"  full     {_fmt_metrics(d.get('full_metrics'))}  ({args.train and 'all'} dims)")
+    print(f"  full     {_fmt_metrics(d.get('full_metrics'))}  (all dims)")
     rb = d.get("random_baseline") or {}
     if rb:
         sd = rb.get("std", {})
@@ -500,6 +604,7 @@ def _cmd_multihead(args) -> int:
 
 _REGISTRARS: list = [_add_extract, _add_info, _add_merge, _add_finetune, _add_cross, _add_multihead]  # one per verb, in --help order
 _REGISTRARS += [_add_search, _add_report]  # search section
+_REGISTRARS += [_add_probe]  # probe section
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,248 @@
+"""Exact single-dimension threshold classifiers ("stumps"), for every dimension at once.
+
+A stump on dimension ``d`` predicts ``left[d]`` when ``x[d] <= threshold[d]`` and
+``right[d]`` otherwise. :func:`fit_stumps` finds, for every column of ``X`` together, the
+threshold that is *exactly* best on the training data (not a grid): each column is sorted
+once, label counts are accumulated with cumulative sums, and the objective is evaluated at
+every boundary between two distinct values (plus the two constant predictors).
+
+Objectives:
+
+* binary classification: ``accuracy``, ``mcc`` or ``f1`` (positive class = label 1), both
+  orientations (left = 0 / right = 1 and the reverse) considered;
+* multi-class: accuracy, each side predicting its majority class;
+* regression: least squares (each side predicts its mean), which also maximises the Pearson
+  correlation of the two-valued prediction with the target.
+
+The sort is the hot path. Instead of ``np.argsort`` (slow), every float is mapped to an
+order-preserving int32, packed with the example index into one int64, and the packed keys are
+sorted with ``np.sort`` (SIMD); the index is read back from the low 32 bits. Work is done in
+chunks of dimensions so memory stays bounded (``chunk_elems``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["StumpFit", "fit_stumps", "predict_stumps", "sorted_order"]
+
+_BINARY_METRICS = ("accuracy", "mcc", "f1")
+
+
+@dataclass
+class StumpFit:
+    """Fitted stumps, one per input column.
+
+    Attributes:
+        threshold: ``[n_dims]`` float64; predict ``left`` where ``x <= threshold``
+            (``-inf``/``+inf`` for a constant predictor).
+        left: ``[n_dims]`` prediction on the low side (class index, or mean for regression).
+        right: ``[n_dims]`` prediction on the high side.
+        train_score: ``[n_dims]`` the optimised objective on the training data (the metric
+            for classification; R^2 of the split for regression).
+        objective: name of the optimised objective.
+        regression: whether predictions are real values.
+    """
+
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    train_score: np.ndarray
+    objective: str
+    regression: bool
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predictions ``[n_dims, n_examples]`` for ``X`` ``[n_examples, n_dims]``."""
+        return predict_stumps(self, X)
+
+
+def _ordered_int(X: np.ndarray) -> np.ndarray:
+    """Map float32 ``X`` to int32 keys with the same order (``-0.0`` treated as ``+0.0``)."""
+    a = np.asarray(X, dtype=np.float32) + np.float32(0.0)  # -0.0 + 0.0 == +0.0
+    i = a.view(np.int32)
+    return i ^ ((i >> 31) & np.int32(0x7FFFFFFF))
+
+
+def _key_to_float(k: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_ordered_int` (int32 keys back to float32 values)."""
+    k = np.asarray(k, dtype=np.int32)
+    return (k ^ ((k >> 31) & np.int32(0x7FFFFFFF))).view(np.float32)
+
+
+def sorted_order(keys32: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort every column of the int32 keys ``keys32`` ``[n, c]`` (from :func:`_ordered_int`).
+
+    Returns:
+        ``(keys [c, n] int64, order [c, n] int64)``: ``order[j]`` is the argsort of column
+        ``j`` (ties by example index) and ``keys[j]`` the sorted keys.
+    """
+    n = keys32.shape[0]
+    packed = keys32.T.astype(np.int64)  # [c, n]
+    packed <<= 32
+    packed |= np.arange(n, dtype=np.int64)[None, :]
+    packed.sort(axis=1)
+    order = packed & np.int64(0xFFFFFFFF)
+    packed >>= 32
+    return packed, order
+
+
+def _masked_best(score: np.ndarray, valid: np.ndarray, fill) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise argmax of ``score [c, m]`` over ``valid`` positions (overwrites ``score``)."""
+    np.copyto(score, fill, where=~valid)
+    best = score.argmax(axis=1)
+    return best, score[np.arange(score.shape[0]), best]
+
+
+def fit_stumps(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    regression: bool = False,
+    metric: str = "accuracy",
+    n_classes: int | None = None,
+    chunk_elems: int = 1 << 20,
+) -> StumpFit:
+    """Fit the exactly best threshold on every dimension of ``X`` at once.
+
+    Args:
+        X: ``[n_examples, n_dims]`` features (any float dtype; not modified).
+        y: ``[n_examples]`` class indices ``0..C-1`` or real targets (``regression=True``).
+        regression: least-squares stumps instead of classification.
+        metric: objective for binary classification (``accuracy``, ``mcc``, ``f1``); other
+            metrics, and every multi-class task, use accuracy.
+        n_classes: number of classes (default ``max(y) + 1``).
+        chunk_elems: bound on ``n_examples * dims`` processed at once (memory and cache use).
+
+    Returns:
+        A :class:`StumpFit` with ``[n_dims]`` arrays.
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 2:
+        raise DataError(f"X must be [n_examples, n_dims], got shape {X.shape}")
+    n, D = X.shape
+    if y.shape != (n,):
+        raise DataError(f"y must be [n_examples={n}], got shape {y.shape}")
+    if n < 2:
+        raise DataError(f"need at least 2 examples to fit stumps, got {n}")
+    if n >= 2**30:
+        raise DataError(f"too many examples for the stump sort ({n})")
+    if metric not in ("accuracy", "mcc", "f1", "pearson", "spearman", "r2"):
+        raise ConfigError(f"unknown stump metric {metric!r}")
+    keys32 = _ordered_int(X)
+    if np.any((keys32 & np.int32(0x7F800000)) == np.int32(0x7F800000)):
+        raise DataError("X contains NaN or infinite values")
+    if regression:
+        objective, C = "r2", 0
+        yv = y.astype(np.float64)
+        sst = float(((yv - yv.mean()) ** 2).sum())
+    else:
+        yv = y.astype(np.int64)
+        if yv.min() < 0:
+            raise DataError("class labels must be >= 0 (unlabelled examples, -1, cannot train a stump)")
+        C = max(2, int(n_classes or yv.max() + 1))
+        objective = metric if (C == 2 and metric in _BINARY_METRICS) else "accuracy"
+        if objective != metric:
+            logger.debug("stump objective %r not available here; optimising accuracy", metric)
+        yv = yv.astype(np.int32)
+
+    thr = np.empty(D, dtype=np.float64)
+    left = np.empty(D, dtype=np.float64 if regression else np.int64)
+    right = np.empty_like(left)
+    score = np.empty(D, dtype=np.float64)
+    step = max(1, chunk_elems // n)
+    i_int = np.arange(1, n, dtype=np.int64)[None, :]  # interior split positions i = 1..n-1
+    i_f = i_int.astype(np.float64)
+    for s in range(0, D, step):
+        e = min(D, s + step)
+        c = e - s
+        rows = np.arange(c)
+        keys, order = sorted_order(keys32[:, s:e])  # [c, n]
+        ys = yv[order]  # [c, n] labels in value order
+        valid = keys[:, 1:] != keys[:, :-1]  # [c, n-1]: a boundary after the i lowest values
+        # ``best`` = number of examples on the left (0: all right, n: all left)
+        if regression:
+            S = np.cumsum(ys, axis=1)  # [c, n]
+            T = S[:, -1]
+            Si = S[:, :-1]
+            gain = Si * Si / i_f + (T[:, None] - Si) ** 2 / (n - i_f)
+            b, g = _masked_best(gain, valid, -np.inf)
+            const = T * T / n
+            use = g > const  # otherwise the constant predictor (best = n)
+            best = np.where(use, b + 1, n)
+            Sb = np.where(use, Si[rows, b], T)
+            nb = best.astype(np.float64)
+            mean = T / n
+            left[s:e] = np.where(best > 0, Sb / np.maximum(nb, 1), mean)
+            right[s:e] = np.where(best < n, (T - Sb) / np.maximum(n - nb, 1), mean)
+            score[s:e] = np.where(use, (g - const) / sst, 0.0) if sst > 0 else 0.0
+        elif C == 2:
+            c1 = np.cumsum(ys, axis=1, dtype=np.int64)  # positives among the i lowest
+            P = int(c1[0, -1])
+            c1 = c1[:, :-1]
+            # orientation A predicts 0 left / 1 right, B the reverse; plus the two constants
+            if objective == "accuracy":
+                gi = i_int - 2 * c1  # A is right (P - c1) + (i - c1) times
+                ba, va = _masked_best(gi.copy(), valid, np.iinfo(np.int64).min)
+                bb, vb = _masked_best(-gi, valid, np.iinfo(np.int64).min)
+                sa, sb = (P + va) / n, (n - P + vb) / n
+                c0s, c1s = (n - P) / n, P / n  # all-0 and all-1 predictors
+            elif objective == "f1":
+                ba, sa = _masked_best(2.0 * (P - c1) / (P + n - i_f), valid, -np.inf)
+                bb, sb = _masked_best(2.0 * c1 / (P + i_f), valid, -np.inf)
+                c0s, c1s = 0.0, 2.0 * P / (P + n)
+            else:  # mcc: TP*TN - FP*FN = P*i - n*c1, denominator sqrt(P (n-P) i (n-i)); B = -A
+                if 0 < P < n:
+                    m = (P * i_f - n * c1) / np.sqrt(float(P) * float(n - P) * i_f * (n - i_f))
+                else:
+                    m = np.zeros(c1.shape)
+                ba, sa = _masked_best(m.copy(), valid, -np.inf)
+                bb, sb = _masked_best(-m, valid, -np.inf)
+                c0s, c1s = 0.0, 0.0
+            cand = np.stack([sa, sb, np.full(c, c0s), np.full(c, c1s)])  # [4, c]
+            which = cand.argmax(axis=0)
+            score[s:e] = cand[which, rows]
+            best = np.select([which == 0, which == 1, which == 2], [ba + 1, bb + 1, n], n)
+            left[s:e] = np.select([which == 0, which == 1, which == 2], [0, 1, 0], 1)
+            right[s:e] = np.select([which == 0, which == 1, which == 2], [1, 0, 0], 1)
+        else:
+            onehot = np.zeros((c, n, C), dtype=np.int32)
+            np.put_along_axis(onehot, ys[:, :, None].astype(np.int64), 1, axis=2)
+            cnt = np.cumsum(onehot, axis=1)  # [c, n, C]
+            del onehot
+            tot = cnt[:, -1, :]  # [c, C]
+            cl = cnt[:, :-1, :]
+            acc = (cl.max(axis=2) + (tot[:, None, :] - cl).max(axis=2)).astype(np.float64)
+            b, g = _masked_best(acc, valid, -np.inf)
+            const = tot.max(axis=1).astype(np.float64)
+            use = g > const
+            best = np.where(use, b + 1, n)
+            score[s:e] = np.where(use, g, const) / n
+            lc = np.where(use[:, None], cl[rows, b], tot)
+            left[s:e] = lc.argmax(axis=1)
+            right[s:e] = np.where(use, (tot - lc).argmax(axis=1), left[s:e])
+        # threshold: midpoint between the last value on the left and the first on the right
+        lo = _key_to_float(keys[rows, np.clip(best - 1, 0, n - 1)]).astype(np.float64)
+        hi = _key_to_float(keys[rows, np.clip(best, 0, n - 1)]).astype(np.float64)
+        t = (lo + hi) / 2.0
+        t = np.where(best <= 0, -np.inf, t)
+        t = np.where(best >= n, np.inf, t)
+        thr[s:e] = t
+    return StumpFit(threshold=thr, left=left, right=right, train_score=score, objective=objective,
+                    regression=regression)
+
+
+def predict_stumps(fit: StumpFit, X: np.ndarray) -> np.ndarray:
+    """Predictions of every stump: ``[n_dims, n_examples]`` for ``X`` ``[n_examples, n_dims]``."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != fit.threshold.shape[0]:
+        raise DataError(f"X must be [n_examples, {fit.threshold.shape[0]}], got shape {X.shape}")
+    low = X.T <= fit.threshold[:, None]
+    return np.where(low, fit.left[:, None], fit.right[:, None])
