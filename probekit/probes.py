@@ -58,6 +58,7 @@ __all__ = [
     "control_task_baseline",
     "selectivity",
     "parse_dims",
+    "evaluate_probe",
 ]
 
 _F32 = torch.float32
@@ -1061,6 +1062,82 @@ def control_task_baseline(engine: ProbeEngine, X_train, y_train, X_eval, y_eval,
         raise DataError("control task: every type drew the same label; use more examples or another seed")
     ctrl = engine.fit_score(X_train, yc_tr, X_eval, yc_ev, dims, metrics=metrics)
     return {"task": task, "control": ctrl, "selectivity": selectivity(task, ctrl)}
+
+
+def evaluate_probe(X_train, y_train, X_eval, y_eval, dims, *, metrics: Sequence[str], regression: bool = False,
+                   C: float = 1.0, device: str | torch.device = "cpu", seed: int = 0, n_random: int = 20,
+                   val_fraction: float = 0.2, types_train: Sequence[Hashable] | None = None,
+                   types_eval: Sequence[Hashable] | None = None, memory_budget: int = 2 * 2**30,
+                   progress: bool = False) -> dict[str, Any]:
+    """One probe on fixed dimensions, with its baselines: what ``probekit probe`` reports.
+
+    The probe is fitted on all of ``X_train [n, D]`` and scored on ``X_eval [m, D]`` (the
+    reported ``metrics``); ``val_metrics`` comes from a probe fitted on a seeded, stratified
+    ``1 - val_fraction`` part of train and scored on the rest (what a selection would see).
+    Baselines: the majority class, probes on ``n_random`` random dimension sets of the same
+    size (a distribution; omitted when ``dims`` is the full width, where every draw is the
+    full probe), and, when ``types_train``/``types_eval`` are given, a Hewitt & Liang
+    control task with its selectivity.
+
+    Args:
+        dims: ``[k]`` column indices.
+        metrics: metric names, primary first.
+
+    Returns:
+        A JSON-ready dict (``None`` for undefined values): ``metrics``, ``loss``,
+        ``val_metrics``, ``dims``, ``k``, ``n_train``, ``n_eval``, ``majority_baseline``,
+        ``random_baseline``, optionally ``control``, plus ``converged`` and ``n_iter``.
+    """
+    X_train = _as_2d_features(X_train, "X_train")
+    D = X_train.shape[1]
+    dims = parse_dims(dims, D)
+    names = list(metrics)
+    eng = ProbeEngine(regression=regression, C=C, device=device, memory_budget=memory_budget, progress=progress)
+    sc = eng.fit_score(X_train, y_train, X_eval, y_eval, dims[None, :], metrics=names)
+    conv, n_iter = bool(eng.last_stats_["converged"][0]), int(eng.last_stats_["n_iter"][0])
+    y_train = np.asarray(y_train)
+    itr, iva = train_val_split(y_train, val_fraction=val_fraction, seed=seed)
+    vs = eng.fit_score(X_train[itr], y_train[itr], X_train[iva], y_train[iva], dims[None, :], metrics=names)
+    out: dict[str, Any] = {
+        "metrics": {mn: _num(sc[mn][0]) for mn in names},
+        "loss": _num(sc["loss"][0]),
+        "val_metrics": {mn: _num(vs[mn][0]) for mn in names},
+        "val_fraction": val_fraction,
+        "dims": dims.tolist(),
+        "k": int(len(dims)),
+        "n_train": int(X_train.shape[0]),
+        "n_eval": int(np.asarray(X_eval).shape[0]),
+        "converged": conv,
+        "n_iter": n_iter,
+        "majority_baseline": {mn: _num(v) for mn, v in majority_baseline(y_train, y_eval, names, regression).items()},
+    }
+    if len(dims) < D and n_random > 0:
+        rb = random_dims_baseline(eng, X_train, y_train, X_eval, y_eval, len(dims), n_draws=n_random, seed=seed,
+                                  metrics=names)
+        rb["mean"] = {mn: _num(v) for mn, v in rb["mean"].items()}
+        rb["std"] = {mn: _num(v) for mn, v in rb["std"].items()}
+        rb["median"] = {mn: _num(v) for mn, v in rb["median"].items()}
+        rb["scores"] = {mn: [_num(v) for v in vals] for mn, vals in rb["scores"].items()}
+        out["random_baseline"] = rb
+    else:
+        out["random_baseline"] = {"k": int(len(dims)), "n_draws": 0, "seed": seed,
+                                  "note": "dims is the full width: every random draw is the full probe",
+                                  "mean": dict(out["metrics"]), "std": {mn: 0.0 for mn in names}}
+    if types_train is not None and types_eval is not None:
+        cb = control_task_baseline(eng, X_train, y_train, X_eval, y_eval, dims[None, :], types_train, types_eval,
+                                   seed=seed, metrics=names)
+        out["control"] = {
+            "input_type": "first content token id (see probekit.probes.input_types)",
+            "metrics": {mn: _num(cb["control"][mn][0]) for mn in names},
+            "selectivity": {mn: _num(cb["selectivity"][mn][0]) for mn in names},
+        }
+    return out
+
+
+def _num(v) -> float | None:
+    """A JSON-safe float: None for NaN/inf."""
+    v = float(v)
+    return v if math.isfinite(v) else None
 
 
 # ----------------------------------------------------------------------------- estimator
