@@ -437,7 +437,7 @@ def _cmd_report(args) -> int:
 
 
 # ---------------------------------------------------------------------------------- finetune
-def _add_finetune_args(p: argparse.ArgumentParser, *, multi: bool = False) -> None:
+def _add_finetune_args(p: argparse.ArgumentParser) -> None:
     """Arguments shared by finetune, cross and multihead (defaults: probekit's choices)."""
     from probekit.finetune import FinetuneConfig
 

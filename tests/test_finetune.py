@@ -296,6 +296,8 @@ def test_cross_task_reports_forgetting(tiny_model_dir, tmp_path, glue_fixture):
     stage2 = json.loads((tmp_path / "cross" / "sst2_then_rte" / "result.json").read_text())
     stage1 = json.loads((tmp_path / "cross" / "single_sst2" / "result.json").read_text())
     assert stage2["model"]["initial_weights_hash"] == stage1["final_weights_hash"]  # B starts from A's encoder
+    assert stage1["config"]["task"] == "sst2" and stage2["config"]["task"] == "rte"
+    assert stage2["heads"]["rte"]["dims"] == rec["dims"]["rte"]
     with pytest.raises(ConfigError, match="overlap"):
         cross_finetune(cfg, ("sst2", "rte"), device="cpu", out_dir=tmp_path / "c2", glue_dir=glue_fixture,
                        dims_b="17,20", disjoint=True, progress=False)

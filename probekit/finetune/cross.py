@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,8 @@ def cross_finetune(
     def stage(name: str, task: str, dims: Any, model: str | None = None) -> FinetuneResult:
         tr, ev = splits[task]
         logger.info("cross: stage %s (%s)", name, task)
-        return finetune(config, device=dev, out_dir=out / name, train_data=tr, eval_data=ev, model=model,
+        stage_cfg = replace(config, task=task, dims="all" if dims is None else list(dims))
+        return finetune(stage_cfg, device=dev, out_dir=out / name, train_data=tr, eval_data=ev, model=model,
                         dims="all" if dims is None else list(dims), resume=resume, progress=progress,
                         extra_record={"cross_stage": name})
 

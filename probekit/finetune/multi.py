@@ -14,6 +14,7 @@ is seen once per epoch.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -133,5 +134,6 @@ def multihead_finetune(
         runs.append(TaskRun(t, tr, ev, head))
     logger.info("multihead dims: %s", chosen)
     extra = {"dims": {t: None if d is None else list(d) for t, d in chosen.items()}}
+    config = replace(config, task=",".join(tasks), dims="per task (see dims)")
     return run_training(config, runs, device=device, out_dir=out_dir, mode=mode, kind="multihead",
                         extra_record=extra, resume=resume, progress=progress, stop_after_steps=stop_after_steps)
