@@ -292,8 +292,8 @@ def _spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
     parallelises some element-wise ops on a few thousand elements and then pays a thread
     wake-up per op, which dominates on a busy CPU."""
     B, p, _ = H.shape
-    if p > 8:
-        return np.linalg.solve(H, g[:, :, None])[:, :, 0]
+    if p > 8:  # torch's LAPACK shares torch's thread pool (NumPy's BLAS threads fight it)
+        return torch.linalg.solve(torch.from_numpy(H), torch.from_numpy(g)[:, :, None])[:, :, 0].numpy()
     L = [[None] * p for _ in range(p)]
     for j in range(p):
         sjj = H[:, j, j].copy()
@@ -426,8 +426,8 @@ class ProbeEngine:
         max_iter: maximum Newton iterations per probe.
         tol: convergence tolerance on the Newton step (max absolute change of any
             parameter, in standardised units).
-        chunk_size: probes per chunk (default: derived from ``memory_budget``, and on CPU
-            without compilation capped so that a chunk's working set stays cache-sized).
+        chunk_size: probes per chunk (default: derived from ``memory_budget``; on CPU also
+            capped at 8192 probes, or a 256 MiB working set without compilation).
         compile: fuse the small-k logistic kernels with ``torch.compile``: True, False, or
             None (default) = only when the batch is big enough to repay compilation
             (``B * n >= compile_threshold``). Falls back to eager kernels, with a logged
@@ -518,8 +518,8 @@ class ProbeEngine:
         if self.device.type == "cpu":
             if fused:
                 chunk = min(chunk, 8192)
-            else:  # eager: keep a chunk's working set near cache size (measured fastest)
-                chunk = min(chunk, max(8, (16 * 2**20) // per))
+            else:  # eager: a few hundred MiB per chunk (smaller chunks pay per-op overhead, measured)
+                chunk = min(chunk, max(8, (256 * 2**20) // per))
         return int(max(1, chunk))
 
     # ------------------------------------------------------------------ public API
@@ -607,6 +607,16 @@ class ProbeEngine:
             G = _gram(Xt).cpu().numpy()
             c = torch.cat([Xt[j : j + 256].to(_F64) @ yt for j in range(0, len(cols), 256)]).cpu().numpy()
             ctx = dict(G=G, c=c, ybar=ybar, lam=lam)
+            if scoring:
+                # eval moments: pearson and MSE of a linear prediction follow from them exactly,
+                # without forming the [B, m] predictions (needed only for spearman)
+                ye64 = torch.as_tensor(y_eval, dtype=_F64, device=dev)
+                mu_e = torch.cat([Xe[j : j + 256].to(_F64).mean(1) for j in range(0, len(cols), 256)])
+                yc = ye64 - ye64.mean()
+                ce = torch.cat([Xe[j : j + 256].to(_F64) @ yc for j in range(0, len(cols), 256)]) / m
+                Ce = _gram(Xe) / m - torch.outer(mu_e, mu_e)
+                ctx.update(mu_e=mu_e.cpu().numpy(), ce=ce.cpu().numpy(), Ce=Ce.cpu().numpy(),
+                           ye_mean=float(ye64.mean()), ye_var=float((yc * yc).mean()))
         else:
             ctx = dict(yi=torch.as_tensor(yi, device=dev), K=K, lam=lam, n=n,
                        prior=np.bincount(yi, minlength=K) / n, use_compile=use_compile, fused=fused)
@@ -659,13 +669,33 @@ class ProbeEngine:
                         out_scores[mname].append(v)
                 bar.update(len(d))
                 continue
-            Z = torch.einsum("bck,bkn->bcn", W.to(_F32), Xe[d]) + b.to(_F32)[:, :, None]  # [Bc, K', m]
             if self.regression:
-                pred = Z[:, 0].to(_F64)
-                yev = torch.as_tensor(y_eval - ctx["ybar"], dtype=_F64, device=dev)
-                out_loss.append(((pred - yev) ** 2).mean(1).cpu().numpy())
-                pred_np = (pred + ctx["ybar"]).cpu().numpy()
-            else:
+                wn = W[:, 0].cpu().numpy()
+                dn = d.cpu().numpy()
+                var_p = np.einsum("bi,bij,bj->b", wn, ctx["Ce"][dn[:, :, None], dn[:, None, :]], wn)
+                cov = (wn * ctx["ce"][dn]).sum(1)
+                mean_p = (wn * ctx["mu_e"][dn]).sum(1) + ctx["ybar"]
+                out_loss.append(np.maximum(var_p + ctx["ye_var"] - 2 * cov, 0) + (mean_p - ctx["ye_mean"]) ** 2)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    r = cov / np.sqrt(var_p * ctx["ye_var"])
+                # constant predictions (all weights 0) or truth: undefined, as scipy
+                if ctx["ye_var"] > 0:
+                    r[~(var_p > 1e-24 * ctx["ye_var"])] = np.nan
+                else:
+                    r[:] = np.nan
+                r = np.clip(r, -1.0, 1.0)
+                need_pred = [mn for mn in metrics if mn != "pearson"]
+                if "pearson" in metrics:
+                    out_scores["pearson"].append(r)
+                if need_pred:
+                    Z = torch.einsum("bk,bkn->bn", W[:, 0].to(_F32), Xe[d]) + b.to(_F32)
+                    pred_np = Z.to(_F64).cpu().numpy()
+                    for mname, v in batch_metrics(need_pred, y_eval, pred_np).items():
+                        out_scores[mname].append(v)
+                bar.update(len(d))
+                continue
+            Z = torch.einsum("bck,bkn->bcn", W.to(_F32), Xe[d]) + b.to(_F32)[:, :, None]  # [Bc, K', m]
+            if True:
                 if K == 2:
                     z = Z[:, 0]
                     ll = torch.nn.functional.softplus(z) - z * ye_t.to(_F32)
