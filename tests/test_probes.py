@@ -43,13 +43,13 @@ def planted(n=1500, m=500, D=24, K=2, seed=0, dtype=np.float16):
     return X[:n], y[:n], X[n:], y[n:]
 
 
-def sklearn_scores(Xtr, ytr, Xev, yev, dims, C, metrics, regression=False):
+def sklearn_scores(Xtr, ytr, Xev, yev, dims, C, metrics, regression=False, solver="lbfgs"):
     """Reference: StandardScaler + LogisticRegression(C) (or Ridge(1/C)) per probe."""
     preds = []
     for d in dims:
         sc = StandardScaler().fit(Xtr[:, d].astype(np.float64))
         A, E = sc.transform(Xtr[:, d].astype(np.float64)), sc.transform(Xev[:, d].astype(np.float64))
-        est = Ridge(alpha=1.0 / C) if regression else LogisticRegression(C=C, tol=1e-8, max_iter=2000)
+        est = Ridge(alpha=1.0 / C) if regression else LogisticRegression(C=C, tol=1e-8, max_iter=2000, solver=solver)
         preds.append(est.fit(A, ytr).predict(E))
     return batch_metrics(metrics, yev, np.stack(preds))
 
@@ -61,16 +61,27 @@ def random_dims(D, k, B, seed):
 
 @pytest.mark.parametrize("k", [1, 2, 3, 16, 24])
 def test_binary_parity_planted(k):
+    """200 random subsets of each size (and the full width) vs scikit-learn's exact Newton
+    solver on the same objective."""
     Xtr, ytr, Xev, yev = planted(K=2, seed=k)
-    dims = random_dims(24, k, 1 if k == 24 else 30, seed=k)
+    dims = random_dims(24, k, 1 if k == 24 else 200, seed=k)
     eng = ProbeEngine(C=0.5)
     got = eng.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy", "mcc", "f1"))
-    ref = sklearn_scores(Xtr, ytr, Xev, yev, dims, 0.5, ("accuracy", "mcc", "f1"))
+    ref = sklearn_scores(Xtr, ytr, Xev, yev, dims, 0.5, ("accuracy", "mcc", "f1"), solver="newton-cholesky")
     for m in ref:
         diff = np.abs(got[m] - ref[m])
         assert np.median(diff) <= 0.002 and diff.max() <= 0.01, (m, diff)
     assert got["loss"].shape == (len(dims),) and np.all(got["loss"] > 0)
     assert eng.last_stats_["converged"].all()
+
+
+def test_binary_parity_planted_lbfgs():
+    """Against scikit-learn's default solver (lbfgs) too."""
+    Xtr, ytr, Xev, yev = planted(K=2, seed=21)
+    dims = random_dims(24, 3, 40, seed=21)
+    got = ProbeEngine(C=1.0).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    ref = sklearn_scores(Xtr, ytr, Xev, yev, dims, 1.0, ("accuracy",))
+    assert np.abs(got["accuracy"] - ref["accuracy"]).max() <= 0.004
 
 
 def test_binary_coefficients_match_sklearn():
