@@ -15,10 +15,25 @@ training data only, as ``sklearn.preprocessing.StandardScaler`` does; a constant
 keeps scale 1.
 
 :class:`ProbeEngine` fits ``B`` probes at once, each on its own subset of columns
-(``dims [B, k]``): damped Newton (IRLS) with batched ``(k+1) x (k+1)`` solves for logistic
-regression, the closed form from one shared Gram matrix for ridge. It works chunk by chunk
-over ``B`` so that no more than ``memory_budget`` bytes are in flight, on any torch device,
-and is deterministic (no randomness inside; the same inputs give the same outputs).
+(``dims [B, k]``), and scores them on evaluation data in the same pass:
+
+* binary logistic: Newton (IRLS) with batched ``(k+1) x (k+1)`` solves, started from linear
+  discriminant analysis (closed form from class means and the pooled covariance, shared by
+  all probes) and safeguarded by step halving on the gradient norm. Each pass over the
+  training data computes, per probe, the gradient and Hessian sums; for ``k <= 4`` these
+  are explicit sums that ``torch.compile`` fuses into one loop per probe (no ``[B, n]``
+  array is ever materialised), for larger ``k`` batched matrix products. Typically 1-2
+  passes per probe. Compilation is used when the batch is large enough to repay it (see
+  ``compile``) and falls back to the same functions run eagerly;
+* multinomial logistic (more than two classes): the same Newton scheme with batched
+  matrix products;
+* ridge: closed form from sub-blocks of one shared Gram matrix; Pearson correlation and
+  MSE on eval follow exactly from eval moments, without forming predictions.
+
+It works chunk by chunk over ``B`` so that no more than ``memory_budget`` bytes are in
+flight, on any torch device (CPU tested; CUDA written for), and is deterministic (no
+randomness inside; the same inputs and settings give the same outputs). Inputs may be
+float16 (as the cache stores them): they are upcast chunk by chunk and never modified.
 
 :class:`LinearProbe` is a scikit-learn estimator (``fit`` / ``predict`` / ``score`` /
 ``get_params``) whose ``backend="sklearn"`` uses scikit-learn and ``backend="torch"`` uses
@@ -34,7 +49,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Hashable, Sequence
 
 import numpy as np
