@@ -95,3 +95,18 @@ def test_real_glue_files(shared_glue):
     assert len(cola) == 1043 and set(np.unique(cola.labels)) == {0, 1}
     qnli = load_task("QNLI", "dev", glue_dir=shared_glue, limit=50)
     assert len(qnli) == 50 and qnli.pairs is not None
+
+
+def test_hub_offline_says_to_pass_a_local_dir(monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(TaskError, match="--glue-dir"):
+        load_task("rte", "dev")
+
+
+def test_custom_file_through_the_dispatcher(tmp_path):
+    p = _write(tmp_path / "mine.tsv", "q\ta\tscore\nwhat ?\tthat .\t0.5\nwho ?\tthem .\t2.0\n")
+    d = load_task("stsb", "dev", data=p, text_col="q", pair_col="a", label_col="score")
+    assert d.task.name == "stsb" and d.pairs == ["that .", "them ."] and d.labels.tolist() == [0.5, 2.0]
+    with pytest.raises(DataError, match="--text-col is required"):
+        load_task("custom", "train", data=p)
