@@ -275,6 +275,8 @@ def _add_search(sub) -> None:
         if verb == "greedy":
             q.add_argument("--within", type=float, help="stop once within this fraction of the full-width validation "
                            "score (e.g. 0.02)")
+            q.add_argument("--screen", type=int, help="fit only the M most promising candidates per step (score "
+                           "test at the current fit; default: all, exhaustive)")
         if verb == "eliminate":
             q.add_argument("--start", default="3", help="N random dimensions, 'all', or a list like 5,17,203 (default 3)")
             q.add_argument("--tol", type=float, help="stop early when every removal costs more than this")
@@ -379,7 +381,8 @@ def _cmd_search(args) -> int:
         kw["pools"] = [p for p in args.pools.split(",") if p]
     else:
         kw["pool"] = args.pool
-    for name in ("k", "within", "tol", "exact_max", "repeats", "resample", "candidates", "pair_candidates", "top"):
+    for name in ("k", "within", "screen", "tol", "exact_max", "repeats", "resample", "candidates", "pair_candidates",
+                 "top"):
         if hasattr(args, name):
             kw[name] = getattr(args, name)
     if v == "eliminate":

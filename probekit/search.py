@@ -848,9 +848,86 @@ def _candidates(pb: _Problem, candidates: int | Sequence[int] | None) -> np.ndar
 # ============================================================================ greedy
 
 
+# ---------------------------------------------------------------------------- score-test screen
+# Not a solver: given the probe already fitted (by ProbeEngine) on the selected dimensions, the
+# Rao score statistic of adding one more dimension is a gradient and a Fisher information
+# evaluated at that fit, for all candidates at once with a few matrix products. ``greedy(...,
+# screen=M)`` uses it to shortlist M candidates per step, which the engine then fits exactly.
+
+
+class _Screen:
+    """Score-test statistics for adding each dimension to a probe on ``selected`` (fit part).
+
+    For candidate ``j`` with standardised column ``z_j``, residual ``r = y - p`` and weights
+    ``w`` of the fitted probe (``p(1-p)`` for logistic, 1 for ridge), the statistic is
+    ``(z_j' r)^2 / (z_j' W z_j + lam - h_j' H^-1 h_j)``, where ``H`` is the penalised Fisher
+    information of the fitted parameters (selected dims and intercept) and ``h_j = Z_S1' W z_j``;
+    ``lam = 1/C`` as in the engine's objective. Multi-class probes sum the statistic over the
+    classes' one-vs-rest blocks (a shortlist heuristic; the exact fits decide).
+    """
+
+    def __init__(self, pb: "_Problem"):
+        self.pb = pb
+        X = pb.X_fit
+        mu = X.mean(0, dtype=np.float64)
+        sd = X.std(0, dtype=np.float64)
+        sd[sd < 1e-12] = 1.0
+        # float32 is plenty for a shortlist statistic and halves the cost of the products below
+        self.Z = ((X - mu.astype(np.float32)) / sd.astype(np.float32)).astype(np.float32)  # [n_fit, D]
+        self.Z2 = self.Z**2
+        self.lam = 1.0 / pb.st.C
+        y = pb.y_fit
+        if pb.st.regression:
+            self.Y = (y - y.mean())[:, None]
+        else:
+            classes = np.unique(y)
+            Y = (y[:, None] == classes[None, :]).astype(np.float64)
+            self.Y = Y[:, 1:] if len(classes) == 2 else Y  # [n, K'] targets of the K' score blocks
+
+    def stats(self, selected: list[int], cand: np.ndarray) -> np.ndarray:
+        """``[len(cand)]`` score statistics (larger = more promising)."""
+        pb, n = self.pb, self.Z.shape[0]
+        if selected:
+            fit = pb.engine.fit(pb.X_fit, pb.y_fit, np.asarray(selected, dtype=np.int64)[None, :])
+            Zd = np.asarray(fit.decision_function(pb.X_fit))[0]  # [n] or [n, K]
+        else:
+            Zd = None
+        if pb.st.regression:
+            P = (Zd - pb.y_fit.mean())[:, None] if Zd is not None else np.zeros((n, 1))
+            Wt = np.ones((n, 1))
+        else:
+            K1 = self.Y.shape[1]
+            if Zd is None:
+                P = np.broadcast_to(self.Y.mean(0), (n, K1)).copy()
+            elif Zd.ndim == 1:
+                P = (1.0 / (1.0 + np.exp(-Zd)))[:, None]
+            else:
+                E = np.exp(Zd - Zd.max(1, keepdims=True))
+                P = E / E.sum(1, keepdims=True)
+            Wt = P * (1 - P)
+        R = (self.Y - P).astype(np.float32)  # [n, K']
+        S1 = np.concatenate([self.Z[:, selected].astype(np.float64), np.ones((n, 1))], axis=1)  # [n, s+1]
+        pen = np.full(S1.shape[1], self.lam)
+        pen[-1] = 0.0  # the intercept is not penalised
+        U = (self.Z.T @ R).astype(np.float64)  # [D, K'] scores at the current fit (all dims; cheap GEMMs)
+        Ijj = (self.Z2.T @ Wt.astype(np.float32)).astype(np.float64) + self.lam  # [D, K']
+        out = np.zeros(self.Z.shape[1])
+        for c in range(R.shape[1]):
+            WS = S1 * Wt[:, c : c + 1]
+            H = S1.T @ WS + np.diag(pen) + 1e-9 * np.eye(S1.shape[1])
+            h = (self.Z.T @ WS.astype(np.float32)).astype(np.float64)  # [D, s+1]
+            cond = Ijj[:, c] - np.einsum("ds,ds->d", h, np.linalg.solve(H, h.T).T)
+            out += U[:, c] ** 2 / np.maximum(cond, 1e-12)
+        return out[np.asarray(cand, dtype=np.int64)]
+
+
 def _greedy_select(pb: _Problem, k: int, within: float | None, full_val: float | None, cand: np.ndarray,
-                   ckpt: Checkpoint, unit: str, progress: bool = False) -> dict[str, Any]:
-    """Forward selection on validation; one batch of candidates per step; checkpoint per step."""
+                   ckpt: Checkpoint, unit: str, progress: bool = False, screen: int | None = None) -> dict[str, Any]:
+    """Forward selection on validation; one batch of candidates per step; checkpoint per step.
+
+    With ``screen=M``, each step fits only the ``M`` candidates with the largest score-test
+    statistic (:class:`_Screen`) instead of all of them.
+    """
     state = ckpt.load(unit) or {"selected": [], "steps": [], "done": False}
     if state["done"]:
         return state
@@ -858,6 +935,7 @@ def _greedy_select(pb: _Problem, k: int, within: float | None, full_val: float |
     steps = list(state["steps"])
     k = min(k, len(cand))
     target = None if within is None or full_val is None else full_val - within * abs(full_val)
+    scr = _Screen(pb) if screen else None
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -868,12 +946,16 @@ def _greedy_select(pb: _Problem, k: int, within: float | None, full_val: float |
             break
         t0 = time.perf_counter()
         rest = np.setdiff1d(cand, selected)
+        n_rest = len(rest)
+        if scr is not None and len(rest) > screen:
+            st_ = scr.stats(selected, rest)
+            rest = np.sort(rest[np.argsort(-st_, kind="stable")[:screen]])
         dims = np.concatenate([np.tile(np.asarray(selected, dtype=np.int64), (len(rest), 1)), rest[:, None]], axis=1)
         s, l = pb.select(dims)
         b = int(_order(s, l, pb.st.criterion)[0])
         selected.append(int(rest[b]))
         steps.append({"step": len(selected), "dim": int(rest[b]), "val_score": float(s[b]), "val_loss": float(l[b]),
-                      "n_candidates": int(len(rest)), "seconds": time.perf_counter() - t0})
+                      "n_candidates": int(n_rest), "n_fitted": int(len(rest)), "seconds": time.perf_counter() - t0})
         ckpt.save(unit, {"selected": selected, "steps": steps, "done": False})
         if bar is not None:
             bar.update(1)
@@ -894,7 +976,8 @@ def _repeat_problem(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, resam
 
 
 def _greedy_repeat(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, resample: str, k: int,
-                   within: float | None, candidates, ckpt: Checkpoint, progress: bool) -> dict[str, Any]:
+                   within: float | None, candidates, ckpt: Checkpoint, progress: bool,
+                   screen: int | None = None) -> dict[str, Any]:
     pb = _repeat_problem(X_train, y_train, X_dev, y_dev, st, r, resample)
     full_val = None
     if within is not None:
@@ -902,12 +985,13 @@ def _greedy_repeat(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, resamp
         full_val = fv["value"] if fv is not None else pb.full_val()
         ckpt.save(f"full-val-{r}", {"value": full_val})
     cand = _candidates(pb, candidates)
-    out = _greedy_select(pb, k, within, full_val, cand, ckpt, f"repeat-{r}", progress)
+    out = _greedy_select(pb, k, within, full_val, cand, ckpt, f"repeat-{r}", progress, screen)
     return dict(out, full_val=full_val)
 
 
 def greedy(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", k: int = 10, within: float | None = None,
-           candidates: int | Sequence[int] | None = None, repeats: int = 1, resample: str = "split",
+           candidates: int | Sequence[int] | None = None, screen: int | None = None, repeats: int = 1,
+           resample: str = "split",
            metrics: Sequence[str] | None = None, C: float = 1.0, device: str = "cpu",
            memory_budget: int = 2 * 2**30, val_fraction: float = 0.2, n_random: int = 20, seed: int = 0,
             criterion: str = "metric",
@@ -922,6 +1006,10 @@ def greedy(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", k: int =
         within: stop early once the validation score reaches ``(1 - within)`` times the
             full-dimension validation score (e.g. ``0.02``).
         candidates: restrict candidates (an int: the best by stump score; a list: those dims).
+        screen: fit only the ``screen`` most promising candidates per step, ranked by the
+            score-test statistic of adding them to the probe fitted so far (cheap: one pass
+            over the data); the final choice among them is still by exact fits on validation.
+            Default None: every candidate is fitted (exhaustive).
         repeats: rerun the selection ``repeats`` times (repeat 0 is the main result) and
             report stability.
         resample: ``split`` (another validation split per repeat) or ``bootstrap``
@@ -941,16 +1029,18 @@ def greedy(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", k: int =
         raise ConfigError(f"repeats must be >= 1, got {repeats}")
     if resample not in ("split", "bootstrap"):
         raise ConfigError(f"resample must be 'split' or 'bootstrap', got {resample!r}")
+    if screen is not None and screen < 1:
+        raise ConfigError(f"screen must be >= 1 (candidates fitted per step), got {screen}")
     cfg = dict(layer=int(train.layer_index(layer)), pool=pool, k=k, within=within,
                candidates=candidates if candidates is None or isinstance(candidates, int) else list(candidates),
-               repeats=repeats, resample=resample)
+               screen=screen, repeats=repeats, resample=resample)
     run = _Run("greedy", train, dev, cfg, out_dir=out_dir, metrics=metrics, C=C, device=device,
                memory_budget=memory_budget, val_fraction=val_fraction, n_random=n_random, seed=seed,
                criterion=criterion)
     st, li = run.st, cfg["layer"]
     X_train, X_dev = run.X(train, li, pool), run.X(dev, li, pool)
     jobs = (delayed(_greedy_repeat)(X_train, run.y_train, X_dev, run.y_dev, st, r, resample, k, within, candidates,
-                                    run.ckpt, progress and repeats == 1) for r in range(repeats))
+                                    run.ckpt, progress and repeats == 1, screen) for r in range(repeats))
     reps = list(_progress(_parallel(n_jobs if repeats > 1 else 1)(jobs), repeats, progress and repeats > 1, "repeats"))
     main = reps[0]
     pb = _Problem(X_train, run.y_train, X_dev, run.y_dev, st)
@@ -1054,6 +1144,7 @@ def _eliminate_repeat(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, res
             pair_scores.append({"dims": [int(x) for x in Pp[i]], "val_score": float(ps[i]), "val_loss": float(pl[i])})
     state = {"start": state["start"], "survivors": S, "selected": ordered, "final_score": float(base[0]),
              "final_drops": final_drops, "steps": steps, "pairs": pair_scores, "done": True}
+    state = json.loads(json.dumps(_jsonable(state)))  # the same types whether fresh or resumed
     ckpt.save(unit, state)
     return state
 

@@ -107,7 +107,7 @@ def fit_stumps(
     regression: bool = False,
     metric: str = "accuracy",
     n_classes: int | None = None,
-    chunk_elems: int = 1 << 20,
+    chunk_elems: int = 1 << 19,
 ) -> StumpFit:
     """Fit the exactly best threshold on every dimension of ``X`` at once.
 

@@ -179,6 +179,10 @@ def test_greedy_planted_and_stability(data384, tmp_path):
     res2 = S.greedy(small, small, k=10, within=0.02)
     assert res2["full_val_score"] > 0.85
     assert sorted(res2["selected"]) == sorted(planted_dims(20)) and res2["stopped"] == "within"
+    # score-test screen: only 8 candidates fitted per step, same choice on planted data
+    scr = S.greedy(tr, dv, k=3, screen=8)
+    assert scr["selected"][:2] == d["selected"][:2]
+    assert [c["n_fitted"] for c in scr["curve"]] == [8, 8, 8]
     # selection by validation loss instead of accuracy
     assert set(S.greedy(tr, dv, k=2, criterion="loss")["selected"]) == set(PLANTED)
     with pytest.raises(ConfigError):
@@ -210,6 +214,43 @@ def test_eliminate_planted(data384, tmp_path):
     assert set(PLANTED) <= set(ra["selected"])
     assert {s["method"] for s in ra["steps"]} == {"weights", "exact"}
     assert ra["best_pair"] == list(PLANTED)
+
+
+def test_screen_multiclass_and_regression():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((600, 1, 50)).astype(np.float32)
+    y3 = np.digitize(X[:, 0, 3] + X[:, 0, 17] + 0.2 * rng.standard_normal(600), [-0.7, 0.7])
+    src = ArraySource(X, y3)
+    res = S.greedy(src, src, k=2, screen=5, n_random=20)
+    assert set(res["selected"]) == {3, 17}
+    yr = (2 * X[:, 0, 3] - X[:, 0, 17] + 0.3 * rng.standard_normal(600)).astype(np.float32)
+    reg = ArraySource(X, yr, regression=True)
+    res = S.greedy(reg, reg, k=2, screen=5, n_random=20)
+    assert set(res["selected"]) == {3, 17} and res["metrics"]["pearson"] > 0.9
+    scr = S._Screen(S._Problem(X[:, 0], yr.astype(np.float64), X[:5, 0], yr[:5].astype(np.float64),
+                               S._Settings(regression=True, metrics=("pearson",))))
+    assert np.argsort(-scr.stats([], np.arange(50)))[:2].tolist() == [3, 17]
+    assert np.argmax(scr.stats([3], np.arange(50))) == 17
+
+
+def test_other_task_kinds():
+    """MCC (CoLA), regression (STS-B-like) and three classes go through the same searches."""
+    from probekit.tasks import get_task
+
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((400, 1, 30)).astype(np.float32)
+    yb = (X[:, 0, 4] + 0.3 * rng.standard_normal(400) > 0.8).astype(np.int64)  # imbalanced
+    cola = ArraySource(X, yb, task=get_task("cola"))
+    r = S.singles(cola, cola)
+    assert r["selected"] == [4] and set(r["metrics"]) == {"mcc"} and r["primary_metric"] == "mcc"
+    yr = X[:, 0, 9] * 2 + 0.5 * rng.standard_normal(400)
+    reg = ArraySource(X, yr, task=get_task("stsb"))
+    for res in (S.singles(reg, reg), S.pairs(reg, reg), S.eliminate(reg, reg, start=[1, 9, 20])):
+        assert 9 in res["selected"] and set(res["metrics"]) == {"pearson", "spearman"}
+    y3 = np.digitize(X[:, 0, 2], [-0.5, 0.5])
+    tri = ArraySource(X, y3, task=get_task("mnli"))
+    assert S.singles(tri, tri)["selected"] == [2]
+    assert 2 in S.eliminate(tri, tri, start=[2, 5, 7], k=1)["selected"]
 
 
 def test_layers_and_tokens_planted(tmp_path):
@@ -329,6 +370,9 @@ def test_dask_matches_local():
     tr, dv = ArraySource(Xt, yt), ArraySource(Xd, yd)
     local = S.greedy(tr, dv, k=2, repeats=2, n_random=20)
     local_s = S.singles(tr, dv, n_jobs=1)
+    with joblib.parallel_config(backend="loky", n_jobs=2):  # worker processes: everything pickles
+        loky = S.greedy(tr, dv, k=2, repeats=2, n_random=20)
+    assert loky["selected"] == local["selected"] and loky["stability"] == local["stability"]
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster) as client:
         assert client.scheduler.address.startswith("tcp://127.0.0.1")
