@@ -159,6 +159,7 @@ def _plot_greedy(d: dict[str, Any], out: Path) -> Path | None:
         ax.axhline(maj, color="r", ls=":", alpha=0.5, label="majority")
     for kk, y, dim in zip(ks, dev, [c["dim"] for c in curve]):
         ax.annotate(str(dim), (kk, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+    ax.set_xticks(ks)
     ax.set_xlabel("dimensions")
     ax.set_ylabel(p)
     ax.set_title(f"greedy selection, layer {d.get('layer')} ({d.get('pool')})")

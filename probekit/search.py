@@ -33,8 +33,9 @@ a layer, a pool, a repeat) is checkpointed atomically under
 identities of the input caches (model and data hashes). Running the same search again
 continues where it stopped; other arguments or other inputs start afresh.
 
-**Scale out.** Fan-out over layers, pools, repeats and chunks of pairs uses
-:class:`joblib.Parallel` without naming a backend, so the caller chooses it:
+**Scale out.** Fan-out over layers, pools, repeats and chunks of pairs inside a search, and
+over whole searches (tasks, models, seeds: :func:`run_many`), uses :class:`joblib.Parallel`
+without naming a backend, so the caller chooses it:
 ``with joblib.parallel_config(backend="dask"): greedy(...)`` runs on a Dask cluster.
 
 **Data.** Searches take *sources*: an :class:`~probekit.cache.ActivationCache` or, for
@@ -82,6 +83,7 @@ __all__ = [
     "layers",
     "tokens",
     "run_search",
+    "run_many",
     "stability",
     "jaccard",
     "source_identity",
@@ -1385,3 +1387,36 @@ def run_search(verb: str, train: Any, dev: Any, **kwargs: Any) -> SearchResult:
     if verb not in _FUNCS:
         raise ConfigError(f"unknown search {verb!r}; choose one of {', '.join(VERBS)}")
     return _FUNCS[verb](train, dev, **kwargs)
+
+
+def _run_spec(spec: Mapping[str, Any]) -> SearchResult:
+    spec = dict(spec)
+    verb, train, dev = spec.pop("verb"), spec.pop("train"), spec.pop("eval")
+    if isinstance(train, (str, Path)) or isinstance(dev, (str, Path)):
+        from .cache import ActivationCache
+
+        with ActivationCache(train) as tr, ActivationCache(dev) as dv:
+            return run_search(verb, tr, dv, n_jobs=1, **spec)
+    return run_search(verb, train, dev, n_jobs=1, **spec)
+
+
+def run_many(specs: Sequence[Mapping[str, Any]], n_jobs: int | None = None) -> list[SearchResult]:
+    """Fan several searches out over joblib: tasks, models, seeds, verbs.
+
+    Args:
+        specs: one mapping per search: ``verb``, ``train`` and ``eval`` (cache paths, opened in
+            the worker, or sources), and any keyword arguments of that search (give each its
+            own ``out_dir``).
+        n_jobs: joblib workers (None: joblib's default or the active ``parallel_config``,
+            e.g. a Dask cluster).
+
+    Returns:
+        The results, in the order of ``specs``.
+    """
+    for s in specs:
+        missing = {"verb", "train", "eval"} - set(s)
+        if missing:
+            raise ConfigError(f"run_many: spec {dict(s)} lacks {sorted(missing)}")
+        if s["verb"] not in _FUNCS:
+            raise ConfigError(f"run_many: unknown search {s['verb']!r}; choose one of {', '.join(VERBS)}")
+    return list(_parallel(n_jobs)(delayed(_run_spec)(s) for s in specs))

@@ -389,6 +389,24 @@ def test_dask_matches_local():
     assert local_s["top"] == remote_s["top"]
 
 
+def test_run_many_over_tasks_and_seeds(tiny_caches, tmp_path):
+    """Fan-out over tasks (here: two sources) and seeds through joblib, cache paths opened in workers."""
+    import joblib
+
+    Xa, ya = planted(300, D=40, L=1)
+    Xb, yb = planted(300, D=40, L=1, seed=3)
+    specs = [dict(verb="greedy", train=ArraySource(Xa, ya), eval=ArraySource(Xb, yb), k=2, seed=s) for s in (0, 1)]
+    specs.append(dict(verb="singles", train=str(tiny_caches["train"]), eval=str(tiny_caches["dev"]),
+                      layers=[-1], out_dir=tmp_path / "tiny"))
+    with joblib.parallel_config(backend="threading", n_jobs=2):
+        res = S.run_many(specs)
+    assert [r.verb for r in res] == ["greedy", "greedy", "singles"]
+    assert all(set(r["selected"]) == set(planted_dims(40)) for r in res[:2])
+    assert (tmp_path / "tiny" / "singles.json").exists()
+    with pytest.raises(ConfigError):
+        S.run_many([dict(verb="greedy", train=specs[0]["train"])])
+
+
 # ----------------------------------------------------------------------------- CLI on real cache files
 
 
