@@ -610,6 +610,81 @@ _REGISTRARS += [_add_search, _add_report]  # search section
 _REGISTRARS += [_add_probe]  # probe section
 
 
+# ---------------------------------------------------------------------------------- run (the main job)
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="the main job: extract train/dev once, then find the few dimensions that carry the task")
+    p.add_argument("--model", default="minilm", help="minilm (embedded default), a Hugging Face id, or a local path")
+    p.add_argument("--task", default="demo", help="GLUE task name or demo (default; built in, offline)")
+    p.add_argument("--glue-dir", help="local GLUE directory (glue_data/ layout); else the hub")
+    p.add_argument("--out", default="runs/demo", help="run directory: caches, search results, report, summary.json")
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--eval-split", default="dev", help="the split scores are reported on (dev; MNLI: dev_matched)")
+    p.add_argument("--limit", type=int, help="only the first N training examples")
+    p.add_argument("--eval-limit", type=int, help="only the first N evaluation examples")
+    p.add_argument("--device", default="auto", help="where extraction runs (probes run on the CPU)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--layer", type=int, default=-1, help="layer for greedy/eliminate/tokens (0 = embeddings, -1 = last)")
+    p.add_argument("--pool", default="cls", choices=["cls", "mean", "max_norm"])
+    p.add_argument("--k", type=int, default=3, help="dimensions to select (the paper: 3, then remove one at a time)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-report", action="store_true", help="skip the Markdown/PNG report")
+    p.set_defaults(func=_cmd_run)
+
+
+def _fmt_m(d, name: str) -> str:
+    v = (d or {}).get(name)
+    return "   n/a" if v is None else f"{100 * v:6.1f}"
+
+
+def _cmd_run(args) -> int:
+    from probekit.pipeline import StudyConfig, run_study
+
+    cfg = StudyConfig(model=args.model, task=args.task, glue_dir=args.glue_dir, out=args.out,
+                      train_split=args.train_split, eval_split=args.eval_split, limit=args.limit,
+                      eval_limit=args.eval_limit, device=args.device, batch_size=args.batch_size,
+                      max_length=args.max_length, layer=args.layer, pool=args.pool, k=args.k, seed=args.seed,
+                      report=not args.no_report)
+    print(f"probekit run: {args.model} on {args.task}; results in {args.out}")
+    s = run_study(cfg, progress=None)
+    m = s["primary_metric"]
+    c = s["caches"]
+    print(f"caches: train {c['train']['n_examples']} examples ({c['train']['status']}), "
+          f"{c['eval']['split']} {c['eval']['n_examples']} ({c['eval']['status']}); "
+          f"{s['n_layers']} layers (0 = embeddings) x {s['hidden_size']} dims")
+    print(f"\nscores on {c['eval']['split']} ({m}, x100); selection on a validation split of train")
+    print(f"{'layer':>5} {'full':>6} {'best pair':>14} {'pair':>6} {'greedy-' + str(args.k):>9} {'random-' + str(args.k):>9}")
+    for r in s["layers"]:
+        print(f"{r['layer']:>5} {_fmt_m(r['full'], m)} {str(r['best_pair']):>14} {_fmt_m(r['pair'], m)} "
+              f"{_fmt_m(r['greedy'], m):>9} {_fmt_m(r['random'], m):>9}")
+    print(f"\n{'pool':>9} {'full':>6} {'greedy-' + str(args.k):>9} {'random-' + str(args.k):>9}  (layer {args.layer})")
+    for r in s["tokens"]:
+        print(f"{r['pool']:>9} {_fmt_m(r['full'], m)} {_fmt_m(r['greedy'], m):>9} {_fmt_m(r['random'], m):>9}")
+    g, e = s["greedy"], s["eliminate"]
+    rb = g["random_baseline"]
+    print(f"\ngreedy {args.k} dims {g['selected']} (layer {args.layer}, {args.pool}): {m} {_fmt_m(g['metrics'], m).strip()} "
+          f"vs full width {_fmt_m(s['full_metrics'], m).strip()} and random {args.k} dims "
+          f"{_fmt_m(rb['mean'], m).strip()} +- {100 * (rb['std'].get(m) or 0):.1f}"
+          f" (majority {_fmt_m(s.get('majority_baseline'), m).strip()})")
+    if e.get("steps"):
+        for st in e["steps"]:
+            drops = st.get("drops") or {}
+            shown = ", ".join(f"{d}: {100 * v:+.1f}" for d, v in drops.items())
+            print(f"  remove-one from {list(drops)}: validation drop when removed {{{shown}}} -> removed {st.get('removed')}")
+    if e.get("best_pair"):
+        print(f"best pair among the survivors {e['best_pair']}: {m} {_fmt_m(e['pair_metrics'], m).strip()}")
+    few = e.get("best_pair") or g["selected"]
+    fm = e.get("pair_metrics") or g["metrics"]
+    full = (s["full_metrics"] or {}).get(m)
+    share = f" = {100 * fm[m] / full:.0f}% of full width" if full and fm.get(m) is not None and full > 0 else ""
+    print(f"\n=> {len(few)} dimensions carry {args.task}: {few} ({m} {_fmt_m(fm, m).strip()}{share})")
+    if s.get("report"):
+        print(f"report: {s['report']}")
+    return 0
+
+
+_REGISTRARS.insert(0, _add_run)
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="probekit", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")

@@ -1,0 +1,143 @@
+"""The main job, end to end: extract a task's train and dev splits once, then find the few
+dimensions that carry it.
+
+:func:`run_study` chains the one-way flow ``tasks -> extract -> cache -> search -> report``:
+
+1. extract (or reuse, or resume) ``OUT/cache/<task>-train.h5`` and ``<task>-<dev>.h5``;
+2. a layer sweep: per layer, the full-width score, the best pair and the greedy-k score;
+3. greedy forward selection of ``k`` dimensions on the chosen layer (selection on a
+   validation split carved from train, scores on dev), with a random-k baseline;
+4. the paper's remove-one elimination starting from the greedy set, then all pairs of the
+   survivors;
+5. the token comparison (``cls`` vs ``mean`` vs ``max_norm``) at full width and at k;
+6. tables and plots (``probekit report``) and ``OUT/summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .cache import ActivationCache, partial_path
+from .errors import CacheError
+from .extract import extract
+from .models import LoadedModel, load_encoder
+from .tasks import TaskData, load_task, normalize_split
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["StudyConfig", "ensure_cache", "run_study"]
+
+
+@dataclass
+class StudyConfig:
+    """Settings of :func:`run_study` (the defaults are the CLI's)."""
+
+    model: str = "minilm"
+    task: str = "demo"
+    glue_dir: str | None = None
+    out: str = "runs/demo"
+    train_split: str = "train"
+    eval_split: str = "dev"
+    limit: int | None = None
+    eval_limit: int | None = None
+    device: str = "auto"
+    batch_size: int = 32
+    max_length: int = 128
+    layer: int = -1
+    pool: str = "cls"
+    k: int = 3
+    seed: int = 0
+    n_random: int = 20
+    pair_candidates: int | None = 48
+    report: bool = True
+
+
+def ensure_cache(lm: LoadedModel, data: TaskData, path: Path, *, batch_size: int, max_length: int,
+                 progress: bool | None = None) -> tuple[Path, str]:
+    """Extract ``data`` into ``path`` unless an identical cache is already there.
+
+    Returns ``(path, what)`` where ``what`` is ``reused``, ``resumed`` or ``extracted``. A
+    complete cache made from other data or another model is replaced; a partial one made with
+    the same settings is resumed.
+    """
+    if path.exists():
+        try:
+            with ActivationCache(path) as c:
+                m = c.meta
+            if (m.get("data_hash") == data.fingerprint() and m.get("model_hash") == lm.weights_hash
+                    and int(m.get("max_length", -1)) == max_length):
+                return path, "reused"
+            logger.info("%s was made from other data or another model; extracting again", path)
+        except CacheError as e:
+            logger.warning("replacing unreadable cache %s (%s)", path, e)
+    resume = partial_path(path).exists()
+    rep = extract(lm, data, path, batch_size=batch_size, max_length=max_length, resume=resume, overwrite=True,
+                  progress=progress)
+    return rep.path, "resumed" if rep.resumed_from else "extracted"
+
+
+def run_study(cfg: StudyConfig, *, progress: bool | None = None) -> dict[str, Any]:
+    """Run the main job and return its summary (also written to ``OUT/summary.json``)."""
+    from . import search
+
+    t0 = time.perf_counter()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_data = load_task(cfg.task, cfg.train_split, glue_dir=cfg.glue_dir, limit=cfg.limit)
+    eval_split = normalize_split(train_data.task, cfg.eval_split)
+    eval_data = load_task(cfg.task, eval_split, glue_dir=cfg.glue_dir, limit=cfg.eval_limit)
+    lm = load_encoder(cfg.model, device=cfg.device)
+    caches: dict[str, Any] = {}
+    for name, data in (("train", train_data), ("eval", eval_data)):
+        path = out / "cache" / f"{data.task.name}-{data.split}.h5"
+        p, what = ensure_cache(lm, data, path, batch_size=cfg.batch_size, max_length=cfg.max_length, progress=progress)
+        caches[name] = {"path": str(p), "split": data.split, "n_examples": len(data), "status": what}
+    del lm
+    common = dict(seed=cfg.seed, n_random=cfg.n_random, out_dir=out / "search", progress=bool(progress))
+    results: dict[str, Any] = {}
+    with ActivationCache(caches["train"]["path"]) as tr, ActivationCache(caches["eval"]["path"]) as ev:
+        shape = {"n_layers": tr.n_layers, "hidden_size": tr.hidden_size, "metrics": list(tr.task.metrics)}
+        lay = search.layers(tr, ev, pool=cfg.pool, k=cfg.k, pair_candidates=cfg.pair_candidates, **common)
+        lay.save(out / "search")
+        results["layers"] = lay.data
+        gr = search.greedy(tr, ev, layer=cfg.layer, pool=cfg.pool, k=cfg.k, **common)
+        gr.save(out / "search")
+        results["greedy"] = gr.data
+        el = search.eliminate(tr, ev, layer=cfg.layer, pool=cfg.pool, start=gr.selected, k=2, **common)
+        el.save(out / "search")
+        results["eliminate"] = el.data
+        tok = search.tokens(tr, ev, layer=cfg.layer, k=cfg.k, **common)
+        tok.save(out / "search")
+        results["tokens"] = tok.data
+    summary = {
+        "config": asdict(cfg), "caches": caches, **shape,
+        "primary_metric": shape["metrics"][0],
+        "layer": results["greedy"].get("layer", cfg.layer),
+        "full_metrics": results["greedy"]["full_metrics"],
+        "greedy": {"selected": results["greedy"]["selected"], "metrics": results["greedy"]["metrics"],
+                   "random_baseline": results["greedy"]["random_baseline"]},
+        "eliminate": {"selected": results["eliminate"]["selected"], "metrics": results["eliminate"]["metrics"],
+                      "steps": results["eliminate"].get("steps"),
+                      "best_pair": results["eliminate"].get("best_pair"),
+                      "pair_metrics": results["eliminate"].get("pair_metrics"),
+                      "random_baseline": results["eliminate"]["random_baseline"]},
+        "layers": [{"layer": r["layer"], "full": r["full_metrics"], "best_pair": r["best_pair"],
+                    "pair": r["pair_metrics"], "greedy_selected": r["greedy_selected"], "greedy": r["greedy_metrics"],
+                    "random": r["random_baseline"]["mean"]} for r in results["layers"]["per_layer"]],
+        "tokens": [{"pool": r["pool"], "full": r["full_metrics"], "greedy_selected": r["greedy_selected"],
+                    "greedy": r["greedy_metrics"], "random": r["random_baseline"]["mean"]}
+                   for r in results["tokens"]["per_pool"]],
+        "majority_baseline": results["greedy"].get("majority_baseline"),
+    }
+    if cfg.report:
+        from .report import write_report
+
+        summary["report"] = str(write_report(out / "search", out / "report").markdown)
+    summary["elapsed_s"] = time.perf_counter() - t0
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary

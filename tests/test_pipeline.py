@@ -1,0 +1,30 @@
+"""The main job (`probekit run`) end to end on a tiny model and the demo task."""
+
+from __future__ import annotations
+
+import json
+
+import cli
+
+
+def test_run_end_to_end_then_reuses_caches(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", "--model", str(tiny_model_dir), "--device", "cpu", "--limit", "160", "--eval-limit", "80",
+            "--out", str(out), "--k", "3"]
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "dimensions carry demo" in text and "remove-one from" in text
+    s = json.loads((out / "summary.json").read_text())
+    assert s["caches"]["train"]["status"] == "extracted" and s["caches"]["eval"]["n_examples"] == 80
+    assert len(s["greedy"]["selected"]) == 3 and len(s["layers"]) == 3
+    assert set(s["eliminate"]["selected"]) <= set(s["greedy"]["selected"])
+    assert {r["pool"] for r in s["tokens"]} == {"cls", "mean", "max_norm"}
+    assert (out / "report" / "report.md").is_file()
+    for verb in ("layers", "greedy", "eliminate", "tokens"):
+        assert (out / "search" / f"{verb}.json").is_file()
+    # the second run reuses both caches and the checkpointed searches, with the same answer
+    assert cli.main(argv + ["--no-report"]) == 0
+    capsys.readouterr()
+    s2 = json.loads((out / "summary.json").read_text())
+    assert s2["caches"]["train"]["status"] == "reused" and s2["caches"]["eval"]["status"] == "reused"
+    assert s2["greedy"]["selected"] == s["greedy"]["selected"]
