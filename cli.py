@@ -44,8 +44,6 @@ def _add_extract(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted extraction (FILE.h5.partial)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing complete cache")
     p.add_argument("--shard", help="i/n: extract only the i-th of n parts (merge them with `probekit merge`)")
-    p.add_argument("--workers", type=int, default=1, help="CPU only: forward passes in N single-thread worker "
-                   "processes (about 1.4x faster on 2 cores with 2 workers)")
     p.add_argument("--window-tokens", type=int, help="tokens buffered per write window (default: ~256 MiB of vectors); "
                    "an interruption loses at most one window")
     p.set_defaults(func=_cmd_extract)
@@ -68,8 +66,7 @@ def _cmd_extract(args) -> int:
           f"({lm.n_layers} hidden states x {lm.hidden_size}) on {lm.device}")
     rep = extract(lm, data, args.out, batch_size=args.batch_size, max_length=args.max_length,
                   store_tokens=not args.no_tokens, storage_dtype=args.dtype, resume=args.resume,
-                  overwrite=args.overwrite, shard=args.shard, window_tokens=args.window_tokens,
-                  workers=args.workers)
+                  overwrite=args.overwrite, shard=args.shard, window_tokens=args.window_tokens)
     if rep.n_truncated:
         print(f"note: {rep.n_truncated} of {rep.n_examples} examples were longer than {args.max_length} tokens "
               "and were truncated")
@@ -401,7 +398,7 @@ def _cmd_search(args) -> int:
     rb = d.get("random_baseline") or {}
     if rb:
         sd = rb.get("std", {})
-        print(f"  random   " + ", ".join(f"{m} {mu:.4f} +- {sd.get(m, float('nan')):.4f}" for m, mu in rb["mean"].items())
+        print("  random   " + ", ".join(f"{m} {mu:.4f} +- {sd.get(m, float('nan')):.4f}" for m, mu in rb["mean"].items())
               + f"  ({rb.get('n_draws')} draws of {rb.get('k')} dims)")
     if v == "eliminate" and d.get("best_pair"):
         print(f"  best pair among survivors {d['best_pair']}: dev {_fmt_metrics(d.get('pair_metrics'))}")

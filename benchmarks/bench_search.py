@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from probekit import search as S  # noqa: E402
-from probekit.stumps import fit_stumps, predict_stumps  # noqa: E402
+from probekit.stumps import fit_stumps  # noqa: E402
 
 
 def planted(n: int, D: int, k: int, seed: int = 0):

@@ -89,28 +89,32 @@ def encode(tokenizer: Any, data: TaskData, max_length: int) -> Encoded:
     """Tokenise every example (pairs as pairs), truncating to ``max_length`` and counting cuts."""
     if max_length < 4:
         raise ConfigError(f"max_length {max_length} is too small")
+    kw = dict(return_special_tokens_mask=True, return_token_type_ids=True, verbose=False)
     args = (data.texts, data.pairs) if data.pairs is not None else (data.texts,)
-    full = tokenizer(*args, truncation=False, add_special_tokens=True, verbose=False)["input_ids"]
-    n_trunc = int(sum(len(x) > max_length for x in full))
-    enc = tokenizer(*args, truncation=True, max_length=max_length, return_special_tokens_mask=True,
-                    return_token_type_ids=True, verbose=False)
-    ids = enc["input_ids"]
-    special = enc["special_tokens_mask"]
+    enc = tokenizer(*args, truncation=False, **kw)  # one pass; only the long examples are encoded again
+    ids, special = list(enc["input_ids"]), list(enc["special_tokens_mask"])
+    tt = list(enc["token_type_ids"]) if "token_type_ids" in enc else None
     fast = getattr(enc, "encodings", None) is not None
     if not fast:
         logger.warning("tokenizer %s is not a fast tokenizer: word_ids are not stored", type(tokenizer).__name__)
-    word_ids, seq_ids = [], []
-    for i in range(len(ids)):
-        if fast:
-            w = enc.word_ids(i)
-            s = enc.sequence_ids(i)
-            word_ids.append([-1 if v is None else v for v in w])
-            seq_ids.append([-1 if v is None else v for v in s])
-        else:
-            word_ids.append([-1] * len(ids[i]))
-            seq_ids.append([-1 if m else 0 for m in special[i]])
+    word_ids = [[-1 if v is None else v for v in enc.word_ids(i)] for i in range(len(ids))] if fast else None
+    seq_ids = [[-1 if v is None else v for v in enc.sequence_ids(i)] for i in range(len(ids))] if fast else None
+    long = [i for i, x in enumerate(ids) if len(x) > max_length]
+    if long:
+        sub = tuple([a[i] for i in long] for a in args)
+        cut = tokenizer(*sub, truncation=True, max_length=max_length, **kw)
+        for j, i in enumerate(long):
+            ids[i], special[i] = cut["input_ids"][j], cut["special_tokens_mask"][j]
+            if tt is not None:
+                tt[i] = cut["token_type_ids"][j]
+            if fast:
+                word_ids[i] = [-1 if v is None else v for v in cut.word_ids(j)]
+                seq_ids[i] = [-1 if v is None else v for v in cut.sequence_ids(j)]
+    if not fast:
+        word_ids = [[-1] * len(x) for x in ids]
+        seq_ids = [[-1 if m else 0 for m in sp] for sp in special]
+    n_trunc = len(long)
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int32, count=len(ids))
-    tt = enc.get("token_type_ids")
     return Encoded(ids, tt, special, word_ids, seq_ids, lengths, n_trunc)
 
 
@@ -183,42 +187,6 @@ def process_batch(lm: LoadedModel, enc: Encoded, rows: np.ndarray, store_tokens:
     return pooled, pos.to(torch.int16).cpu().numpy(), tok
 
 
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(path: str, dtype: torch.dtype, enc: Encoded) -> None:
-    from .models import load_encoder
-
-    torch.set_num_threads(1)  # this worker process's own setting
-    _WORKER["lm"] = load_encoder(path, device="cpu", dtype=dtype)
-    _WORKER["enc"] = enc
-
-
-def _worker_batch(rows: np.ndarray, store_tokens: bool, storage_dtype: str):
-    return process_batch(_WORKER["lm"], _WORKER["enc"], rows, store_tokens, storage_dtype)
-
-
-class _WorkerPool:
-    """Single-thread worker processes that each hold the model and run whole batches."""
-
-    def __init__(self, lm: LoadedModel, workers: int, enc: Encoded, store_tokens: bool, storage_dtype: str) -> None:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        if not Path(lm.path).is_dir():
-            raise ConfigError(f"workers > 1 needs a model stored on disk; {lm.path!r} is not a local directory")
-        self._ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                       initargs=(lm.path, lm.dtype, enc))
-        self._args = (store_tokens, storage_dtype)
-
-    def map(self, batches: list[np.ndarray]) -> Iterator:
-        futures = [self._ex.submit(_worker_batch, rows, *self._args) for rows in batches]
-        return (f.result() for f in futures)
-
-    def close(self) -> None:
-        self._ex.shutdown(cancel_futures=True)
-
-
 def _windows(lengths: np.ndarray, window_tokens: int, store_tokens: bool) -> list[tuple[int, int]]:
     """Consecutive example ranges of about ``window_tokens`` tokens (deterministic)."""
     n = len(lengths)
@@ -254,7 +222,6 @@ def extract(
     overwrite: bool = False,
     shard: str | tuple[int, int] | None = None,
     window_tokens: int | None = None,
-    workers: int = 1,
     progress: bool | None = None,
 ) -> ExtractionReport:
     """Extract every hidden state of ``lm`` over ``data`` into the cache ``out``.
@@ -270,8 +237,6 @@ def extract(
         overwrite: replace an existing complete ``out``.
         shard: ``"i/n"``: extract only the i-th of n contiguous parts of ``data``.
         window_tokens: tokens per write window (default: about 256 MiB of buffered vectors).
-        workers: CPU only: run the forward passes in this many worker processes with one
-            thread each (on a 2-core machine, 2 workers are about 1.4x one 2-thread process).
         progress: show a tokens/s progress bar (None: only on a terminal).
 
     Raises:
@@ -284,10 +249,6 @@ def extract(
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if storage_dtype not in _TORCH_DTYPES:
         raise ConfigError(f"storage dtype {storage_dtype!r}; use float16 or float32")
-    if workers < 1:
-        raise ConfigError(f"workers must be >= 1, got {workers}")
-    if workers > 1 and lm.device.type != "cpu":
-        raise ConfigError(f"workers={workers} is for CPU extraction; on {lm.device} use one process per device (--shard)")
     if len(data) == 0:
         raise DataError(f"{data.source}: no examples to extract")
     sh = parse_shard(shard)
@@ -356,34 +317,29 @@ def extract(
 
     bar = tqdm(total=todo_tokens, unit="tok", unit_scale=True, disable=None if progress is None else not progress, desc=f"extract {task.name}/{data.split}")
     try:
-        pool = _WorkerPool(lm, workers, enc, store_tokens, storage_dtype) if workers > 1 else None
-        try:
-            for a, b in windows:
-                nw = b - a
-                pooled = {p: np.empty((nw, L, H), dtype=np.dtype(storage_dtype)) for p in POOLS}
-                pos_buf = np.empty((nw, L), dtype=np.int16)
-                base = offsets[a]
-                hid_buf = np.empty((int(offsets[b] - base), L, H), dtype=np.dtype(storage_dtype)) if store_tokens else None
-                order = a + np.argsort(enc.lengths[a:b], kind="stable")
-                batches = list(_batches(order, batch_size))
-                if pool is not None:
-                    results = pool.map(batches)
-                else:
-                    results = (process_batch(lm, enc, rows, store_tokens, storage_dtype) for rows in batches)
-                for rows, (pools, pos, tok) in zip(batches, results):
-                    local = rows - a
-                    for p in POOLS:
-                        pooled[p][local] = pools[p]
-                    pos_buf[local] = pos
-                    if hid_buf is not None:
-                        idx = np.concatenate([np.arange(offsets[r] - base, offsets[r + 1] - base) for r in rows])
-                        hid_buf[idx] = tok
-                    bar.update(int(enc.lengths[rows].sum()))
-                writer.write_window(a, b, pooled, pos_buf, hid_buf)
-                logger.info("flushed %d/%d examples to %s", b, len(data), part)
-        finally:
-            if pool is not None:
-                pool.close()
+        for a, b in windows:
+            nw = b - a
+            pooled = {p: np.empty((nw, L, H), dtype=np.dtype(storage_dtype)) for p in POOLS}
+            pos_buf = np.empty((nw, L), dtype=np.int16)
+            base = offsets[a]
+            hid_buf = np.empty((int(offsets[b] - base), L, H), dtype=np.dtype(storage_dtype)) if store_tokens else None
+            order = a + np.argsort(enc.lengths[a:b], kind="stable")
+            for rows in _batches(order, batch_size):
+                pools, pos, tok = process_batch(lm, enc, rows, store_tokens, storage_dtype)
+                local = rows - a
+                for p in POOLS:
+                    pooled[p][local] = pools[p]
+                pos_buf[local] = pos
+                if hid_buf is not None:  # each example's rows are contiguous in both: block copies
+                    src = 0
+                    for r in rows:
+                        n_r = int(enc.lengths[r])
+                        dst = int(offsets[r] - base)
+                        hid_buf[dst:dst + n_r] = tok[src:src + n_r]
+                        src += n_r
+                bar.update(int(enc.lengths[rows].sum()))
+            writer.write_window(a, b, pooled, pos_buf, hid_buf)
+            logger.info("flushed %d/%d examples to %s", b, len(data), part)
         bar.close()
         path = writer.finalize()
     finally:

@@ -321,13 +321,11 @@ def _section(path: Path, d: dict[str, Any], root: Path, out: Path, files: list[P
         parts.append(_table(["pool", "all dims", f"greedy {k}", "dev", f"random {k}"], rows))
         img = _plot_tokens(d, out / f"{slug}_tokens.png")
     elif verb == "singles":
-        pre = "probe" if str(d.get("ranked_by", "")).startswith("probe") else "stump"
         rows = [[r["rank"], r["layer"], r["dim"], r.get(f"stump_val_{p}"), r.get(f"stump_dev_{p}"),
                  r.get(f"probe_val_{p}"), r.get(f"probe_dev_{p}")] for r in d.get("top", [])[:20]]
         parts.append(f"Ranked by `{d.get('ranked_by')}`.\n")
         parts.append(_table(["rank", "layer", "dim", "stump val", "stump dev", "probe val", "probe dev"], rows))
         img = _plot_singles(d, out / f"{slug}_singles.png")
-        del pre
     if img is not None:
         files.append(img)
         parts += ["", f"![{verb}]({img.name})"]

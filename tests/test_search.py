@@ -4,7 +4,6 @@ stability, resume, Dask fan-out, CLI; and a real-data check on MiniLM / SST-2.""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

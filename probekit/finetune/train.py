@@ -32,9 +32,9 @@ import os
 import platform
 import re
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ from .. import __version__
 from ..errors import ConfigError, DataError
 from ..metrics import compute_metrics
 from ..models import LoadedModel, load_encoder, resolve_device
-from ..tasks import TaskData, TaskSpec, get_task, load_task
+from ..tasks import TaskData, TaskSpec, load_task
 from .heads import HeadConfig, SelectedDimHead, parse_dims
 
 logger = logging.getLogger(__name__)
