@@ -248,6 +248,72 @@ def _binary_eval_bmm(Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye:
     return _binary_eval_tail(z, ye)
 
 
+# Greedy forward selection fits batches in which every probe shares the same k-1 columns
+# (the selected ones) and differs in one candidate column. For those, the linear predictor,
+# gradient and Hessian are GEMMs against the shared columns (and their pairwise products)
+# plus a few row-wise sums over the candidate column: no [B, k, n] gather, no bmm.
+
+
+def _shared_pass(S1: torch.Tensor, Q: torch.Tensor, Xc: torch.Tensor, theta: torch.Tensor, y: torch.Tensor
+                 ) -> tuple[torch.Tensor, ...]:
+    """Sums of one Newton pass for ``B`` binary probes sharing columns.
+
+    Args:
+        S1: ``[s + 1, n]`` float32: the ``s`` shared standardised columns, then a row of ones.
+        Q: ``[(s + 1)(s + 2)/2, n]`` float32: products ``S1[a] * S1[b]`` for ``a <= b``.
+        Xc: ``[B, n]`` float32: each probe's own column.
+        theta: ``[B, s + 2]`` float32 parameters (shared weights, own weight, intercept).
+        y: ``[n]`` float32 labels in {0, 1}.
+
+    Returns:
+        ``(g_S1 [B, s+1], g_c [B], H_Q [B, q], H_cS1 [B, s+1], H_cc [B])`` in S1's order
+        (shared weights then intercept; the own column separately).
+    """
+    s = S1.shape[0] - 1
+    A = torch.cat([theta[:, :s], theta[:, s + 1 :]], 1)  # [B, s+1] matching S1's rows
+    z = torch.addcmul(A @ S1, theta[:, s : s + 1], Xc)
+    p = torch.sigmoid(z)
+    r = p - y
+    w = p.mul_(1 - p)  # in place: p is not needed any more
+    g_s = r @ S1.T
+    g_c = (r * Xc).sum(1)
+    H_q = w @ Q.T
+    wx = w.mul_(Xc)
+    H_cs = wx @ S1.T
+    H_cc = (wx * Xc).sum(1)
+    return g_s, g_c, H_q, H_cs, H_cc
+
+
+def _shared_unpack(out, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient ``[B, p]`` and Hessian ``[B, p, p]`` (float64 NumPy, ``p = s + 2``, parameter
+    order: shared weights, own weight, intercept) from :func:`_shared_pass`'s output."""
+    g_s, g_c, H_q, H_cs, H_cc = (t.to(_F64).cpu().numpy() for t in out)
+    B, p = g_s.shape[0], s + 2
+    pos = list(range(s)) + [s + 1]  # parameter index of S1's rows (intercept last)
+    g = np.empty((B, p))
+    g[:, pos] = g_s
+    g[:, s] = g_c
+    H = np.empty((B, p, p))
+    j = 0
+    for a in range(s + 1):
+        for b in range(a, s + 1):
+            H[:, pos[a], pos[b]] = H_q[:, j]
+            H[:, pos[b], pos[a]] = H_q[:, j]
+            j += 1
+    H[:, pos, s] = H_cs
+    H[:, s, pos] = H_cs
+    H[:, s, s] = H_cc
+    return g, H
+
+
+def _shared_eval(Se1: torch.Tensor, Xce: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor) -> torch.Tensor:
+    """As :func:`_binary_eval` for probes sharing columns (``Se1 [s+1, m]`` shared eval
+    columns then ones, ``Xce [B, m]`` own columns)."""
+    s = Se1.shape[0] - 1
+    A = torch.cat([theta[:, :s], theta[:, s + 1 :]], 1)
+    return _binary_eval_tail(torch.addcmul(A @ Se1, theta[:, s : s + 1], Xce), ye)
+
+
 _COMPILED: dict = {}
 _COMPILE_FAILED: set = set()
 
@@ -346,9 +412,11 @@ def _gram(Xt: torch.Tensor, cols_per_block: int = 8192) -> torch.Tensor:
     return G
 
 
-def _lda_stats(Xt: torch.Tensor, yi: torch.Tensor) -> dict:
+def _lda_stats(Xt: torch.Tensor, yi: torch.Tensor, covariance: bool | str = True) -> dict:
     """Class means ``[Du]`` and pooled within-class covariance ``[Du, Du]`` (float64) of the
-    standardised training features, for the LDA starting point of binary probes."""
+    standardised training features, for the LDA starting point of binary probes (the
+    covariance, a ``Du x Du`` Gram matrix, only when ``covariance``; ``"diag"``: only its
+    diagonal, enough for single-column probes)."""
     n = Xt.shape[1]
     w1 = (yi == 1).to(_F64)
     n1 = float(w1.sum())
@@ -358,6 +426,12 @@ def _lda_stats(Xt: torch.Tensor, yi: torch.Tensor) -> dict:
         [Xt[j : j + 256].to(_F64).sum(1) for j in range(0, Xt.shape[0], 256)])
     mu1 = s1 / n1
     mu0 = (s_all - s1) / n0
+    if not covariance:
+        return dict(lda_mu0=mu0.cpu().numpy(), lda_mu1=mu1.cpu().numpy())
+    if covariance == "diag":  # single-column probes need only the variances
+        sq = torch.cat([(Xt[j : j + 256].to(_F64) ** 2).sum(1) for j in range(0, Xt.shape[0], 256)])
+        S = torch.diag(sq - n1 * mu1 * mu1 - n0 * mu0 * mu0)
+        return dict(lda_mu0=mu0.cpu().numpy(), lda_mu1=mu1.cpu().numpy(), lda_S=(S / n).cpu().numpy())
     S = _gram(Xt) - n1 * torch.outer(mu1, mu1) - n0 * torch.outer(mu0, mu0)
     return dict(lda_mu0=mu0.cpu().numpy(), lda_mu1=mu1.cpu().numpy(), lda_S=(S / n).cpu().numpy())
 
@@ -515,13 +589,15 @@ class ProbeEngine:
                 raise DataError(f"{name}: regression targets contain NaN or infinite values")
         return y
 
-    def _chunk(self, B: int, k: int, n: int, m: int, K: int, fixed: int, fused: bool) -> int:
+    def _chunk(self, B: int, k: int, n: int, m: int, K: int, fixed: int, fused: bool, shared: bool = False) -> int:
         if self.chunk_size:
             return max(1, min(B, int(self.chunk_size)))
         # bytes per probe in flight, counting every intermediate an eager pass materialises
         # (a fused pass materialises none of them, so this is an upper bound there)
         if self.regression:
             per = 4 * (2 * k * m + 3 * m) + 8 * (3 * k * k)
+        elif shared:  # own column, predictor, probabilities, residuals, products; eval likewise
+            per = 4 * (6 * n + 4 * m) + 8 * 4 * (k + 1) ** 2
         elif K <= 2:
             per = 4 * (2 * k * n + 8 * n + k * m + 4 * m) + 8 * 4 * (k + 1) ** 2
         else:
@@ -612,12 +688,15 @@ class ProbeEngine:
         fixed = Xt.numel() * 4 + (Xe.numel() * 4 if scoring else 0) + n_mom * len(cols) ** 2 * 8
 
         binary = not self.regression and K == 2
-        fused = binary and k <= SMALL_K
+        # binary probes that all share their first k-1 columns (a greedy forward step): GEMMs
+        # against the shared columns, warm-started from the fit on the shared columns alone
+        shared = binary and k >= 2 and B >= 2 and bool((dims_u[:, : k - 1] == dims_u[0, : k - 1]).all())
+        fused = binary and k <= SMALL_K and not shared
         if self.compile is None:
             use_compile = fused and B * n >= self.compile_threshold
         else:
             use_compile = bool(self.compile) and fused
-        chunk = self._chunk(B, k, n, m, K, fixed, fused=use_compile)
+        chunk = self._chunk(B, k, n, m, K, fixed, fused=use_compile, shared=shared)
         dims_t = torch.as_tensor(dims_u, device=dev)
         lam = 1.0 / self.C
 
@@ -644,7 +723,9 @@ class ProbeEngine:
                        prior=np.bincount(yi, minlength=K) / n, use_compile=use_compile, fused=fused)
             if binary:
                 ctx["y"] = ctx["yi"].to(_F32)
-                ctx.update(_lda_stats(Xt, ctx["yi"]))
+                ctx.update(_lda_stats(Xt, ctx["yi"], covariance=False if shared else ("diag" if k == 1 else True)))
+            if shared:
+                ctx["shared"] = self._shared_setup(Xt, Xe, dims_u[0, : k - 1], ctx)
 
         if scoring and not self.regression:
             ye_idx = np.searchsorted(classes, y_eval)
@@ -667,7 +748,7 @@ class ProbeEngine:
             if self.regression:
                 W, b, it, conv = self._fit_ridge(d, ctx)
             elif binary:
-                W, b, it, conv = self._fit_binary(Xt, d, ctx)
+                W, b, it, conv = self._fit_binary(Xt, d, ctx, shared=ctx.get("shared"))
             else:
                 W, b, it, conv = self._fit_multinomial(Xt, d, ctx)
             if keep_fit:
@@ -678,7 +759,9 @@ class ProbeEngine:
                 continue
             if binary and known.all():
                 theta = torch.cat([W[:, 0], b], 1).to(_F32)
-                if use_compile and len(d) >= 64:
+                if shared:
+                    ev = _shared_eval(ctx["shared"]["Se1"], Xe[d[:, -1]], theta, ye_f)
+                elif use_compile and len(d) >= 64:
                     ev = _call_kernel(_binary_eval, True, Xe, d, theta, ye_f)
                 else:
                     ev = _binary_eval_bmm(Xe, d, theta, ye_f)
@@ -775,7 +858,30 @@ class ProbeEngine:
         zeros = np.zeros(Bc, dtype=np.int64)
         return w[:, None, :], b, zeros, np.ones(Bc, dtype=bool)
 
-    def _fit_binary(self, Xt: torch.Tensor, d: torch.Tensor, ctx):
+    def _shared_setup(self, Xt: torch.Tensor, Xe: torch.Tensor | None, cols: np.ndarray, ctx: dict) -> dict:
+        """State for probes sharing the columns ``cols [s]`` (rows of ``Xt``): the shared rows
+        with a row of ones, their pairwise products, and the start ``[s + 2]`` (float64): the
+        probe fitted on the shared columns alone, with weight 0 on the probe's own column (the
+        optimum of a nested model: Newton from there needs fewer passes than from LDA)."""
+        s = len(cols)
+        idx = torch.as_tensor(cols, device=Xt.device)
+        ones = torch.ones((1, Xt.shape[1]), dtype=_F32, device=Xt.device)
+        S1 = torch.cat([Xt[idx], ones])
+        a, b = np.triu_indices(s + 1)
+        Q = S1[torch.as_tensor(a, device=Xt.device)] * S1[torch.as_tensor(b, device=Xt.device)]
+        XtS = S1[:s].contiguous()
+        sub = dict(ctx, **_lda_stats(XtS, ctx["yi"]))
+        sub.pop("shared", None)
+        W, b0, _, _ = self._fit_binary(XtS, torch.arange(s, device=Xt.device)[None, :], sub)
+        start = np.zeros(s + 2)
+        start[:s] = W[0, 0].cpu().numpy()
+        start[s + 1] = float(b0[0, 0])
+        out = dict(S1=S1, Q=Q, start=start)
+        if Xe is not None:
+            out["Se1"] = torch.cat([Xe[idx], torch.ones((1, Xe.shape[1]), dtype=_F32, device=Xe.device)])
+        return out
+
+    def _fit_binary(self, Xt: torch.Tensor, d: torch.Tensor, ctx, shared: dict | None = None):
         """Damped Newton for ``sum logloss + lam/2 ||w||^2`` on ``Bc`` probes at once.
 
         Starts from linear discriminant analysis (closed form from shared class means and
@@ -801,7 +907,11 @@ class ProbeEngine:
         prev[:, k] = b0
         # gradient at (w=0, b=b0) on standardised features: -n1 * mu1, and 0 for b
         m_prev = ((n * p1 * ctx["lda_mu1"][dn]) ** 2).sum(1)
-        theta = _lda_init(ctx, dn, b0)
+        if shared is not None:  # probes sharing their first k-1 columns (see _shared_setup)
+            theta = np.tile(shared["start"], (Bc, 1))
+            Xc_all = Xt[d[:, -1]]  # [Bc, n] each probe's own column
+        else:
+            theta = _lda_init(ctx, dn, b0)
         step = theta - prev
         n_iter = np.zeros(Bc, dtype=np.int64)
         done = np.zeros(Bc, dtype=bool)
@@ -815,11 +925,15 @@ class ProbeEngine:
             th = theta[act]
             da = d if len(act) == Bc else d[torch.as_tensor(act, device=dev)]
             th_t = torch.as_tensor(th, dtype=_F32).to(dev)
-            if use_compile and len(act) >= 64:  # fused kernel (small batches are not worth a recompile)
-                stats = _call_kernel(_binary_pass_sums, True, Xt, da, th_t, y)
+            if shared is not None:
+                Xc = Xc_all if len(act) == Bc else Xc_all[torch.as_tensor(act, device=dev)]
+                g, H = _shared_unpack(_shared_pass(shared["S1"], shared["Q"], Xc, th_t, y), k - 1)
             else:
-                stats = _binary_pass_bmm(Xt, da, th_t, y)
-            g, H = _unpack_binary(stats.cpu().numpy().astype(np.float64), k)
+                if use_compile and len(act) >= 64:  # fused kernel (small batches are not worth a recompile)
+                    stats = _call_kernel(_binary_pass_sums, True, Xt, da, th_t, y)
+                else:
+                    stats = _binary_pass_bmm(Xt, da, th_t, y)
+                g, H = _unpack_binary(stats.cpu().numpy().astype(np.float64), k)
             g[:, :k] += lam * th[:, :k]
             merit = (g * g).sum(1)
             n_iter[act] += 1

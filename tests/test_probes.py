@@ -133,6 +133,31 @@ def test_ridge_parity_planted():
         Xtr[:, dims[0]].astype(np.float64)).transform(Xev[:, dims[0]].astype(np.float64))), atol=1e-4)
 
 
+def test_shared_prefix_batch_matches_generic_path_and_sklearn():
+    """A greedy step (every probe shares its first k-1 columns) takes the shared-column path,
+    warm-started from the fit on the shared columns; it gives the generic path's answers
+    (the same probes with the own column first) and scikit-learn's, in any chunking."""
+    Xtr, ytr, Xev, yev = planted(K=2, seed=21)
+    prefix = [3, 0, 17, 5, 9, 1]
+    rest = np.setdiff1d(np.arange(24), prefix)
+    dims = np.concatenate([np.tile(prefix, (len(rest), 1)), rest[:, None]], axis=1)
+    a = ProbeEngine().fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    g = ProbeEngine().fit_score(Xtr, ytr, Xev, yev, dims[:, ::-1], metrics=("accuracy",))
+    c = ProbeEngine(chunk_size=5).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    np.testing.assert_allclose(a["accuracy"], g["accuracy"], atol=1.5 / len(yev))
+    np.testing.assert_allclose(a["loss"], g["loss"], rtol=1e-5)
+    np.testing.assert_allclose(a["loss"], c["loss"], rtol=1e-5)
+    ref = sklearn_scores(Xtr, ytr, Xev, yev, dims, 1.0, ("accuracy",))
+    np.testing.assert_allclose(a["accuracy"], ref["accuracy"], atol=1.5 / len(yev))
+    eng = ProbeEngine()
+    fit = eng.fit(Xtr, ytr, dims[:3])
+    assert eng.last_stats_["converged"].all()
+    for i in range(3):
+        A = StandardScaler().fit_transform(Xtr[:, dims[i]].astype(np.float64))
+        lr = LogisticRegression(C=1.0, tol=1e-10, max_iter=10000).fit(A, ytr)
+        np.testing.assert_allclose(fit.coef[i, 0], lr.coef_[0], atol=1e-4)
+        np.testing.assert_allclose(fit.intercept[i, 0], lr.intercept_[0], atol=1e-4)
+
 def test_inputs_not_mutated_and_deterministic_and_chunk_invariant():
     Xtr, ytr, Xev, yev = planted(K=2, seed=11)
     copies = [a.copy() for a in (Xtr, ytr, Xev, yev)]
