@@ -171,20 +171,30 @@ def pool_batch(hidden: torch.Tensor, content: torch.Tensor) -> tuple[dict[str, t
 
 
 @torch.inference_mode()
-def process_batch(lm: LoadedModel, enc: Encoded, rows: np.ndarray, store_tokens: bool, storage_dtype: str
-                  ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+def process_batch(lm: LoadedModel, enc: Encoded, rows: np.ndarray, storage_dtype: str,
+                  token_out: torch.Tensor | None = None, token_at: np.ndarray | None = None,
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Forward pass and pooling of examples ``rows``, as NumPy arrays in the storage dtype.
 
+    Args:
+        token_out: optional CPU tensor ``[n_rows, n_layers, H]`` (storage dtype) that receives
+            each example's token vectors at row ``token_at[j]`` (example ``rows[j]``), cast
+            and copied straight from the forward pass (no intermediate array).
+
     Returns:
-        ``(pooled {pool: [b, n_layers, H]}, max_norm_pos [b, n_layers] int16,
-        tokens [sum of lengths, n_layers, H] or None)``; token rows are in ``rows`` order.
+        ``(pooled {pool: [b, n_layers, H]}, max_norm_pos [b, n_layers] int16)``.
     """
     sdt = _TORCH_DTYPES[storage_dtype]
     hidden, att, content = forward_batch(lm, enc, rows)
     pools, pos = pool_batch(hidden, content)
     pooled = {p: pools[p].to(sdt).cpu().numpy() for p in POOLS}
-    tok = hidden[att].to(sdt).cpu().numpy() if store_tokens else None
-    return pooled, pos.to(torch.int16).cpu().numpy(), tok
+    if token_out is not None:
+        lengths = enc.lengths[rows]
+        # padding is on the right, so example j's tokens are hidden[j, :lengths[j]]
+        src = hidden.to(sdt).cpu()  # one multi-threaded cast (and one transfer from an accelerator)
+        for j, (n_j, at) in enumerate(zip(lengths.tolist(), token_at.tolist())):
+            token_out[at:at + n_j].copy_(src[j, :n_j])
+    return pooled, pos.to(torch.int16).cpu().numpy()
 
 
 def _windows(lengths: np.ndarray, window_tokens: int, store_tokens: bool) -> list[tuple[int, int]]:
@@ -317,26 +327,22 @@ def extract(
 
     bar = tqdm(total=todo_tokens, unit="tok", unit_scale=True, disable=None if progress is None else not progress, desc=f"extract {task.name}/{data.split}")
     try:
+        sizes = [int(offsets[b] - offsets[a]) for a, b in windows]
+        big = np.empty((max(sizes, default=0), L, H), dtype=np.dtype(storage_dtype)) if store_tokens else None
         for a, b in windows:
             nw = b - a
             pooled = {p: np.empty((nw, L, H), dtype=np.dtype(storage_dtype)) for p in POOLS}
             pos_buf = np.empty((nw, L), dtype=np.int16)
             base = offsets[a]
-            hid_buf = np.empty((int(offsets[b] - base), L, H), dtype=np.dtype(storage_dtype)) if store_tokens else None
+            hid_buf = big[: int(offsets[b] - base)] if big is not None else None  # one buffer, reused
+            tok_out = torch.from_numpy(hid_buf) if hid_buf is not None else None
             order = a + np.argsort(enc.lengths[a:b], kind="stable")
             for rows in _batches(order, batch_size):
-                pools, pos, tok = process_batch(lm, enc, rows, store_tokens, storage_dtype)
+                pools, pos = process_batch(lm, enc, rows, storage_dtype, tok_out, offsets[rows] - base)
                 local = rows - a
                 for p in POOLS:
                     pooled[p][local] = pools[p]
                 pos_buf[local] = pos
-                if hid_buf is not None:  # each example's rows are contiguous in both: block copies
-                    src = 0
-                    for r in rows:
-                        n_r = int(enc.lengths[r])
-                        dst = int(offsets[r] - base)
-                        hid_buf[dst:dst + n_r] = tok[src:src + n_r]
-                        src += n_r
                 bar.update(int(enc.lengths[rows].sum()))
             writer.write_window(a, b, pooled, pos_buf, hid_buf)
             logger.info("flushed %d/%d examples to %s", b, len(data), part)
