@@ -667,7 +667,7 @@ def _cmd_run(args) -> int:
         for st in e["steps"]:
             drops = st.get("drops") or {}
             shown = ", ".join(f"{d}: {100 * v:+.1f}" for d, v in drops.items())
-            print(f"  remove-one from {list(drops)}: validation drop when removed {{{shown}}} -> removed {st.get('removed')}")
+            print(f"  remove-one from {[int(d) for d in drops]}: validation drop when removed {{{shown}}} -> removed {st.get('removed')}")
     if e.get("best_pair"):
         print(f"best pair among the survivors {e['best_pair']}: {m} {_fmt_m(e['pair_metrics'], m).strip()}")
     few = e.get("best_pair") or g["selected"]
