@@ -624,6 +624,20 @@ def _metrics_row(prefix: str, d: Mapping[str, float]) -> dict[str, float]:
 # ============================================================================ singles
 
 
+def _best_greedy(per: Sequence[Mapping[str, Any]], metric: str) -> Mapping[str, Any]:
+    """The unit (layer or pool) whose greedy-k set scores best on dev; missing scores rank last."""
+    return max(per, key=lambda r: r["greedy_metrics"][metric] if r["greedy_metrics"][metric] is not None else -np.inf)
+
+
+def _greedy_cells(r: Mapping[str, Any], k: int) -> dict[str, Any]:
+    """CSV cells of a unit's greedy-k result and its random-k baseline."""
+    cells: dict[str, Any] = {"greedy_selected": r["greedy_selected"]}
+    cells.update(_metrics_row(f"greedy{k}_", r["greedy_metrics"]))
+    cells.update(_metrics_row(f"random{k}_mean_", r["random_baseline"]["mean"]))
+    cells.update(_metrics_row(f"random{k}_std_", r["random_baseline"]["std"]))
+    return cells
+
+
 def _singles_layer(X_train, y_train, X_dev, y_dev, st: _Settings, layer: int, probe: bool,
                    ckpt: Checkpoint) -> dict[str, Any]:
     done = ckpt.load(f"layer-{layer}")
@@ -1289,17 +1303,14 @@ def layers(train: Any, dev: Any, *, layers: Sequence[int] | None = None, pool: s
                                  pair_candidates, run.ckpt) for l in lays)
     per = list(_progress(_parallel(n_jobs)(jobs), len(lays), progress, "layers"))
     p = st.primary
-    best = max(per, key=lambda r: (r["greedy_metrics"][p] if r["greedy_metrics"][p] is not None else -np.inf))
+    best = _best_greedy(per, p)
     rows = []
     for r in per:
         row = {"layer": r["layer"]}
         row.update(_metrics_row("full_", r["full_metrics"]))
         row.update({"best_pair": r["best_pair"]})
         row.update(_metrics_row("pair_", r["pair_metrics"]))
-        row.update({"greedy_selected": r["greedy_selected"]})
-        row.update(_metrics_row(f"greedy{k}_", r["greedy_metrics"]))
-        row.update(_metrics_row(f"random{k}_mean_", r["random_baseline"]["mean"]))
-        row.update(_metrics_row(f"random{k}_std_", r["random_baseline"]["std"]))
+        row.update(_greedy_cells(r, k))
         rows.append(row)
     data = {
         "pool": pool, "k": k, "layers": lays, "per_layer": per, "layer": best["layer"],
@@ -1356,15 +1367,12 @@ def tokens(train: Any, dev: Any, *, layer: int = -1, pools: Sequence[str] = ("cl
             for p in pools)
     per = list(_progress(_parallel(n_jobs)(jobs), len(pools), progress, "pools"))
     pm = st.primary
-    best = max(per, key=lambda r: (r["greedy_metrics"][pm] if r["greedy_metrics"][pm] is not None else -np.inf))
+    best = _best_greedy(per, pm)
     rows = []
     for r in per:
         row = {"pool": r["pool"]}
         row.update(_metrics_row("full_", r["full_metrics"]))
-        row["greedy_selected"] = r["greedy_selected"]
-        row.update(_metrics_row(f"greedy{k}_", r["greedy_metrics"]))
-        row.update(_metrics_row(f"random{k}_mean_", r["random_baseline"]["mean"]))
-        row.update(_metrics_row(f"random{k}_std_", r["random_baseline"]["std"]))
+        row.update(_greedy_cells(r, k))
         rows.append(row)
     data = {
         "layer": li, "k": k, "pools": pools, "per_pool": per, "pool": best["pool"], "selected": best["greedy_selected"],
