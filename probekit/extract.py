@@ -24,6 +24,7 @@ from . import __version__
 from .cache import POOLS, CacheWriter, partial_path
 from .errors import CacheError, ConfigError, DataError
 from .models import LoadedModel
+from .pooling import content_mask, pool
 from .tasks import TaskData
 
 logger = logging.getLogger(__name__)
@@ -142,15 +143,11 @@ def forward_batch(lm: LoadedModel, enc: Encoded, rows: np.ndarray) -> tuple[torc
         kwargs["token_type_ids"] = _pad([enc.token_type_ids[i] for i in rows], 0, dev)
     out = lm.model(**kwargs, output_hidden_states=True, return_dict=True)
     hidden = torch.stack(out.hidden_states, dim=2)
-    content = att & ~special
-    empty = ~content.any(dim=1)
-    if bool(empty.any()):
-        content = torch.where(empty[:, None], att, content)
-    return hidden, att, content
+    return hidden, att, content_mask(att, special)
 
 
 def pool_batch(hidden: torch.Tensor, content: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Pooled views of a batch, computed in float32.
+    """Pooled views of a batch (:mod:`probekit.pooling`), computed in float32.
 
     Args:
         hidden: ``[b, t, n_layers, H]``.
@@ -160,14 +157,9 @@ def pool_batch(hidden: torch.Tensor, content: torch.Tensor) -> tuple[dict[str, t
         ``({"cls", "mean", "max_norm"} -> [b, n_layers, H], max_norm_pos [b, n_layers])``.
     """
     h = hidden.float()
-    m = content[:, :, None].float()  # [b, t, 1]
-    mean = (h * m[..., None]).sum(1) / m.sum(1)[..., None]
-    norms = torch.linalg.vector_norm(h, dim=-1)  # [b, t, L]
-    norms = norms.masked_fill(~content[:, :, None], float("-inf"))
-    pos = norms.argmax(dim=1)  # [b, L]
-    idx = pos[:, None, :, None].expand(-1, 1, -1, h.shape[-1])
-    max_norm = h.gather(1, idx).squeeze(1)
-    return {"cls": h[:, 0], "mean": mean, "max_norm": max_norm}, pos
+    out = {p: pool(h, content, p)[0] for p in ("cls", "mean")}
+    out["max_norm"], pos = pool(h, content, "max_norm")
+    return out, pos
 
 
 @torch.inference_mode()

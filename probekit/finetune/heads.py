@@ -34,12 +34,12 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..pooling import TOKENS, content_mask, pool
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["TOKENS", "ACTIVATIONS", "HeadConfig", "SelectedDimHead", "parse_dims", "pool_tokens"]
 
-TOKENS = ("cls", "max_norm", "mean", "max")
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 
@@ -106,7 +106,7 @@ def pool_tokens(
     *,
     include_cls: bool = False,
 ) -> torch.Tensor:
-    """One vector per example from its token vectors.
+    """One vector per example from its token vectors (:func:`probekit.pooling.pool`).
 
     Args:
         hidden: ``[batch, seq, hidden]`` one layer's hidden states.
@@ -119,28 +119,7 @@ def pool_tokens(
     Returns:
         ``[batch, hidden]``.
     """
-    if token == "cls":
-        return hidden[:, 0]
-    am = attention_mask.to(torch.bool)
-    if special_tokens_mask is None:
-        content = am
-    else:
-        content = am & ~special_tokens_mask.to(torch.bool)
-        content = torch.where(content.any(1, keepdim=True), content, am)  # no content token: all real tokens
-    if token == "mean":
-        w = content.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * w).sum(1) / w.sum(1).clamp_min(1)
-    if token == "max":
-        return hidden.masked_fill(~content.unsqueeze(-1), torch.finfo(hidden.dtype).min).amax(1)
-    if token == "max_norm":
-        ok = content
-        if include_cls:
-            ok = ok.clone()
-            ok[:, 0] = True
-        norms = torch.linalg.vector_norm(hidden.detach().float(), dim=-1).masked_fill(~ok, float("-inf"))
-        idx = norms.argmax(1)
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), idx]
-    raise ConfigError(f"token {token!r} is not one of {', '.join(TOKENS)}")
+    return pool(hidden, content_mask(attention_mask, special_tokens_mask), token, include_cls=include_cls)[0]
 
 
 @dataclass

@@ -1,0 +1,70 @@
+"""How one vector per example is made from its token vectors: the single definition shared
+by the cache's pooled views (:mod:`probekit.extract`) and the fine-tuning heads
+(:mod:`probekit.finetune.heads`), so a head's ``max_norm`` is the cache's ``max_norm``.
+
+* ``cls``: the first token.
+* ``mean``: mean over content tokens.
+* ``max``: element-wise max over content tokens.
+* ``max_norm``: the content token of largest L2 norm (over all hidden dimensions).
+
+Content tokens are the real (non-padding), non-special tokens; an example that has none
+uses all its real tokens.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import ConfigError
+
+__all__ = ["TOKENS", "content_mask", "pool"]
+
+TOKENS = ("cls", "max_norm", "mean", "max")
+
+
+def content_mask(attention_mask: torch.Tensor, special_tokens_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``[batch, seq]`` bool: real, non-special tokens (all real tokens where none is left).
+
+    Args:
+        attention_mask: ``[batch, seq]``, nonzero for real tokens.
+        special_tokens_mask: ``[batch, seq]``, nonzero for special tokens; None = no specials.
+    """
+    real = attention_mask.to(torch.bool)
+    if special_tokens_mask is None:
+        return real
+    content = real & ~special_tokens_mask.to(torch.bool)
+    return torch.where(content.any(1, keepdim=True), content, real)
+
+
+def pool(hidden: torch.Tensor, content: torch.Tensor, token: str, *, include_cls: bool = False
+         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One vector per example (and per any middle axis, e.g. layers).
+
+    Args:
+        hidden: ``[batch, seq, *rest, H]`` (``rest`` may be empty or ``[n_layers]``).
+        content: ``[batch, seq]`` bool from :func:`content_mask`.
+        token: one of :data:`TOKENS`.
+        include_cls: for ``max_norm``, let position 0 (``[CLS]``) compete too.
+
+    Returns:
+        ``(vectors [batch, *rest, H], positions [batch, *rest] or None)``: positions of the
+        chosen tokens for ``max_norm``, None otherwise. Gradients flow to ``hidden``.
+    """
+    w = content.reshape(content.shape + (1,) * (hidden.dim() - 2))  # [batch, seq, 1...]
+    if token == "cls":
+        return hidden[:, 0], None
+    if token == "mean":
+        wf = w.to(hidden.dtype)
+        return (hidden * wf).sum(1) / wf.sum(1).clamp_min(1), None
+    if token == "max":
+        return hidden.masked_fill(~w, torch.finfo(hidden.dtype).min).amax(1), None
+    if token == "max_norm":
+        ok = w[..., 0]  # [batch, seq, 1...] without the hidden axis
+        if include_cls:
+            ok = ok.clone()
+            ok[:, 0] = True
+        norms = torch.linalg.vector_norm(hidden.detach().float(), dim=-1).masked_fill(~ok, float("-inf"))
+        pos = norms.argmax(1)  # [batch, *rest]
+        idx = pos.unsqueeze(1).unsqueeze(-1).expand(*pos.shape[:1], 1, *pos.shape[1:], hidden.shape[-1])
+        return hidden.gather(1, idx).squeeze(1), pos
+    raise ConfigError(f"token {token!r} is not one of {', '.join(TOKENS)}")
