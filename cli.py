@@ -500,21 +500,55 @@ def _ft_tasks_arg(s: str) -> list[str]:
 
 def _add_finetune(sub) -> None:
     p = sub.add_parser("finetune", help="fine-tune an encoder through a head that sees only selected dimensions")
-    p.add_argument("--task", default="demo", help="GLUE task name, or demo (default; built in, offline)")
+    p.add_argument("--task", help="GLUE task name, or demo (default; built in, offline); with --train-data: "
+                   "a GLUE task whose label set the files use, else a custom task")
     p.add_argument("--dims", default="all", help="selected head-input dimensions: 'all' or e.g. 3,17 (ranges 0-9)")
+    g = p.add_argument_group("your own data (instead of GLUE or the demo task)")
+    g.add_argument("--train-data", help="CSV/TSV/JSONL training file with named columns")
+    g.add_argument("--eval-data", help="CSV/TSV/JSONL file scored after each epoch (same columns and labels)")
+    g.add_argument("--text-col", help="text column of the files")
+    g.add_argument("--pair-col", help="second-text column (sentence pairs)")
+    g.add_argument("--label-col", help="label column")
+    g.add_argument("--regression", action="store_true", help="labels are numbers to regress on (custom task)")
     _add_finetune_args(p)
     p.set_defaults(func=_cmd_finetune)
+
+
+def _finetune_files(args):
+    """``(train, eval)`` TaskData from --train-data/--eval-data, or ``(None, None)``.
+
+    The eval file is read with the training file's task, so both share one label set (a
+    label only the eval file has is an error naming the file and line)."""
+    from probekit.errors import ConfigError
+    from probekit.tasks import load_task
+
+    if args.train_data is None and args.eval_data is None:
+        return None, None
+    missing = [f"--{n.replace('_', '-')}" for n in ("train_data", "eval_data", "text_col", "label_col")
+               if getattr(args, n) is None]
+    if missing:
+        raise ConfigError(f"fine-tuning on your own files needs {', '.join(missing)} as well")
+    if args.regression and args.task:
+        raise ConfigError("--regression is for custom tasks; a GLUE --task already says whether it regresses")
+    kw = dict(text_col=args.text_col, pair_col=args.pair_col, label_col=args.label_col)
+    train = load_task(args.task or "custom", "train", data=args.train_data, regression=args.regression, **kw)
+    ev = load_task(train.task, "dev", data=args.eval_data, **kw)
+    return train, ev
 
 
 def _cmd_finetune(args) -> int:
     from probekit.finetune import finetune
     from probekit.models import resolve_device
 
-    cfg = _finetune_config(args, task=args.task, dims=args.dims)
+    train, ev = _finetune_files(args)
+    task = train.task.name if train is not None else (args.task or "demo")
+    cfg = _finetune_config(args, task=task, dims=args.dims)
     dev = resolve_device(args.device)
-    print(f"fine-tuning {args.model} on {args.task} (dims {args.dims}, layer {args.layer}, token {args.token}, "
+    source = f" ({args.train_data} -> {args.eval_data})" if train is not None else ""
+    print(f"fine-tuning {args.model} on {task}{source} (dims {args.dims}, layer {args.layer}, token {args.token}, "
           f"freeze {args.freeze}, {args.head_layers}-layer head) on {dev}")
-    r = finetune(cfg, device=dev, out_dir=args.out, glue_dir=args.glue_dir, resume=not args.no_resume)
+    r = finetune(cfg, device=dev, out_dir=args.out, glue_dir=args.glue_dir, train_data=train, eval_data=ev,
+                 resume=not args.no_resume)
     rec = r.record
     for e in rec["epochs"]:
         print(f"  epoch {e['epoch']}: train loss {e['train_loss']:.4f}; dev {_ft_fmt_metrics(e['metrics'][_ft_rec_task(rec)])}")

@@ -578,11 +578,13 @@ def load_task(
     label_col: str | None = None,
     limit: int | None = None,
     hub: bool = True,
+    regression: bool = False,
 ) -> TaskData:
     """Load ``split`` of ``task`` from the first source given.
 
     Order: ``data`` (a CSV/TSV/JSONL file with named columns) > ``glue_dir`` > the built-in
-    ``demo`` task > the Hugging Face hub (when ``hub`` is True).
+    ``demo`` task > the Hugging Face hub (when ``hub`` is True). With ``data`` and task
+    ``custom`` (or None), ``regression`` makes the labels numbers to regress on.
     """
     if data is not None:
         if text_col is None:
@@ -591,7 +593,7 @@ def load_task(
         if task not in (None, "", "custom"):
             spec = get_task(task) if isinstance(task, str) else task
         return load_table(data, text_col, label_col, pair_col, task=spec, split=split, limit=limit,
-                          regression=bool(spec and spec.is_regression))
+                          regression=bool(spec.is_regression) if spec is not None else regression)
     spec = get_task(task) if isinstance(task, str) else task
     if spec.name == "demo":
         return load_demo(split, limit=limit)

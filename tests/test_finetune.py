@@ -354,6 +354,45 @@ def test_cli_finetune_and_multihead(tiny_model_dir, tmp_path, glue_fixture, caps
     assert rc == 2 and "dimension 99 is out of range" in capsys.readouterr().err
 
 
+def _write_table(path: Path, rows: list[tuple], header: tuple) -> Path:
+    path.write_text("\n".join(",".join(map(str, r)) for r in [header, *rows]) + "\n")
+    return path
+
+
+def test_cli_finetune_on_own_files(tiny_model_dir, tmp_path, capsys):
+    """--train-data/--eval-data: a custom classification task and a custom regression."""
+    from cli import main
+
+    words = ["good", "bad", "fine", "awful", "nice", "dull"]
+    rows = [(f"it was {words[i % 6]} {i}", "pos" if i % 2 == 0 else "neg") for i in range(40)]
+    tr = _write_table(tmp_path / "train.csv", rows[:30], ("sentence", "label"))
+    ev = _write_table(tmp_path / "dev.csv", rows[30:], ("sentence", "label"))
+    common = ["--model", str(tiny_model_dir), "--text-col", "sentence", "--label-col", "label", "--dims", "3,17",
+              "--epochs", "1", "--max-length", "16", "--batch-size", "8", "--device", "cpu"]
+    rc = main(["finetune", "--train-data", str(tr), "--eval-data", str(ev), *common, "--out", str(tmp_path / "c")])
+    assert rc == 0, capsys.readouterr().err
+    rec = json.loads((tmp_path / "c" / "result.json").read_text())
+    assert "custom" in rec["heads"] and "accuracy" in rec["metrics"]
+    assert "train.csv" in capsys.readouterr().out
+
+    bad = _write_table(tmp_path / "bad.csv", [("it was odd", "meh")], ("sentence", "label"))
+    rc = main(["finetune", "--train-data", str(tr), "--eval-data", str(bad), *common, "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "bad.csv" in err and "meh" in err
+    rc = main(["finetune", "--train-data", str(tr), "--model", str(tiny_model_dir), "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--eval-data" in err and "--text-col" in err
+
+    reg = [(f"it was {words[i % 6]} {i}", f"{(i % 6) / 5:.2f}") for i in range(30)]
+    tr = _write_table(tmp_path / "rtrain.csv", reg[:20], ("sentence", "score"))
+    ev = _write_table(tmp_path / "rdev.csv", reg[20:], ("sentence", "score"))
+    common[common.index("label")] = "score"
+    rc = main(["finetune", "--train-data", str(tr), "--eval-data", str(ev), "--regression", *common,
+               "--out", str(tmp_path / "r")])
+    assert rc == 0, capsys.readouterr().err
+    assert "pearson" in json.loads((tmp_path / "r" / "result.json").read_text())["metrics"]
+
+
 # ------------------------------------------------------------------------------------- integration
 
 @pytest.mark.integration
