@@ -388,6 +388,28 @@ def test_dask_matches_local():
     assert local_s["top"] == remote_s["top"]
 
 
+def test_ray_matches_local():
+    """The ray joblib backend (probekit-dims[ray]) gives the local result; skipped without ray."""
+    ray = pytest.importorskip("ray")
+    import joblib
+    from ray.util.joblib import register_ray
+
+    Xt, yt = planted(300, D=40, L=2)
+    Xd, yd = planted(150, D=40, L=2, seed=1)
+    tr, dv = ArraySource(Xt, yt), ArraySource(Xd, yd)
+    local = S.greedy(tr, dv, k=2, repeats=2, n_random=20)
+    register_ray()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        with joblib.parallel_config(backend="ray", n_jobs=2):
+            remote = S.greedy(tr, dv, k=2, repeats=2, n_random=20)
+        assert ray.cluster_resources().get("CPU") == 2
+    finally:
+        ray.shutdown()
+    for key in ("selected", "metrics", "full_metrics", "random_baseline", "stability"):
+        assert local[key] == remote[key], key
+
+
 def test_run_many_over_tasks_and_seeds(tiny_caches, tmp_path):
     """Fan-out over tasks (here: two sources) and seeds through joblib, cache paths opened in workers."""
     import joblib
