@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         train, dev = load_demo("train", limit=args.examples), load_demo("dev", limit=8)
         source = "demo train"
     base = dict(model="minilm", task=train.task.name, epochs=1, batch_size=args.batch_size,
-                max_length=args.max_length, checkpoint_every=0)
+                max_length=args.max_length, checkpoint_every=0, mixed_precision="no")  # fp32, as the baseline
     configs = {
         "probekit, full head": FinetuneConfig(dims="all", **base),
         "probekit, 2-dim head": FinetuneConfig(dims="3,17", head_lr=1e-2, **base),

@@ -404,3 +404,25 @@ def test_minilm_sst2_beats_majority(shared_glue, tmp_path):
     r = finetune(cfg, device="cpu", out_dir=tmp_path / "sst2", train_data=train, eval_data=dev, progress=False)
     assert r.record["data"]["sst2"]["train"]["n"] == 2000 and r.record["data"]["sst2"]["eval"]["n"] == 872
     assert r.metrics["accuracy"] > majority + 0.1, (r.metrics, majority)
+
+
+def test_amp_auto_follows_the_gpu_generation(monkeypatch):
+    """auto: bf16 on Ampere and newer; fp16 with loss scaling on older cards (V100, T4)."""
+    from probekit.finetune.train import _amp_settings
+
+    cuda = torch.device("cuda:1")
+    asked = []
+
+    def capability(device):
+        asked.append(device)
+        return cap
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
+    cap = (8, 0)
+    assert _amp_settings("auto", cuda) == (True, torch.bfloat16, False)
+    cap = (7, 5)
+    assert _amp_settings("auto", cuda) == (True, torch.float16, True)
+    assert asked == [cuda, cuda]  # the device asked about is the training device
+    assert _amp_settings("auto", torch.device("cpu")) == (False, None, False)
+    with pytest.raises(ConfigError, match="needs a CUDA device"):
+        _amp_settings("bf16", torch.device("cpu"))

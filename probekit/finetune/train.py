@@ -11,8 +11,9 @@ encoder with the same loop, and :mod:`probekit.finetune.cross` chains two runs. 
 * evaluates on the task's dev split with its GLUE metrics after every epoch;
 * checkpoints (weights, optimizer, scheduler, scaler, RNG state, position in the data) into
   ``OUT/checkpoint.pt`` every ``checkpoint_every`` optimizer steps and at each epoch end, so
-  an interrupted run resumes and ends bit-identical to an uninterrupted one (on the same
-  device and thread count);
+  an interrupted run resumes and ends bit-identical to an uninterrupted one (on the CPU,
+  same thread count; GPU attention kernels are not deterministic, so GPU runs agree only
+  to rounding);
 * writes ``OUT/result.json`` (config, versions, per-epoch metrics, wall time, parameter
   counts), ``OUT/model/`` (encoder and tokenizer, readable by ``probekit extract --model``)
   and ``OUT/heads.pt`` (head configs and weights; :func:`load_finetuned` reads both back).
@@ -24,6 +25,7 @@ restored on return. Data order comes from ``numpy.random.default_rng([seed, epoc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -323,7 +325,8 @@ def _collate(enc: _Encoded, idx: np.ndarray, pad_id: int, device: torch.device) 
         batch["token_type_ids"] = pad_sequence([torch.from_numpy(enc.type_ids[i]) for i in idx], batch_first=True,
                                                padding_value=0)
     batch["labels"] = torch.from_numpy(enc.labels[idx])
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    # non_blocking only on CUDA, where a copy from pageable memory is staged before returning
+    return {k: v.to(device, non_blocking=device.type == "cuda") for k, v in batch.items()}
 
 
 def _labelled(data: TaskData) -> TaskData:
@@ -413,11 +416,19 @@ def _amp_settings(mode: str, device: torch.device) -> tuple[bool, torch.dtype | 
         if mode == "auto":
             return False, None, False
         raise ConfigError(f"mixed_precision={mode!r} needs a CUDA device (device is {device})")
-    if mode == "auto":
-        mode = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if mode == "auto":  # native bf16 from Ampere (compute capability 8) on; older cards get fp16 + loss scaling
+        mode = "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
     if mode == "bf16":
         return True, torch.bfloat16, False
     return True, torch.float16, True
+
+
+def _autocast(device: torch.device, amp: tuple[bool, torch.dtype | None, bool]) -> Any:
+    """Autocast when mixed precision is on; otherwise no context at all (some torch versions
+    reject ``torch.autocast(device_type="mps", enabled=False)``)."""
+    if not amp[0]:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=amp[1])
 
 
 # ------------------------------------------------------------------------------------------
@@ -432,7 +443,7 @@ def _predict(model: _Model, name: str, enc: _Encoded, pad_id: int, batch_size: i
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
         batch = _collate(enc, idx, pad_id, device)
-        with torch.autocast(device_type=device.type, dtype=amp[1], enabled=amp[0]):
+        with _autocast(device, amp):
             logits = model(batch, [name])[name]
         outs[idx] = logits.float().cpu().numpy()
     return outs
@@ -542,6 +553,8 @@ def _rng_state(device: torch.device) -> dict[str, Any]:
     st: dict[str, Any] = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
         st["cuda"] = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        st["mps"] = torch.mps.get_rng_state()
     return st
 
 
@@ -549,6 +562,8 @@ def _set_rng_state(st: dict[str, Any], device: torch.device) -> None:
     torch.set_rng_state(st["cpu"])
     if device.type == "cuda" and "cuda" in st:
         torch.cuda.set_rng_state(st["cuda"], device)
+    elif device.type == "mps" and "mps" in st:
+        torch.mps.set_rng_state(st["mps"])
 
 
 def run_training(
@@ -610,6 +625,7 @@ def run_training(
     fp = {
         "config": {k: v for k, v in config.to_dict().items() if k not in ("checkpoint_every", "eval_batch_size")},
         "model": model_name, "mode": mode,
+        "precision": str(amp[1]).replace("torch.", "") if amp[0] else "float32",
         "heads": {t.name: t.head.to_dict() for t in tasks},
         "train": {n: d.fingerprint() for n, d in train_sets.items()},
     }
@@ -637,8 +653,9 @@ def run_training(
         if (out / RESULT_FILE).exists():
             (out / RESULT_FILE).unlink()
 
-    cuda_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
+    rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    # the caller's random state (CPU and this accelerator's) is restored afterwards
+    with torch.random.fork_rng(devices=rng_devices, device_type=dev.type if dev.type in ("cuda", "mps") else "cuda"):
         torch.manual_seed(config.seed)
         loaded = load_encoder(model_name, device=dev)
         tok = loaded.tokenizer
@@ -693,7 +710,8 @@ def run_training(
             net.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
-            scaler.load_state_dict(ckpt["scaler"])
+            if ckpt.get("scaler"):  # empty when the scaler was off (CPU, bf16)
+                scaler.load_state_dict(ckpt["scaler"])
             history = json.loads(ckpt["history"])
             start_epoch, start_micro, global_step = ckpt["epoch"], ckpt["micro"], ckpt["global_step"]
             prior_seconds = float(ckpt["seconds"])
@@ -778,7 +796,7 @@ def run_training(
             while micro < len(schedule):
                 group = schedule[micro:micro + config.grad_accum]
                 for step_items in group:
-                    with torch.autocast(device_type=dev.type, dtype=amp[1], enabled=amp[0]):
+                    with _autocast(dev, amp):
                         loss = torch.zeros((), device=dev)
                         for t_idx, idx in step_items:
                             n = order[t_idx]
