@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,11 +62,18 @@ def resolve_model_path(name: str) -> str:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU and logs the choice; others are checked."""
+    """``auto`` picks CUDA, then MPS, then CPU and logs the choice; others are checked.
+
+    Under ``torchrun`` (``LOCAL_RANK`` set), ``auto`` picks this process's GPU,
+    ``cuda:{LOCAL_RANK}``, so that shards extracted side by side use one GPU each.
+    """
     d = device.strip().lower()
     if d == "auto":
         if torch.cuda.is_available():
             d = "cuda"
+            local_rank = os.environ.get("LOCAL_RANK", "")
+            if local_rank.isdigit() and torch.cuda.device_count() > 1:
+                d = f"cuda:{int(local_rank) % torch.cuda.device_count()}"
         elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             d = "mps"
         else:

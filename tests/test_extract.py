@@ -282,3 +282,18 @@ def test_real_minilm_on_sst2_dev(minilm, shared_glue, tmp_path):
     with ActivationCache(rep.path) as c:
         assert c.labels.tolist() == data.labels.tolist()
         assert (np.linalg.norm(c.features(-1, "max_norm", dtype=np.float32), axis=1) > 0).all()
+
+
+def test_auto_device_under_torchrun_takes_local_rank(monkeypatch):
+    """``--device auto`` in a torchrun process picks cuda:LOCAL_RANK, not cuda:0 for every shard."""
+    from probekit.models import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert resolve_device("auto") == torch.device("cuda:2")
+    monkeypatch.delenv("LOCAL_RANK")
+    assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
