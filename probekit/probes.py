@@ -342,6 +342,8 @@ def _call_kernel(fn, use_compile: bool, *args):
         if cf is not None:
             try:
                 return cf(*args)
+            except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError in torch >= 2.5
+                raise  # not a compiler problem; the eager kernel would need even more memory
             except Exception as e:  # compiler missing, unsupported backend, ...
                 logger.warning("torch.compile failed for %s (%s: %s); falling back to eager kernels",
                                fn.__name__, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
@@ -550,6 +552,9 @@ class ProbeEngine:
         self.regression = bool(regression)
         self.C = float(C)
         self.device = torch.device(device)
+        if self.device.type == "mps":
+            raise ConfigError("device mps: the probe engine solves in float64, which MPS lacks; "
+                              "probe on cpu (or cuda) and keep mps for extraction and fine-tuning")
         self.memory_budget = int(memory_budget)
         self.max_iter = int(max_iter)
         self.tol = float(tol)

@@ -905,7 +905,7 @@ class _Screen:
         pb, n = self.pb, self.Z.shape[0]
         if selected:
             fit = pb.engine.fit(pb.X_fit, pb.y_fit, np.asarray(selected, dtype=np.int64)[None, :])
-            Zd = np.asarray(fit.decision_function(pb.X_fit))[0]  # [n] or [n, K]
+            Zd = np.asarray(fit.decision_function(pb.X_fit, device=pb.engine.device))[0]  # [n] or [n, K]
         else:
             Zd = None
         if pb.st.regression:

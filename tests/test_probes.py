@@ -177,6 +177,8 @@ def test_inputs_not_mutated_and_deterministic_and_chunk_invariant():
         assert x.dtype == y.dtype
     with pytest.raises(ConfigError, match="memory_budget"):
         ProbeEngine(memory_budget=1000).fit_score(Xtr, ytr, Xev, yev, dims)
+    with pytest.raises(ConfigError, match="float64, which MPS lacks"):
+        ProbeEngine(device="mps")
 
 
 def test_label_values_and_fit_predict():
