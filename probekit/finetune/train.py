@@ -36,7 +36,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -566,6 +566,19 @@ def _set_rng_state(st: dict[str, Any], device: torch.device) -> None:
         torch.mps.set_rng_state(st["mps"])
 
 
+@contextlib.contextmanager
+def _keep_mps_rng(device: torch.device) -> Iterator[None]:
+    """Restore the MPS random state on exit (``fork_rng`` covers only CPU and CUDA here)."""
+    if device.type != "mps":
+        yield
+        return
+    state = torch.mps.get_rng_state()
+    try:
+        yield
+    finally:
+        torch.mps.set_rng_state(state)
+
+
 def run_training(
     config: FinetuneConfig,
     tasks: Sequence[TaskRun],
@@ -655,7 +668,7 @@ def run_training(
 
     rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
     # the caller's random state (CPU and this accelerator's) is restored afterwards
-    with torch.random.fork_rng(devices=rng_devices, device_type=dev.type if dev.type in ("cuda", "mps") else "cuda"):
+    with torch.random.fork_rng(devices=rng_devices), _keep_mps_rng(dev):
         torch.manual_seed(config.seed)
         loaded = load_encoder(model_name, device=dev)
         tok = loaded.tokenizer
