@@ -176,7 +176,10 @@ def _state(run_dir: Path) -> dict[str, torch.Tensor]:
 
 def test_finetune_writes_result_model_and_heads(tiny_model_dir, tmp_path):
     out = tmp_path / "run"
+    torch.manual_seed(123)
+    caller = torch.get_rng_state()
     r = finetune(_cfg(tiny_model_dir, epochs=2), device="cpu", out_dir=out, progress=False)
+    assert torch.equal(torch.get_rng_state(), caller)  # the caller's random state is left as it was
     assert r.complete and set(r.metrics) == {"accuracy"}
     rec = json.loads((out / "result.json").read_text())
     assert rec["complete"] and rec["config"]["dims"] == "3,17" and rec["heads"]["demo"]["dims"] == [3, 17]

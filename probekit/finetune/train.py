@@ -19,8 +19,8 @@ encoder with the same loop, and :mod:`probekit.finetune.cross` chains two runs. 
   and ``OUT/heads.pt`` (head configs and weights; :func:`load_finetuned` reads both back).
 
 Randomness: the global torch RNG drives dropout inside ``transformers`` models, so the loop
-runs inside :func:`torch.random.fork_rng` and seeds it there; the caller's RNG state is
-restored on return. Data order comes from ``numpy.random.default_rng([seed, epoch, task])``.
+saves the caller's RNG state (CPU and the training device's), seeds its own, and restores the
+caller's on return. Data order comes from ``numpy.random.default_rng([seed, epoch, task])``.
 """
 
 from __future__ import annotations
@@ -567,16 +567,13 @@ def _set_rng_state(st: dict[str, Any], device: torch.device) -> None:
 
 
 @contextlib.contextmanager
-def _keep_mps_rng(device: torch.device) -> Iterator[None]:
-    """Restore the MPS random state on exit (``fork_rng`` covers only CPU and CUDA here)."""
-    if device.type != "mps":
-        yield
-        return
-    state = torch.mps.get_rng_state()
+def _kept_rng(device: torch.device) -> Iterator[None]:
+    """Restore the caller's random state (CPU and ``device``'s) on exit."""
+    state = _rng_state(device)
     try:
         yield
     finally:
-        torch.mps.set_rng_state(state)
+        _set_rng_state(state, device)
 
 
 def run_training(
@@ -666,9 +663,7 @@ def run_training(
         if (out / RESULT_FILE).exists():
             (out / RESULT_FILE).unlink()
 
-    rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
-    # the caller's random state (CPU and this accelerator's) is restored afterwards
-    with torch.random.fork_rng(devices=rng_devices), _keep_mps_rng(dev):
+    with _kept_rng(dev):
         torch.manual_seed(config.seed)
         loaded = load_encoder(model_name, device=dev)
         tok = loaded.tokenizer
