@@ -54,9 +54,7 @@ def pool(hidden: torch.Tensor, content: torch.Tensor, token: str, *, include_cls
     if token == "cls":
         return hidden[:, 0], None
     if token == "mean":  # a contraction over seq: no [batch, seq, ..., H] temporary
-        wf = content.to(hidden.dtype)
-        count = wf.sum(1).clamp_min(1).reshape((-1,) + (1,) * (hidden.dim() - 2))
-        return torch.einsum("bs,bs...->b...", wf, hidden) / count, None
+        return torch.einsum("bs,bs...->b...", content.to(hidden.dtype), hidden) / w.sum(1).clamp_min(1), None
     if token == "max":
         return hidden.masked_fill(~w, torch.finfo(hidden.dtype).min).amax(1), None
     if token == "max_norm":
