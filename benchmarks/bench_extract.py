@@ -26,11 +26,14 @@ Usage: python benchmarks/bench_extract.py [--quick] [--glue-dir DIR] [--batch-si
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -86,25 +89,27 @@ def one_by_one(lm, data, max_length: int, h5_path: Path | None = None) -> float:
     return time.perf_counter() - t0
 
 
-def neurox_loop(texts: list[str], out: Path) -> float | None:
-    """NeuroX 1.0.9's own extraction over ``texts`` (model loading excluded), or None when
-    neurox is not installed. Its per-sentence prints go to a string buffer, not a terminal."""
+def load_neurox() -> tuple[Any, Any] | None:
+    """NeuroX 1.0.9's extractor module and its (model, tokenizer) for the embedded model, or
+    None when neurox is not installed."""
     try:
         from neurox.data.extraction import transformers_extractor as te
     except ImportError:
         return None
-    import contextlib
-    import io
-
     from probekit.models import resolve_model_path
 
-    if not hasattr(neurox_loop, "model"):
-        with contextlib.redirect_stdout(io.StringIO()):
-            neurox_loop.model = te.get_model_and_tokenizer(str(resolve_model_path("minilm")))
+    with contextlib.redirect_stdout(io.StringIO()):
+        return te, te.get_model_and_tokenizer(str(resolve_model_path("minilm")))
+
+
+def neurox_loop(neurox: tuple[Any, Any], texts: list[str], out: Path) -> float:
+    """NeuroX's own ``extract_representations`` over ``texts`` with the model ``neurox`` holds
+    (loading excluded). Its per-sentence prints go to a string buffer, not a terminal."""
+    te, model_and_tokenizer = neurox
     corpus = out.with_suffix(".txt")
     corpus.write_text("\n".join(" ".join(t.split()) for t in texts) + "\n")
     load = te.get_model_and_tokenizer
-    te.get_model_and_tokenizer = lambda *a, **k: neurox_loop.model
+    te.get_model_and_tokenizer = lambda *a, **k: model_and_tokenizer
     try:
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
@@ -180,20 +185,18 @@ def main() -> None:
             "probekit extract -> HDF5 (tokens + pooled)": lambda i: ext(i, True),
             "probekit extract -> HDF5 (pooled only)": lambda i: ext(i, False),
             "probekit extract, bfloat16 compute (opt-in)": lambda i: ext(i, True, lm16),
-            "(a) NeuroX 1.0.9 extract_representations":
-                lambda i: _scaled(neurox_loop(sub.texts, Path(d) / f"neurox-{i}.hdf5"), n_tok / sub_tok),
             "(a') lean loop, one sentence per pass + HDF5 each":
                 lambda i: one_by_one(lm, sub, args.max_length, Path(d) / f"lean-{i}.h5") * n_tok / sub_tok,
             "lean loop, one sentence per pass, no writing":
                 lambda i: one_by_one(lm, sub, args.max_length) * n_tok / sub_tok,
         }
-        if sub.pairs is not None:  # NeuroX extracts single sentences only
-            del variants["(a) NeuroX 1.0.9 extract_representations"]
+        neurox = load_neurox() if sub.pairs is None else None  # NeuroX extracts single sentences only
+        if neurox is not None:
+            variants["(a) NeuroX 1.0.9 extract_representations"] = \
+                lambda i: neurox_loop(neurox, sub.texts, Path(d) / f"neurox-{i}.hdf5") * n_tok / sub_tok
         for i in range(args.rounds):  # interleaved rounds; the median of each variant is reported
             for name, fn in variants.items():
-                t = fn(i)
-                if t is not None:
-                    times.setdefault(name, []).append(t)
+                times.setdefault(name, []).append(fn(i))
         size_mb = (Path(d) / f"bench-True-{lm.dtype}-0.h5").stat().st_size / 2**20
     dev_bf16 = bf16_deviation(lm, lm16, enc, sorted_order[len(data) // 2:len(data) // 2 + args.batch_size])
     rows = {name: float(np.median(ts)) for name, ts in times.items()}
@@ -234,10 +237,6 @@ def main() -> None:
     print(f"cache size: {size_mb:.1f} MiB for {n_tok} tokens x {lm.n_layers} layers x {lm.hidden_size} (float16)")
     if enc.n_truncated:
         print(f"note: {enc.n_truncated} examples truncated at {args.max_length} tokens")
-
-
-def _scaled(t: float | None, factor: float) -> float | None:
-    return None if t is None else t * factor
 
 
 if __name__ == "__main__":
