@@ -41,9 +41,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probekit.extract import encode, extract, forward_batch  # noqa: E402
-from probekit.models import load_encoder  # noqa: E402
-from probekit.tasks import load_demo, load_task  # noqa: E402
+from probekit.extract import encode, extract, forward_batch
+from probekit.models import load_encoder
+from probekit.tasks import load_demo, load_task
 
 
 def matmul_gflops(m: int, k: int, n: int, seconds: float = 2.0) -> float:
@@ -67,7 +67,7 @@ def bare_forward(lm, enc, order: np.ndarray, batch_size: int) -> float:
     t0 = time.perf_counter()
     with torch.inference_mode():
         for a in range(0, len(order), batch_size):
-            forward_batch(lm, enc, order[a:a + batch_size])
+            forward_batch(lm, enc, order[a : a + batch_size])
     return time.perf_counter() - t0
 
 
@@ -113,8 +113,14 @@ def neurox_loop(neurox: tuple[Any, Any], texts: list[str], out: Path) -> float:
     try:
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            te.extract_representations("minilm", str(corpus), str(out), device="cpu", aggregation="last",
-                                       output_type="hdf5")
+            te.extract_representations(
+                "minilm",
+                str(corpus),
+                str(out),
+                device="cpu",
+                aggregation="last",
+                output_type="hdf5",
+            )
         return time.perf_counter() - t0
     finally:
         te.get_model_and_tokenizer = load
@@ -144,11 +150,15 @@ def bf16_deviation(lm, lm16, enc, rows: np.ndarray) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--glue-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "glue"))
+    ap.add_argument(
+        "--glue-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "glue")
+    )
     ap.add_argument("--quick", action="store_true", help="200 examples instead of all")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=128)
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds; medians are reported"
+    )
     args = ap.parse_args()
 
     fresh = fresh_memory_gbs()  # first, before this process has freed anything
@@ -162,8 +172,10 @@ def main() -> None:
         data = data.head(200)
     enc = encode(lm.tokenizer, data, args.max_length)
     n_tok = int(enc.lengths.sum())
-    print(f"data: {data.source}, {len(data)} examples, {n_tok} tokens (mean length {enc.lengths.mean():.1f}); "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores")
+    print(
+        f"data: {data.source}, {len(data)} examples, {n_tok} tokens (mean length {enc.lengths.mean():.1f}); "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores"
+    )
 
     t_hash = time.perf_counter()
     lm.weights_hash  # once per model (provenance); timed apart from the per-token work
@@ -176,65 +188,103 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
 
         def ext(i: int, tokens: bool, model=lm) -> float:
-            return extract(model, data, Path(d) / f"bench-{tokens}-{model.dtype}-{i}.h5", batch_size=args.batch_size,
-                           max_length=args.max_length, progress=False, store_tokens=tokens).elapsed_s
+            return extract(
+                model,
+                data,
+                Path(d) / f"bench-{tokens}-{model.dtype}-{i}.h5",
+                batch_size=args.batch_size,
+                max_length=args.max_length,
+                progress=False,
+                store_tokens=tokens,
+            ).elapsed_s
 
         variants = {
-            "bare forward, length-sorted (b)": lambda i: bare_forward(lm, enc, sorted_order, args.batch_size),
-            "bare forward, source order": lambda i: bare_forward(lm, enc, np.arange(len(data)), args.batch_size),
+            "bare forward, length-sorted (b)": lambda i: bare_forward(
+                lm, enc, sorted_order, args.batch_size
+            ),
+            "bare forward, source order": lambda i: bare_forward(
+                lm, enc, np.arange(len(data)), args.batch_size
+            ),
             "probekit extract -> HDF5 (tokens + pooled)": lambda i: ext(i, True),
             "probekit extract -> HDF5 (pooled only)": lambda i: ext(i, False),
             "probekit extract, bfloat16 compute (opt-in)": lambda i: ext(i, True, lm16),
-            "(a') lean loop, one sentence per pass + HDF5 each":
-                lambda i: one_by_one(lm, sub, args.max_length, Path(d) / f"lean-{i}.h5") * n_tok / sub_tok,
-            "lean loop, one sentence per pass, no writing":
-                lambda i: one_by_one(lm, sub, args.max_length) * n_tok / sub_tok,
+            "(a') lean loop, one sentence per pass + HDF5 each": lambda i: (
+                one_by_one(lm, sub, args.max_length, Path(d) / f"lean-{i}.h5") * n_tok / sub_tok
+            ),
+            "lean loop, one sentence per pass, no writing": lambda i: (
+                one_by_one(lm, sub, args.max_length) * n_tok / sub_tok
+            ),
         }
-        neurox = load_neurox() if sub.pairs is None else None  # NeuroX extracts single sentences only
+        neurox = (
+            load_neurox() if sub.pairs is None else None
+        )  # NeuroX extracts single sentences only
         if neurox is not None:
-            variants["(a) NeuroX 1.0.9 extract_representations"] = \
-                lambda i: neurox_loop(neurox, sub.texts, Path(d) / f"neurox-{i}.hdf5") * n_tok / sub_tok
+            variants["(a) NeuroX 1.0.9 extract_representations"] = lambda i: (
+                neurox_loop(neurox, sub.texts, Path(d) / f"neurox-{i}.hdf5") * n_tok / sub_tok
+            )
         for i in range(args.rounds):  # interleaved rounds; the median of each variant is reported
             for name, fn in variants.items():
                 times.setdefault(name, []).append(fn(i))
         size_mb = (Path(d) / f"bench-True-{lm.dtype}-0.h5").stat().st_size / 2**20
-    dev_bf16 = bf16_deviation(lm, lm16, enc, sorted_order[len(data) // 2:len(data) // 2 + args.batch_size])
+    dev_bf16 = bf16_deviation(
+        lm, lm16, enc, sorted_order[len(data) // 2 : len(data) // 2 + args.batch_size]
+    )
     rows = {name: float(np.median(ts)) for name, ts in times.items()}
     t_bare = rows["bare forward, length-sorted (b)"]
     t_lean = rows["(a') lean loop, one sentence per pass + HDF5 each"]
     t_neurox = rows.get("(a) NeuroX 1.0.9 extract_representations")
 
     fpt = flops_per_token(lm.model.config, float(enc.lengths.mean()))
-    peak_shaped = matmul_gflops(args.batch_size * int(enc.lengths.mean()), lm.hidden_size, lm.model.config.intermediate_size)
+    peak_shaped = matmul_gflops(
+        args.batch_size * int(enc.lengths.mean()), lm.hidden_size, lm.model.config.intermediate_size
+    )
     peak_square = matmul_gflops(2048, 2048, 2048)
     peak = max(peak_shaped, peak_square)
-    print(f"float32 matmul rate: {peak_square:.0f} GFLOP/s (2048^3), {peak_shaped:.0f} GFLOP/s (MiniLM FFN shape); "
-          f"forward cost {fpt / 1e6:.1f} MFLOP/token")
+    print(
+        f"float32 matmul rate: {peak_square:.0f} GFLOP/s (2048^3), {peak_shaped:.0f} GFLOP/s (MiniLM FFN shape); "
+        f"forward cost {fpt / 1e6:.1f} MFLOP/token"
+    )
     print(f"\nmedians of {args.rounds} interleaved rounds")
     print(f"{'variant':<50} {'tokens/s':>10} {'GFLOP/s':>8} {'% peak':>7} {'vs extract':>10}")
     t_ext = rows["probekit extract -> HDF5 (tokens + pooled)"]
     for name, t in rows.items():
         tps = n_tok / t
-        print(f"{name:<50} {tps:>10,.0f} {tps * fpt / 1e9:>8.1f} {100 * tps * fpt / 1e9 / peak:>6.0f}% "
-              f"{t / t_ext:>9.2f}x")
-    print(f"\nwriting overhead over the bare sorted forward pass: {100 * (t_ext / t_bare - 1):+.1f}% (target <= +15%)")
+        print(
+            f"{name:<50} {tps:>10,.0f} {tps * fpt / 1e9:>8.1f} {100 * tps * fpt / 1e9 / peak:>6.0f}% "
+            f"{t / t_ext:>9.2f}x"
+        )
+    print(
+        f"\nwriting overhead over the bare sorted forward pass: {100 * (t_ext / t_bare - 1):+.1f}% (target <= +15%)"
+    )
     fresh_s = size_mb * 2**20 / 1e9 / fresh
-    print(f"fresh memory: {fresh:.2f} GB/s; the new file alone ({size_mb:.0f} MiB) then costs {fresh_s:.2f} s "
-          f"= {100 * fresh_s / t_bare:.0f}% of the bare forward pass")
+    print(
+        f"fresh memory: {fresh:.2f} GB/s; the new file alone ({size_mb:.0f} MiB) then costs {fresh_s:.2f} s "
+        f"= {100 * fresh_s / t_bare:.0f}% of the bare forward pass"
+    )
     if t_neurox is not None:
-        print(f"extract speed-up over (a) NeuroX 1.0.9 itself: {t_neurox / t_ext:.1f}x (target >= 5x)")
+        print(
+            f"extract speed-up over (a) NeuroX 1.0.9 itself: {t_neurox / t_ext:.1f}x (target >= 5x)"
+        )
     else:
         print("(a) NeuroX not installed: pip install --no-deps neurox==1.0.9 to measure it")
-    print(f"extract speed-up over (a') the lean one-sentence loop with per-sentence HDF5 datasets: {t_lean / t_ext:.1f}x; "
-          f"over the same loop writing nothing: {rows['lean loop, one sentence per pass, no writing'] / t_ext:.1f}x; "
-          f"the bare batched forward pass is {t_lean / t_bare:.1f}x that loop")
+    print(
+        f"extract speed-up over (a') the lean one-sentence loop with per-sentence HDF5 datasets: {t_lean / t_ext:.1f}x; "
+        f"over the same loop writing nothing: {rows['lean loop, one sentence per pass, no writing'] / t_ext:.1f}x; "
+        f"the bare batched forward pass is {t_lean / t_bare:.1f}x that loop"
+    )
     t16 = rows["probekit extract, bfloat16 compute (opt-in)"]
-    print(f"bfloat16 compute (opt-in): {t_ext / t16:.1f}x the float32 extraction, {t_lean / t16:.1f}x (a')"
-          + (f", {t_neurox / t16:.1f}x (a)" if t_neurox is not None else "")
-          + f"; hidden states within {100 * dev_bf16:.1f}% (relative L2, worst layer) of float32")
+    print(
+        f"bfloat16 compute (opt-in): {t_ext / t16:.1f}x the float32 extraction, {t_lean / t16:.1f}x (a')"
+        + (f", {t_neurox / t16:.1f}x (a)" if t_neurox is not None else "")
+        + f"; hidden states within {100 * dev_bf16:.1f}% (relative L2, worst layer) of float32"
+    )
     print(f"weight hash for provenance, once per model: {t_hash:.2f} s (not in the figures above)")
-    print(f"forward pass at {100 * n_tok / t_bare * fpt / 1e9 / peak:.0f}% of the measured matmul rate (target >= 50%)")
-    print(f"cache size: {size_mb:.1f} MiB for {n_tok} tokens x {lm.n_layers} layers x {lm.hidden_size} (float16)")
+    print(
+        f"forward pass at {100 * n_tok / t_bare * fpt / 1e9 / peak:.0f}% of the measured matmul rate (target >= 50%)"
+    )
+    print(
+        f"cache size: {size_mb:.1f} MiB for {n_tok} tokens x {lm.n_layers} layers x {lm.hidden_size} (float16)"
+    )
     if enc.n_truncated:
         print(f"note: {enc.n_truncated} examples truncated at {args.max_length} tokens")
 

@@ -32,35 +32,55 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probekit.finetune import FinetuneConfig, finetune  # noqa: E402
-from probekit.finetune.train import _epoch_schedule  # noqa: E402
-from probekit.models import resolve_device, resolve_model_path  # noqa: E402
-from probekit.tasks import load_demo, load_task  # noqa: E402
+from probekit.finetune import FinetuneConfig, finetune
+from probekit.finetune.train import _epoch_schedule
+from probekit.models import resolve_device, resolve_model_path
+from probekit.tasks import load_demo, load_task
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def hf_baseline(data, cfg: FinetuneConfig, device: torch.device) -> float:
     """Examples/s of a plain HF sequence-classification training loop on probekit's batches."""
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                              get_linear_schedule_with_warmup)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        get_linear_schedule_with_warmup,
+    )
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     path = resolve_model_path(cfg.model)
     tok = AutoTokenizer.from_pretrained(path)
     torch.manual_seed(cfg.seed)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).to(device).train()
+    model = (
+        AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).to(device).train()
+    )
     enc = tok(data.texts, truncation=True, max_length=cfg.max_length)
-    feats = [{"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
-              "attention_mask": enc["attention_mask"][i], "labels": int(data.labels[i])} for i in range(len(data))]
+    feats = [
+        {
+            "input_ids": enc["input_ids"][i],
+            "token_type_ids": enc["token_type_ids"][i],
+            "attention_mask": enc["attention_mask"][i],
+            "labels": int(data.labels[i]),
+        }
+        for i in range(len(data))
+    ]
     collate = DataCollatorWithPadding(tok)
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+    )
     schedule = _epoch_schedule([len(data)], cfg.batch_size, cfg.seed, 0, "alternate")
-    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * len(schedule)), len(schedule))
+    sched = get_linear_schedule_with_warmup(
+        opt, int(cfg.warmup_ratio * len(schedule)), len(schedule)
+    )
     t0 = time.perf_counter()
     for step in schedule:
         idx = step[0][1]
@@ -77,7 +97,15 @@ def hf_baseline(data, cfg: FinetuneConfig, device: torch.device) -> float:
 
 
 def probekit_run(train, dev, cfg: FinetuneConfig, device: torch.device, tmp: Path) -> float:
-    r = finetune(cfg, device=device, out_dir=tmp, train_data=train, eval_data=dev, resume=False, progress=False)
+    r = finetune(
+        cfg,
+        device=device,
+        out_dir=tmp,
+        train_data=train,
+        eval_data=dev,
+        resume=False,
+        progress=False,
+    )
     e = r.record["epochs"][0]
     return e["train_examples"] / e["train_seconds"]
 
@@ -109,35 +137,64 @@ def main(argv: list[str] | None = None) -> int:
     else:
         train, dev = load_demo("train", limit=args.examples), load_demo("dev", limit=8)
         source = "demo train"
-    base = dict(model="minilm", task=train.task.name, epochs=1, batch_size=args.batch_size,
-                max_length=args.max_length, checkpoint_every=0, mixed_precision="no")  # fp32, as the baseline
+    base = dict(
+        model="minilm",
+        task=train.task.name,
+        epochs=1,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        checkpoint_every=0,
+        mixed_precision="no",
+    )  # fp32, as the baseline
     configs = {
         "probekit, full head": FinetuneConfig(dims="all", **base),
         "probekit, 2-dim head": FinetuneConfig(dims="3,17", head_lr=1e-2, **base),
     }
     hf_cfg = configs["probekit, full head"]
-    rates: dict[str, list[float]] = {k: [] for k in [*configs, "HF AutoModelForSequenceClassification"]}
-    print(f"{len(train)} {source} examples, batch {args.batch_size}, max_length {args.max_length}, "
-          f"device {device}, torch threads {torch.get_num_threads()}, {args.rounds} round(s)")
+    rates: dict[str, list[float]] = {
+        k: [] for k in [*configs, "HF AutoModelForSequenceClassification"]
+    }
+    print(
+        f"{len(train)} {source} examples, batch {args.batch_size}, max_length {args.max_length}, "
+        f"device {device}, torch threads {torch.get_num_threads()}, {args.rounds} round(s)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         names = list(rates)
         for r in range(args.rounds):
-            for name in names[r % 3:] + names[:r % 3]:  # rotate the order each round
+            for name in names[r % 3 :] + names[: r % 3]:  # rotate the order each round
                 if name in configs:
-                    rates[name].append(probekit_run(train, dev, configs[name], device, Path(tmp) / f"r{r}"))
+                    rates[name].append(
+                        probekit_run(train, dev, configs[name], device, Path(tmp) / f"r{r}")
+                    )
                 else:
                     rates[name].append(hf_baseline(train, hf_cfg, device))
-            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items()), flush=True)
+            print(
+                f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items()),
+                flush=True,
+            )
     med = {k: statistics.median(v) for k, v in rates.items()}
     best = {k: max(v) for k, v in rates.items()}
     key = "HF AutoModelForSequenceClassification"
     print(f"\n{'contender':<40} {'median ex/s':>12} {'vs HF':>7} {'best ex/s':>10} {'vs HF':>7}")
     for k in rates:
-        print(f"{k:<40} {med[k]:>12.1f} {med[k] / med[key]:>7.2f} {best[k]:>10.1f} {best[k] / best[key]:>7.2f}")
+        print(
+            f"{k:<40} {med[k]:>12.1f} {med[k] / med[key]:>7.2f} {best[k]:>10.1f} {best[k] / best[key]:>7.2f}"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"rates": rates, "median": med, "best": best, "examples": len(train),
-                                               "source": source, "threads": torch.get_num_threads(),
-                                               "device": str(device)}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "rates": rates,
+                    "median": med,
+                    "best": best,
+                    "examples": len(train),
+                    "source": source,
+                    "threads": torch.get_num_threads(),
+                    "device": str(device),
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -38,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probekit.probes import ProbeEngine  # noqa: E402
+from probekit.probes import ProbeEngine
 
 
 def load_features(args):
@@ -52,9 +52,17 @@ def load_features(args):
 
         cache = Path(args.workdir) / f"sst2-train-{need}.h5"
         if not cache.exists():
-            print(f"extracting {need} SST-2 train examples with MiniLM into {cache} (once) ...", flush=True)
-            extract(load_encoder("minilm", device="cpu"), load_task("sst2", "train", glue_dir=args.glue_dir, limit=need),
-                    cache, store_tokens=False, progress=False)
+            print(
+                f"extracting {need} SST-2 train examples with MiniLM into {cache} (once) ...",
+                flush=True,
+            )
+            extract(
+                load_encoder("minilm", device="cpu"),
+                load_task("sst2", "train", glue_dir=args.glue_dir, limit=need),
+                cache,
+                store_tokens=False,
+                progress=False,
+            )
     if cache is not None:
         from probekit.cache import ActivationCache
 
@@ -71,7 +79,11 @@ def load_features(args):
     X = rng.normal(size=(need, D)) @ A
     w = rng.normal(size=D) * (rng.random(D) < 0.1)
     y = ((X @ w) * 2 + rng.logistic(size=need) > 0).astype(np.int64)
-    return X.astype(np.float16), y, "synthetic correlated Gaussian features, planted sparse logistic signal"
+    return (
+        X.astype(np.float16),
+        y,
+        "synthetic correlated Gaussian features, planted sparse logistic signal",
+    )
 
 
 def sklearn_loop(Xs_tr, ytr, Xs_ev, yev, pairs, C=1.0, solver="lbfgs"):
@@ -88,14 +100,28 @@ def sklearn_loop(Xs_tr, ytr, Xs_ev, yev, pairs, C=1.0, solver="lbfgs"):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small run: 3,000 pairs, 60 sklearn pairs, no full width")
-    ap.add_argument("--cache", type=Path, help="probekit cache (.h5) with >= n_train + n_eval examples")
-    ap.add_argument("--glue-dir", help="GLUE directory to extract SST-2 train from when --cache is not given")
-    ap.add_argument("--workdir", default="/tmp/probekit_bench", help="where --glue-dir extraction goes")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="small run: 3,000 pairs, 60 sklearn pairs, no full width",
+    )
+    ap.add_argument(
+        "--cache", type=Path, help="probekit cache (.h5) with >= n_train + n_eval examples"
+    )
+    ap.add_argument(
+        "--glue-dir", help="GLUE directory to extract SST-2 train from when --cache is not given"
+    )
+    ap.add_argument(
+        "--workdir", default="/tmp/probekit_bench", help="where --glue-dir extraction goes"
+    )
     ap.add_argument("--n-train", type=int, default=10_000)
     ap.add_argument("--n-eval", type=int, default=2_000)
-    ap.add_argument("--sk-pairs", type=int, default=400, help="pairs in the scikit-learn sample (default 400)")
-    ap.add_argument("--eager-pairs", type=int, default=2_000, help="pairs for the eager (uncompiled) engine")
+    ap.add_argument(
+        "--sk-pairs", type=int, default=400, help="pairs in the scikit-learn sample (default 400)"
+    )
+    ap.add_argument(
+        "--eager-pairs", type=int, default=2_000, help="pairs for the eager (uncompiled) engine"
+    )
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = ap.parse_args()
     if args.quick:
@@ -114,8 +140,10 @@ def main() -> None:
     sample = rng.choice(len(pairs), min(args.sk_pairs, len(pairs)), replace=False)
     half = len(sample) // 2
     print(f"data: {desc}; train {len(ytr)}, held-out {len(yev)}, {D} dims, {len(pairs):,} pairs")
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
-          f"torch {torch.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
+        f"torch {torch.__version__}"
+    )
 
     # scikit-learn sees the same standardisation the engine uses (train mean/std), in float64
     from sklearn.preprocessing import StandardScaler
@@ -123,7 +151,13 @@ def main() -> None:
     sc = StandardScaler().fit(Xtr.astype(np.float64))
     Xs_tr, Xs_ev = sc.transform(Xtr.astype(np.float64)), sc.transform(Xev.astype(np.float64))
 
-    res: dict = {"data": desc, "n_train": len(ytr), "n_eval": len(yev), "n_dims": D, "n_pairs": len(pairs)}
+    res: dict = {
+        "data": desc,
+        "n_train": len(ytr),
+        "n_eval": len(yev),
+        "n_dims": D,
+        "n_pairs": len(pairs),
+    }
     t_sk1, acc_sk1 = sklearn_loop(Xs_tr, ytr, Xs_ev, yev, pairs[sample[:half]])
 
     # compile=None compiles for a batch this size; --quick forces eager (no compile time in CI)
@@ -152,36 +186,61 @@ def main() -> None:
 
     diff = np.abs(s2["accuracy"][sample] - acc_sk)
     eager_vs_compiled = np.abs(se["accuracy"] - s2["accuracy"][eager_idx])
-    res.update({
-        "engine_first_call_s": t_first, "engine_steady_s": t_second, "engine_probes_per_s": len(pairs) / t_second,
-        "compiled": bool(st["compiled"]), "chunk_size": int(st["chunk_size"]),
-        "newton_passes_mean": float(st["n_iter"].mean()), "newton_passes_max": int(st["n_iter"].max()),
-        "all_converged": bool(st["converged"].all()),
-        "sklearn_sample_pairs": int(len(sample)), "sklearn_probes_per_s": sk_rate, "sklearn_all_pairs_s_extrapolated": sk_all,
-        "speedup_steady": sk_all / t_second, "speedup_incl_compile": sk_all / t_first,
-        "parity_median_abs_diff": float(np.median(diff)), "parity_max_abs_diff": float(diff.max()),
-        "eager_pairs": int(len(eager_idx)), "eager_probes_per_s": eager_rate,
-        "eager_all_pairs_s_extrapolated": len(pairs) / eager_rate,
-        "eager_vs_compiled_max_abs_diff": float(eager_vs_compiled.max()),
-    })
+    res.update(
+        {
+            "engine_first_call_s": t_first,
+            "engine_steady_s": t_second,
+            "engine_probes_per_s": len(pairs) / t_second,
+            "compiled": bool(st["compiled"]),
+            "chunk_size": int(st["chunk_size"]),
+            "newton_passes_mean": float(st["n_iter"].mean()),
+            "newton_passes_max": int(st["n_iter"].max()),
+            "all_converged": bool(st["converged"].all()),
+            "sklearn_sample_pairs": len(sample),
+            "sklearn_probes_per_s": sk_rate,
+            "sklearn_all_pairs_s_extrapolated": sk_all,
+            "speedup_steady": sk_all / t_second,
+            "speedup_incl_compile": sk_all / t_first,
+            "parity_median_abs_diff": float(np.median(diff)),
+            "parity_max_abs_diff": float(diff.max()),
+            "eager_pairs": len(eager_idx),
+            "eager_probes_per_s": eager_rate,
+            "eager_all_pairs_s_extrapolated": len(pairs) / eager_rate,
+            "eager_vs_compiled_max_abs_diff": float(eager_vs_compiled.max()),
+        }
+    )
     print()
     print(f"{'all pairs, logistic (C=1)':<46}{'seconds':>10}{'probes/s':>11}{'vs sklearn':>12}")
-    print(f"{'  engine, first call (incl. torch.compile)':<46}{t_first:>10.2f}{len(pairs) / t_first:>11.0f}"
-          f"{sk_all / t_first:>11.1f}x")
-    print(f"{'  engine, second call':<46}{t_second:>10.2f}{len(pairs) / t_second:>11.0f}{sk_all / t_second:>11.1f}x")
-    print(f"{'  engine, eager (no compile; extrapolated)':<46}{len(pairs) / eager_rate:>10.1f}{eager_rate:>11.0f}"
-          f"{sk_all / (len(pairs) / eager_rate):>11.1f}x")
-    print(f"{'  sklearn loop (extrapolated from ' + str(len(sample)) + ')':<46}{sk_all:>10.1f}{sk_rate:>11.0f}"
-          f"{1.0:>11.1f}x")
-    print(f"  Newton passes per probe: mean {st['n_iter'].mean():.2f}, max {st['n_iter'].max()}; chunk "
-          f"{st['chunk_size']}; compiled: {st['compiled']}; all converged: {bool(st['converged'].all())}")
-    print(f"  parity vs sklearn on {len(sample)} pairs: |accuracy diff| median {np.median(diff) * 100:.3f} points, "
-          f"max {diff.max() * 100:.3f} points; eager vs compiled max {eager_vs_compiled.max() * 100:.3f} points")
+    print(
+        f"{'  engine, first call (incl. torch.compile)':<46}{t_first:>10.2f}{len(pairs) / t_first:>11.0f}"
+        f"{sk_all / t_first:>11.1f}x"
+    )
+    print(
+        f"{'  engine, second call':<46}{t_second:>10.2f}{len(pairs) / t_second:>11.0f}{sk_all / t_second:>11.1f}x"
+    )
+    print(
+        f"{'  engine, eager (no compile; extrapolated)':<46}{len(pairs) / eager_rate:>10.1f}{eager_rate:>11.0f}"
+        f"{sk_all / (len(pairs) / eager_rate):>11.1f}x"
+    )
+    print(
+        f"{'  sklearn loop (extrapolated from ' + str(len(sample)) + ')':<46}{sk_all:>10.1f}{sk_rate:>11.0f}"
+        f"{1.0:>11.1f}x"
+    )
+    print(
+        f"  Newton passes per probe: mean {st['n_iter'].mean():.2f}, max {st['n_iter'].max()}; chunk "
+        f"{st['chunk_size']}; compiled: {st['compiled']}; all converged: {bool(st['converged'].all())}"
+    )
+    print(
+        f"  parity vs sklearn on {len(sample)} pairs: |accuracy diff| median {np.median(diff) * 100:.3f} points, "
+        f"max {diff.max() * 100:.3f} points; eager vs compiled max {eager_vs_compiled.max() * 100:.3f} points"
+    )
 
     # ridge (closed form from one Gram matrix), all pairs, for scale
     yr = ytr.astype(np.float64)
     t0 = time.perf_counter()
-    ProbeEngine(regression=True).fit_score(Xtr, yr, Xev, yev.astype(np.float64), pairs, metrics=("pearson",))
+    ProbeEngine(regression=True).fit_score(
+        Xtr, yr, Xev, yev.astype(np.float64), pairs, metrics=("pearson",)
+    )
     t_ridge = time.perf_counter() - t0
     res["ridge_all_pairs_s"] = t_ridge
     print(f"  ridge engine, all pairs (closed form): {t_ridge:.2f} s")
@@ -198,14 +257,22 @@ def main() -> None:
             t0 = time.perf_counter()
             lr = LogisticRegression(C=1.0, solver=solver, max_iter=5000).fit(Xs_tr, ytr)
             out[solver] = (time.perf_counter() - t0, (lr.predict(Xs_ev) == yev).mean())
-        res.update({"full_engine_s": t_full, "full_engine_acc": float(sf["accuracy"][0]),
-                    "full_sklearn_lbfgs_s": out["lbfgs"][0], "full_sklearn_lbfgs_acc": float(out["lbfgs"][1]),
-                    "full_sklearn_newton_s": out["newton-cholesky"][0],
-                    "full_sklearn_newton_acc": float(out["newton-cholesky"][1])})
+        res.update(
+            {
+                "full_engine_s": t_full,
+                "full_engine_acc": float(sf["accuracy"][0]),
+                "full_sklearn_lbfgs_s": out["lbfgs"][0],
+                "full_sklearn_lbfgs_acc": float(out["lbfgs"][1]),
+                "full_sklearn_newton_s": out["newton-cholesky"][0],
+                "full_sklearn_newton_acc": float(out["newton-cholesky"][1]),
+            }
+        )
         print()
-        print(f"one full-width probe ({D} dims): engine {t_full:.2f} s (acc {sf['accuracy'][0]:.4f}); sklearn lbfgs "
-              f"{out['lbfgs'][0]:.2f} s (acc {out['lbfgs'][1]:.4f}, {out['lbfgs'][0] / t_full:.1f}x the engine); "
-              f"sklearn newton-cholesky {out['newton-cholesky'][0]:.2f} s (acc {out['newton-cholesky'][1]:.4f})")
+        print(
+            f"one full-width probe ({D} dims): engine {t_full:.2f} s (acc {sf['accuracy'][0]:.4f}); sklearn lbfgs "
+            f"{out['lbfgs'][0]:.2f} s (acc {out['lbfgs'][1]:.4f}, {out['lbfgs'][0] / t_full:.1f}x the engine); "
+            f"sklearn newton-cholesky {out['newton-cholesky'][0]:.2f} s (acc {out['newton-cholesky'][1]:.4f})"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     res["peak_rss_gib"] = peak
     print(f"peak resident memory of this process: {peak:.2f} GiB (engine budget 2 GiB in flight)")

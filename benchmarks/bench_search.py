@@ -35,8 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probekit import search as S  # noqa: E402
-from probekit.stumps import fit_stumps  # noqa: E402
+from probekit import search as S
+from probekit.stumps import fit_stumps
 
 
 def planted(n: int, D: int, k: int, seed: int = 0):
@@ -92,11 +92,19 @@ def bench_greedy(args) -> dict:
         t0 = time.perf_counter()
         g = S._greedy_select(pb, k, None, None, np.arange(D), ck, f"bench-{name}", screen=screen)
         dt = time.perf_counter() - t0
-        modes[name] = {"s": dt, "steps_s": [s["seconds"] for s in g["steps"]], "selected": g["selected"]}
-        print(f"batched greedy ({name}): {D} dims, n={n} ({len(pb.idx_fit)} fit / {len(pb.idx_val)} val), k={k}: "
-              f"{dt:.2f} s; steps {[round(s['seconds'], 2) for s in g['steps']]}")
-        print(f"  selected {g['selected']}; planted {planted_dims} -> recovered "
-              f"{len(set(g['selected']) & set(planted_dims))}/{k}")
+        modes[name] = {
+            "s": dt,
+            "steps_s": [s["seconds"] for s in g["steps"]],
+            "selected": g["selected"],
+        }
+        print(
+            f"batched greedy ({name}): {D} dims, n={n} ({len(pb.idx_fit)} fit / {len(pb.idx_val)} val), k={k}: "
+            f"{dt:.2f} s; steps {[round(s['seconds'], 2) for s in g['steps']]}"
+        )
+        print(
+            f"  selected {g['selected']}; planted {planted_dims} -> recovered "
+            f"{len(set(g['selected']) & set(planted_dims))}/{k}"
+        )
     main_mode = "exhaustive" if "exhaustive" in modes else f"screen{args.screen}"
     sel = modes[main_mode]["selected"]
     # the public call: selection + dev curve + a 20-draw random baseline per k + the full-width probe
@@ -105,9 +113,11 @@ def bench_greedy(args) -> dict:
     t0 = time.perf_counter()
     full = S.greedy(tr, dv, k=k, screen=args.screen)
     t_public = time.perf_counter() - t0
-    print(f"S.greedy(..., screen={args.screen}) end to end (with dev curve, random baselines, full width): "
-          f"{t_public:.2f} s; dev acc {full['metrics']['accuracy']:.3f}, full {full['full_metrics']['accuracy']:.3f}, "
-          f"random {full['random_baseline']['mean']['accuracy']:.3f}")
+    print(
+        f"S.greedy(..., screen={args.screen}) end to end (with dev curve, random baselines, full width): "
+        f"{t_public:.2f} s; dev acc {full['metrics']['accuracy']:.3f}, full {full['full_metrics']['accuracy']:.3f}, "
+        f"random {full['random_baseline']['mean']['accuracy']:.3f}"
+    )
 
     naive = Naive(pb.X_fit, pb.y_fit, pb.X_val, pb.y_val)
     rng = np.random.default_rng(1)
@@ -125,26 +135,46 @@ def bench_greedy(args) -> dict:
     for t in range(k):
         prefix = sel[:t]
         rest = np.setdiff1d(np.arange(D), prefix)
-        dims = np.concatenate([np.tile(np.asarray(prefix, dtype=np.int64), (len(rest), 1)), rest[:, None]], axis=1)
+        dims = np.concatenate(
+            [np.tile(np.asarray(prefix, dtype=np.int64), (len(rest), 1)), rest[:, None]], axis=1
+        )
         bs, bl = pb.select(dims)
         order = S._order(bs, bl)
-        short = np.unique(np.concatenate([order[:12], rng.choice(len(rest), size=min(12, len(rest)), replace=False)]))
+        short = np.unique(
+            np.concatenate(
+                [order[:12], rng.choice(len(rest), size=min(12, len(rest)), replace=False)]
+            )
+        )
         na, nl = naive.step(prefix, rest[short])
         win = rest[short][S._order(na, nl)[0]]
         shortlist_ok.append(int(win) == sel[t])
         max_diff = max(max_diff, float(np.abs(na - bs[short]).max()))
     out = {
-        "n": n, "dims": D, "k": k, "modes": modes, "public_greedy_s": t_public, "selected": sel,
-        "planted": planted_dims, "naive_step": tm + 1, "naive_step_s": t_step, "naive_per_fit_s": per_fit,
-        "naive_est_s": naive_est, "naive_step_same_winner": mid_same,
-        "speedup_est": {m: naive_est / v["s"] for m, v in modes.items()}, "shortlist_same_winner": shortlist_ok,
+        "n": n,
+        "dims": D,
+        "k": k,
+        "modes": modes,
+        "public_greedy_s": t_public,
+        "selected": sel,
+        "planted": planted_dims,
+        "naive_step": tm + 1,
+        "naive_step_s": t_step,
+        "naive_per_fit_s": per_fit,
+        "naive_est_s": naive_est,
+        "naive_step_same_winner": mid_same,
+        "speedup_est": {m: naive_est / v["s"] for m, v in modes.items()},
+        "shortlist_same_winner": shortlist_ok,
         "max_abs_val_acc_diff_naive_vs_batched": max_diff,
     }
     sp = ", ".join(f"{m} {naive_est / v['s']:.1f}x" for m, v in modes.items())
-    print(f"naive sklearn refit, step {tm + 1} timed whole: {t_step:.1f} s ({per_fit * 1e3:.1f} ms per fit; same "
-          f"winner: {mid_same}) -> whole search ~{naive_est:.1f} s (extrapolated); speed-up {sp}")
-    print(f"  same winner on the shortlist at every step: {all(shortlist_ok)}; max |val acc naive - batched| on "
-          f"shortlists {max_diff:.4f}")
+    print(
+        f"naive sklearn refit, step {tm + 1} timed whole: {t_step:.1f} s ({per_fit * 1e3:.1f} ms per fit; same "
+        f"winner: {mid_same}) -> whole search ~{naive_est:.1f} s (extrapolated); speed-up {sp}"
+    )
+    print(
+        f"  same winner on the shortlist at every step: {all(shortlist_ok)}; max |val acc naive - batched| on "
+        f"shortlists {max_diff:.4f}"
+    )
     if args.full_naive:
         t1 = time.perf_counter()
         nsel = []
@@ -154,10 +184,16 @@ def bench_greedy(args) -> dict:
             nsel.append(int(rest[S._order(a, l)[0]]))
         t_naive = time.perf_counter() - t1
         same = {m: nsel == v["selected"] for m, v in modes.items()}
-        out.update(naive_full_s=t_naive, naive_selected=nsel, same_selection=same,
-                   speedup_full={m: t_naive / v["s"] for m, v in modes.items()})
-        print(f"full naive search: {t_naive:.1f} s, selected {nsel}; same as batched: {same}; speed-up "
-              + ", ".join(f"{m} {t_naive / v['s']:.1f}x" for m, v in modes.items()))
+        out.update(
+            naive_full_s=t_naive,
+            naive_selected=nsel,
+            same_selection=same,
+            speedup_full={m: t_naive / v["s"] for m, v in modes.items()},
+        )
+        print(
+            f"full naive search: {t_naive:.1f} s, selected {nsel}; same as batched: {same}; speed-up "
+            + ", ".join(f"{m} {t_naive / v['s']:.1f}x" for m, v in modes.items())
+        )
     return out
 
 
@@ -172,10 +208,21 @@ def _cache_path(args) -> Path:
         from probekit.models import load_encoder
         from probekit.tasks import load_task
 
-        glue = Path(os.environ.get("PROBEKIT_GLUE_DIR", Path(__file__).resolve().parents[2] / "shared" / "glue"))
-        print(f"extracting a MiniLM cache of {args.stump_limit} SST-2 train examples into {path} (once) ...")
-        extract(load_encoder("minilm", device="cpu"), load_task("sst2", "train", glue_dir=glue, limit=args.stump_limit),
-                path, store_tokens=False, progress=False)
+        glue = Path(
+            os.environ.get(
+                "PROBEKIT_GLUE_DIR", Path(__file__).resolve().parents[2] / "shared" / "glue"
+            )
+        )
+        print(
+            f"extracting a MiniLM cache of {args.stump_limit} SST-2 train examples into {path} (once) ..."
+        )
+        extract(
+            load_encoder("minilm", device="cpu"),
+            load_task("sst2", "train", glue_dir=glue, limit=args.stump_limit),
+            path,
+            store_tokens=False,
+            progress=False,
+        )
     return path
 
 
@@ -200,7 +247,9 @@ def bench_stumps(args) -> dict:
     t0 = time.perf_counter()
     fits = [fit_stumps(X, y) for X in layers]
     t_stumps = time.perf_counter() - t0
-    best = [(l, int(f.train_score.argmax()), float(f.train_score.max())) for l, f in enumerate(fits)]
+    best = [
+        (l, int(f.train_score.argmax()), float(f.train_score.max())) for l, f in enumerate(fits)
+    ]
     # exactness spot check against a brute force over thresholds on a few dims
     X = layers[-1]
     for d in range(3):
@@ -217,13 +266,26 @@ def bench_stumps(args) -> dict:
         DecisionTreeClassifier(max_depth=1).fit(X[:, d : d + 1].astype(np.float32), y)
     per_dim = (time.perf_counter() - t0) / len(samp)
     sk_est = per_dim * D * len(layers)
-    out = {"cache": name, "n": n, "layers": len(layers), "dims": D, "read_s": t_read, "stumps_s": t_stumps,
-           "sklearn_tree_per_dim_s": per_dim, "sklearn_tree_est_s": sk_est, "speedup_vs_sklearn_tree": sk_est / t_stumps,
-           "best_per_layer": best}
-    print(f"stumps: {len(layers)} layers x {D} dims, n={n} ({name}): {t_stumps:.2f} s "
-          f"(+ {t_read:.2f} s reading the cache); sklearn depth-1 tree per dim: {per_dim * 1e3:.1f} ms -> "
-          f"~{sk_est:.1f} s (extrapolated); speed-up {sk_est / t_stumps:.1f}x")
-    print(f"  best single dim per layer (train accuracy): {[(l, d, round(s, 3)) for l, d, s in best]}")
+    out = {
+        "cache": name,
+        "n": n,
+        "layers": len(layers),
+        "dims": D,
+        "read_s": t_read,
+        "stumps_s": t_stumps,
+        "sklearn_tree_per_dim_s": per_dim,
+        "sklearn_tree_est_s": sk_est,
+        "speedup_vs_sklearn_tree": sk_est / t_stumps,
+        "best_per_layer": best,
+    }
+    print(
+        f"stumps: {len(layers)} layers x {D} dims, n={n} ({name}): {t_stumps:.2f} s "
+        f"(+ {t_read:.2f} s reading the cache); sklearn depth-1 tree per dim: {per_dim * 1e3:.1f} ms -> "
+        f"~{sk_est:.1f} s (extrapolated); speed-up {sk_est / t_stumps:.1f}x"
+    )
+    print(
+        f"  best single dim per layer (train accuracy): {[(l, d, round(s, 3)) for l, d, s in best]}"
+    )
     return out
 
 
@@ -235,9 +297,15 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample", type=int, default=32, help="tree fits timed for the stump baseline")
-    ap.add_argument("--full-naive", action="store_true", help="run the complete naive search too (minutes)")
-    ap.add_argument("--screen", type=int, default=32, help="candidates fitted per step in the screened mode")
-    ap.add_argument("--skip-exhaustive", action="store_true", help="only the screened batched search")
+    ap.add_argument(
+        "--full-naive", action="store_true", help="run the complete naive search too (minutes)"
+    )
+    ap.add_argument(
+        "--screen", type=int, default=32, help="candidates fitted per step in the screened mode"
+    )
+    ap.add_argument(
+        "--skip-exhaustive", action="store_true", help="only the screened batched search"
+    )
     ap.add_argument("--cache", help="MiniLM cache for the stump benchmark")
     ap.add_argument("--stump-limit", type=int, default=10000)
     ap.add_argument("--work", default="/tmp/probekit-bench")
@@ -247,8 +315,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    res = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
-           "date": time.strftime("%Y-%m-%d")}
+    res = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
+        "date": time.strftime("%Y-%m-%d"),
+    }
     if not args.skip_greedy:
         res["greedy"] = bench_greedy(args)
     if not args.skip_stumps:

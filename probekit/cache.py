@@ -30,8 +30,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -42,14 +43,14 @@ from .tasks import TaskSpec, get_task
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "POOLS",
     "SCHEMA",
     "SCHEMA_VERSION",
-    "POOLS",
     "ActivationCache",
     "CacheWriter",
-    "partial_path",
-    "merge_shards",
     "describe",
+    "merge_shards",
+    "partial_path",
 ]
 
 SCHEMA = "probekit-activations"
@@ -60,9 +61,22 @@ _TOKEN_CHUNK = 4096
 _DIM_CHUNK = 64
 _EXAMPLE_CHUNK = 1024
 # attributes that must agree between a partial file and a resumed run, and between shards
-IDENTITY_ATTRS = ("model_hash", "tokenizer", "max_length", "storage_dtype", "compute_dtype", "task",
-                  "split", "data_hash", "store_tokens", "n_layers", "hidden_size", "n_examples",
-                  "shard", "window_tokens")
+IDENTITY_ATTRS = (
+    "model_hash",
+    "tokenizer",
+    "max_length",
+    "storage_dtype",
+    "compute_dtype",
+    "task",
+    "split",
+    "data_hash",
+    "store_tokens",
+    "n_layers",
+    "hidden_size",
+    "n_examples",
+    "shard",
+    "window_tokens",
+)
 
 
 def partial_path(path: str | Path) -> Path:
@@ -91,8 +105,9 @@ def _from_attr(v: Any) -> Any:
     return v
 
 
-def _create_allocated(group: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any,
-                      chunks: tuple[int, ...] | None) -> h5py.Dataset:
+def _create_allocated(
+    group: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any, chunks: tuple[int, ...] | None
+) -> h5py.Dataset:
     """A dataset whose storage is allocated now (no fill writes), so later data writes do not
     touch file metadata: an interrupted writer leaves a readable file."""
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
@@ -132,7 +147,7 @@ class CacheWriter:
         storage_dtype: str = "float16",
         store_tokens: bool = True,
         token_ids: dict[str, np.ndarray] | None = None,
-    ) -> "CacheWriter":
+    ) -> CacheWriter:
         """Create ``path.partial`` with every dataset allocated.
 
         Args:
@@ -170,11 +185,17 @@ class CacheWriter:
             sdt = STORAGE_DTYPES[storage_dtype]
             g = f.create_group("pooled")
             for p in POOLS:
-                _create_allocated(g, p, (n, n_layers, hidden_size), sdt, (_EXAMPLE_CHUNK, 1, hidden_size))
-            _create_allocated(g, "max_norm_pos", (n, n_layers), np.int16, (_EXAMPLE_CHUNK, n_layers))
+                _create_allocated(
+                    g, p, (n, n_layers, hidden_size), sdt, (_EXAMPLE_CHUNK, 1, hidden_size)
+                )
+            _create_allocated(
+                g, "max_norm_pos", (n, n_layers), np.int16, (_EXAMPLE_CHUNK, n_layers)
+            )
             if store_tokens:
                 T = int(offsets[-1])
-                _create_allocated(f, "hidden", (T, n_layers, hidden_size), sdt, (_TOKEN_CHUNK, 1, _DIM_CHUNK))
+                _create_allocated(
+                    f, "hidden", (T, n_layers, hidden_size), sdt, (_TOKEN_CHUNK, 1, _DIM_CHUNK)
+                )
                 for name, arr in (token_ids or {}).items():
                     f.create_dataset(name, data=arr, chunks=True if T else None)
             f.flush()
@@ -185,14 +206,16 @@ class CacheWriter:
         return cls(final, f)
 
     @classmethod
-    def resume(cls, path: str | Path, expected: dict[str, Any]) -> "CacheWriter":
+    def resume(cls, path: str | Path, expected: dict[str, Any]) -> CacheWriter:
         """Reopen ``path.partial`` for writing after checking its identity attributes."""
         final = Path(path)
         part = partial_path(final)
         try:
             f = h5py.File(part, "r+")
         except OSError as e:
-            raise CacheError(f"{part}: cannot reopen the partial cache to resume ({e}); delete it to start over") from None
+            raise CacheError(
+                f"{part}: cannot reopen the partial cache to resume ({e}); delete it to start over"
+            ) from None
         if _from_attr(f.attrs.get("schema")) != SCHEMA:
             f.close()
             raise CacheError(f"{part}: not a probekit cache; refusing to resume into it")
@@ -220,8 +243,14 @@ class CacheWriter:
     def offsets(self) -> np.ndarray:
         return self.f["offsets"][:]
 
-    def write_window(self, start: int, stop: int, pooled: dict[str, np.ndarray], max_norm_pos: np.ndarray,
-                     hidden: np.ndarray | None) -> None:
+    def write_window(
+        self,
+        start: int,
+        stop: int,
+        pooled: dict[str, np.ndarray],
+        max_norm_pos: np.ndarray,
+        hidden: np.ndarray | None,
+    ) -> None:
         """Write examples ``start:stop`` and mark them done.
 
         Args:
@@ -230,7 +259,9 @@ class CacheWriter:
             hidden: ``[offsets[stop] - offsets[start], n_layers, hidden]`` or None.
         """
         if start != self.n_done:
-            raise CacheError(f"{self.path}: window starts at {start} but {self.n_done} examples are done")
+            raise CacheError(
+                f"{self.path}: window starts at {start} but {self.n_done} examples are done"
+            )
         for p in POOLS:
             self.f["pooled"][p][start:stop] = pooled[p]
         self.f["pooled"]["max_norm_pos"][start:stop] = max_norm_pos
@@ -238,7 +269,9 @@ class CacheWriter:
             off = self.f["offsets"]
             a, b = int(off[start]), int(off[stop])
             if hidden.shape[0] != b - a:
-                raise CacheError(f"{self.path}: {hidden.shape[0]} token rows for a window of {b - a}")
+                raise CacheError(
+                    f"{self.path}: {hidden.shape[0]} token rows for a window of {b - a}"
+                )
             if b > a:
                 self.f["hidden"][a:b] = hidden
         self.f.flush()  # data first, then the mark that says it is there
@@ -281,7 +314,11 @@ class ActivationCache:
     def __init__(self, path: str | Path, *, allow_partial: bool = False) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            hint = " (an unfinished extraction is at .partial; rerun with --resume)" if partial_path(self.path).exists() else ""
+            hint = (
+                " (an unfinished extraction is at .partial; rerun with --resume)"
+                if partial_path(self.path).exists()
+                else ""
+            )
             raise CacheError(f"{self.path}: no such cache file{hint}")
         try:
             self._f = h5py.File(self.path, "r")
@@ -297,13 +334,19 @@ class ActivationCache:
     def _validate(self, allow_partial: bool) -> None:
         a = self._f.attrs
         if _from_attr(a.get("schema")) != SCHEMA:
-            raise CacheError(f"{self.path}: not a probekit activation cache (no '{SCHEMA}' schema attribute)")
+            raise CacheError(
+                f"{self.path}: not a probekit activation cache (no '{SCHEMA}' schema attribute)"
+            )
         v = int(_from_attr(a.get("schema_version", -1)))
         if v != SCHEMA_VERSION:
-            raise CacheError(f"{self.path}: schema version {v}, this probekit reads version {SCHEMA_VERSION}")
+            raise CacheError(
+                f"{self.path}: schema version {v}, this probekit reads version {SCHEMA_VERSION}"
+            )
         if not bool(a.get("complete", False)) and not allow_partial:
-            raise CacheError(f"{self.path}: cache is partial ({int(a.get('n_done', 0))} of "
-                             f"{int(a.get('n_examples', 0))} examples); finish it with extract --resume")
+            raise CacheError(
+                f"{self.path}: cache is partial ({int(a.get('n_done', 0))} of "
+                f"{int(a.get('n_examples', 0))} examples); finish it with extract --resume"
+            )
         n, L, H = (int(a[k]) for k in ("n_examples", "n_layers", "hidden_size"))
         need = {"labels": (n,), "example_index": (n,), "offsets": (n + 1,)}
         need.update({f"pooled/{p}": (n, L, H) for p in POOLS})
@@ -311,14 +354,18 @@ class ActivationCache:
             if name not in self._f:
                 raise CacheError(f"{self.path}: corrupt cache, dataset {name!r} is missing")
             if self._f[name].shape != shape:
-                raise CacheError(f"{self.path}: corrupt cache, {name} has shape {self._f[name].shape}, expected {shape}")
+                raise CacheError(
+                    f"{self.path}: corrupt cache, {name} has shape {self._f[name].shape}, expected {shape}"
+                )
         if "hidden" in self._f:
             T = int(self._f["offsets"][-1])
             if self._f["hidden"].shape != (T, L, H):
-                raise CacheError(f"{self.path}: corrupt cache, hidden has shape {self._f['hidden'].shape}, expected {(T, L, H)}")
+                raise CacheError(
+                    f"{self.path}: corrupt cache, hidden has shape {self._f['hidden'].shape}, expected {(T, L, H)}"
+                )
 
     # ------------------------------------------------------------------ context
-    def __enter__(self) -> "ActivationCache":
+    def __enter__(self) -> ActivationCache:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -329,8 +376,10 @@ class ActivationCache:
             self._f.close()
 
     def __repr__(self) -> str:
-        return (f"ActivationCache({str(self.path)!r}, task={self.meta.get('task')!r}, split={self.meta.get('split')!r}, "
-                f"n_examples={self.n_examples}, n_layers={self.n_layers}, hidden_size={self.hidden_size})")
+        return (
+            f"ActivationCache({str(self.path)!r}, task={self.meta.get('task')!r}, split={self.meta.get('split')!r}, "
+            f"n_examples={self.n_examples}, n_layers={self.n_layers}, hidden_size={self.hidden_size})"
+        )
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -379,8 +428,14 @@ class ActivationCache:
             spec = None
         if spec is not None and name != "custom":
             return spec
-        return TaskSpec(name, name, tuple(m.get("text_fields") or ("text",)), tuple(m.get("label_names") or ()),
-                        bool(m.get("is_regression", False)), tuple(m.get("metrics") or ("accuracy",)))
+        return TaskSpec(
+            name,
+            name,
+            tuple(m.get("text_fields") or ("text",)),
+            tuple(m.get("label_names") or ()),
+            bool(m.get("is_regression", False)),
+            tuple(m.get("metrics") or ("accuracy",)),
+        )
 
     @property
     def labels(self) -> np.ndarray:
@@ -404,7 +459,9 @@ class ActivationCache:
         L = self.n_layers
         li = int(layer) + L if int(layer) < 0 else int(layer)
         if not 0 <= li < L:
-            raise ConfigError(f"layer {layer} is out of range for {self.path} ({L} hidden states: 0..{L - 1} or -{L}..-1)")
+            raise ConfigError(
+                f"layer {layer} is out of range for {self.path} ({L} hidden states: 0..{L - 1} or -{L}..-1)"
+            )
         return li
 
     def _dims(self, dims: Sequence[int] | np.ndarray | None) -> np.ndarray | slice:
@@ -412,12 +469,19 @@ class ActivationCache:
             return slice(None)
         d = np.asarray(dims, dtype=np.int64).reshape(-1)
         if d.size and (d.min() < 0 or d.max() >= self.hidden_size):
-            raise ConfigError(f"dimension(s) {d[(d < 0) | (d >= self.hidden_size)].tolist()} out of range 0..{self.hidden_size - 1}")
+            raise ConfigError(
+                f"dimension(s) {d[(d < 0) | (d >= self.hidden_size)].tolist()} out of range 0..{self.hidden_size - 1}"
+            )
         return d
 
     # ------------------------------------------------------------------ data
-    def features(self, layer: int = -1, pool: str = "cls", dims: Sequence[int] | np.ndarray | None = None,
-                 dtype: Any = None) -> np.ndarray:
+    def features(
+        self,
+        layer: int = -1,
+        pool: str = "cls",
+        dims: Sequence[int] | np.ndarray | None = None,
+        dtype: Any = None,
+    ) -> np.ndarray:
         """Sentence-level vectors ``[n_examples, n_dims]`` of one layer and pooling.
 
         Args:
@@ -427,18 +491,23 @@ class ActivationCache:
             dtype: cast to this dtype (default: the stored dtype, float16 unless chosen otherwise).
         """
         if pool not in self.pools:
-            raise ConfigError(f"pool {pool!r} is not in {self.path}; available: {', '.join(self.pools)}")
+            raise ConfigError(
+                f"pool {pool!r} is not in {self.path}; available: {', '.join(self.pools)}"
+            )
         X = self._f["pooled"][pool][:, self.layer_index(layer), :]
         d = self._dims(dims)
         if not isinstance(d, slice):
             X = X[:, d]
         return X if dtype is None else X.astype(dtype, copy=False)
 
-    def all_layers(self, pool: str = "cls", dims: Sequence[int] | np.ndarray | None = None,
-                   dtype: Any = None) -> np.ndarray:
+    def all_layers(
+        self, pool: str = "cls", dims: Sequence[int] | np.ndarray | None = None, dtype: Any = None
+    ) -> np.ndarray:
         """Every layer at once: ``[n_examples, n_layers, n_dims]``."""
         if pool not in self.pools:
-            raise ConfigError(f"pool {pool!r} is not in {self.path}; available: {', '.join(self.pools)}")
+            raise ConfigError(
+                f"pool {pool!r} is not in {self.path}; available: {', '.join(self.pools)}"
+            )
         X = self._f["pooled"][pool][:]
         d = self._dims(dims)
         if not isinstance(d, slice):
@@ -449,8 +518,9 @@ class ActivationCache:
         """``[n_examples, n_layers]`` position (within its example) of the max-norm token."""
         return self._f["pooled"]["max_norm_pos"][:]
 
-    def tokens(self, layer: int = -1, dims: Sequence[int] | np.ndarray | None = None,
-               dtype: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def tokens(
+        self, layer: int = -1, dims: Sequence[int] | np.ndarray | None = None, dtype: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Token-level vectors of one layer: ``(values [n_tokens, n_dims], offsets [n_examples + 1])``.
 
         Raises:
@@ -470,7 +540,10 @@ class ActivationCache:
 
     def token_field(self, name: str) -> np.ndarray:
         """A token-level id field: ``input_ids``, ``special_tokens_mask``, ``word_ids``, ``sequence_ids``."""
-        if name not in ("input_ids", "special_tokens_mask", "word_ids", "sequence_ids") or name not in self._f:
+        if (
+            name not in ("input_ids", "special_tokens_mask", "word_ids", "sequence_ids")
+            or name not in self._f
+        ):
             raise CacheError(f"{self.path}: no token field {name!r}")
         return self._f[name][:]
 
@@ -478,10 +551,11 @@ class ActivationCache:
         """Yield each example's token vectors ``[n_tokens_i, hidden]`` of one layer."""
         V, off = self.tokens(layer)
         for i in range(self.n_examples):
-            yield V[off[i]:off[i + 1]]
+            yield V[off[i] : off[i + 1]]
 
 
 # ---------------------------------------------------------------------------------- merge
+
 
 def merge_shards(shards: Sequence[str | Path], out: str | Path) -> Path:
     """Concatenate complete shard caches (``--shard i/n``) into one complete cache.
@@ -494,7 +568,9 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path) -> Path:
         metas = [c.meta for c in caches]
         counts = {m.get("shard_count") for m in metas}
         if len(counts) != 1 or None in counts:
-            raise CacheMismatchError(f"not shards of one extraction: shard counts {sorted(map(str, counts))}")
+            raise CacheMismatchError(
+                f"not shards of one extraction: shard counts {sorted(map(str, counts))}"
+            )
         n_shards = int(counts.pop())
         order = sorted(range(len(caches)), key=lambda i: int(metas[i]["shard_index"]))
         idx = [int(metas[i]["shard_index"]) for i in order]
@@ -502,11 +578,24 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path) -> Path:
             raise CacheMismatchError(f"shards {idx} given; need all of 0..{n_shards - 1}")
         ref = metas[order[0]]
         for i in order[1:]:
-            for k in ("model_hash", "tokenizer", "max_length", "storage_dtype", "compute_dtype", "task", "split",
-                      "full_data_hash", "store_tokens", "n_layers", "hidden_size"):
+            for k in (
+                "model_hash",
+                "tokenizer",
+                "max_length",
+                "storage_dtype",
+                "compute_dtype",
+                "task",
+                "split",
+                "full_data_hash",
+                "store_tokens",
+                "n_layers",
+                "hidden_size",
+            ):
                 if metas[i].get(k) != ref.get(k):
-                    raise CacheMismatchError(f"{caches[i].path}: {k} is {metas[i].get(k)!r}, "
-                                             f"but {caches[order[0]].path} has {ref.get(k)!r}")
+                    raise CacheMismatchError(
+                        f"{caches[i].path}: {k} is {metas[i].get(k)!r}, "
+                        f"but {caches[order[0]].path} has {ref.get(k)!r}"
+                    )
         ordered = [caches[i] for i in order]
         labels = np.concatenate([c.labels for c in ordered])
         ex_index = np.concatenate([c.example_index for c in ordered])
@@ -514,16 +603,48 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path) -> Path:
         store_tokens = all(c.has_tokens for c in ordered)
         token_ids = None
         if store_tokens:
-            token_ids = {k: np.concatenate([c._f[k][:] for c in ordered])
-                         for k in ("input_ids", "special_tokens_mask", "word_ids", "sequence_ids") if k in ordered[0]._f}
-        attrs = {k: v for k, v in ref.items() if k not in ("schema", "schema_version", "complete", "n_done", "n_examples",
-                                                         "n_layers", "hidden_size", "storage_dtype", "store_tokens", "pools")}
-        attrs.update(shard="", shard_index="", shard_count="", data_hash=ref.get("full_data_hash", ""),
-                     n_truncated=int(sum(int(m.get("n_truncated", 0)) for m in metas)),
-                     merged_from=[str(c.path) for c in ordered])
-        w = CacheWriter.create(out, attrs=attrs, labels=labels, example_index=ex_index, lengths=lengths,
-                               n_layers=ordered[0].n_layers, hidden_size=ordered[0].hidden_size,
-                               storage_dtype=str(ref["storage_dtype"]), store_tokens=store_tokens, token_ids=token_ids)
+            token_ids = {
+                k: np.concatenate([c._f[k][:] for c in ordered])
+                for k in ("input_ids", "special_tokens_mask", "word_ids", "sequence_ids")
+                if k in ordered[0]._f
+            }
+        attrs = {
+            k: v
+            for k, v in ref.items()
+            if k
+            not in (
+                "schema",
+                "schema_version",
+                "complete",
+                "n_done",
+                "n_examples",
+                "n_layers",
+                "hidden_size",
+                "storage_dtype",
+                "store_tokens",
+                "pools",
+            )
+        }
+        attrs.update(
+            shard="",
+            shard_index="",
+            shard_count="",
+            data_hash=ref.get("full_data_hash", ""),
+            n_truncated=int(sum(int(m.get("n_truncated", 0)) for m in metas)),
+            merged_from=[str(c.path) for c in ordered],
+        )
+        w = CacheWriter.create(
+            out,
+            attrs=attrs,
+            labels=labels,
+            example_index=ex_index,
+            lengths=lengths,
+            n_layers=ordered[0].n_layers,
+            hidden_size=ordered[0].hidden_size,
+            storage_dtype=str(ref["storage_dtype"]),
+            store_tokens=store_tokens,
+            token_ids=token_ids,
+        )
         try:
             start = 0
             for c in ordered:
@@ -553,8 +674,17 @@ def describe(path: str | Path) -> dict[str, Any]:
 
         def visit(name: str, obj: Any) -> None:
             if isinstance(obj, h5py.Dataset):
-                datasets[name] = {"shape": list(obj.shape), "dtype": str(obj.dtype), "chunks": list(obj.chunks or []),
-                                  "bytes": int(obj.id.get_storage_size())}
+                datasets[name] = {
+                    "shape": list(obj.shape),
+                    "dtype": str(obj.dtype),
+                    "chunks": list(obj.chunks or []),
+                    "bytes": int(obj.id.get_storage_size()),
+                }
 
         c._f.visititems(visit)
-        return {"path": str(p), "file_bytes": p.stat().st_size, "meta": c.meta, "datasets": datasets}
+        return {
+            "path": str(p),
+            "file_bytes": p.stat().st_size,
+            "meta": c.meta,
+            "datasets": datasets,
+        }

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +30,15 @@ from .tasks import TaskData
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ExtractionReport", "Encoded", "encode", "forward_batch", "pool_batch", "extract", "parse_shard"]
+__all__ = [
+    "Encoded",
+    "ExtractionReport",
+    "encode",
+    "extract",
+    "forward_batch",
+    "parse_shard",
+    "pool_batch",
+]
 
 _TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
@@ -92,14 +101,27 @@ def encode(tokenizer: Any, data: TaskData, max_length: int) -> Encoded:
         raise ConfigError(f"max_length {max_length} is too small")
     kw = dict(return_special_tokens_mask=True, return_token_type_ids=True, verbose=False)
     args = (data.texts, data.pairs) if data.pairs is not None else (data.texts,)
-    enc = tokenizer(*args, truncation=False, **kw)  # one pass; only the long examples are encoded again
+    enc = tokenizer(
+        *args, truncation=False, **kw
+    )  # one pass; only the long examples are encoded again
     ids, special = list(enc["input_ids"]), list(enc["special_tokens_mask"])
     tt = list(enc["token_type_ids"]) if "token_type_ids" in enc else None
     fast = getattr(enc, "encodings", None) is not None
     if not fast:
-        logger.warning("tokenizer %s is not a fast tokenizer: word_ids are not stored", type(tokenizer).__name__)
-    word_ids = [[-1 if v is None else v for v in enc.word_ids(i)] for i in range(len(ids))] if fast else None
-    seq_ids = [[-1 if v is None else v for v in enc.sequence_ids(i)] for i in range(len(ids))] if fast else None
+        logger.warning(
+            "tokenizer %s is not a fast tokenizer: word_ids are not stored",
+            type(tokenizer).__name__,
+        )
+    word_ids = (
+        [[-1 if v is None else v for v in enc.word_ids(i)] for i in range(len(ids))]
+        if fast
+        else None
+    )
+    seq_ids = (
+        [[-1 if v is None else v for v in enc.sequence_ids(i)] for i in range(len(ids))]
+        if fast
+        else None
+    )
     long = [i for i, x in enumerate(ids) if len(x) > max_length]
     if long:
         sub = tuple([a[i] for i in long] for a in args)
@@ -120,11 +142,14 @@ def encode(tokenizer: Any, data: TaskData, max_length: int) -> Encoded:
 
 
 def _pad(seqs: list[list[int]], value: int, device: torch.device) -> torch.Tensor:
-    return torch.nn.utils.rnn.pad_sequence([torch.tensor(s, dtype=torch.long) for s in seqs], batch_first=True,
-                                           padding_value=value).to(device)
+    return torch.nn.utils.rnn.pad_sequence(
+        [torch.tensor(s, dtype=torch.long) for s in seqs], batch_first=True, padding_value=value
+    ).to(device)
 
 
-def forward_batch(lm: LoadedModel, enc: Encoded, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def forward_batch(
+    lm: LoadedModel, enc: Encoded, rows: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One padded forward pass over examples ``rows``.
 
     Returns:
@@ -146,7 +171,9 @@ def forward_batch(lm: LoadedModel, enc: Encoded, rows: np.ndarray) -> tuple[torc
     return hidden, att, content_mask(att, special)
 
 
-def pool_batch(hidden: torch.Tensor, content: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def pool_batch(
+    hidden: torch.Tensor, content: torch.Tensor
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Pooled views of a batch (:mod:`probekit.pooling`), computed in float32.
 
     Args:
@@ -163,9 +190,14 @@ def pool_batch(hidden: torch.Tensor, content: torch.Tensor) -> tuple[dict[str, t
 
 
 @torch.inference_mode()
-def process_batch(lm: LoadedModel, enc: Encoded, rows: np.ndarray, storage_dtype: str,
-                  token_out: torch.Tensor | None = None, token_at: np.ndarray | None = None,
-                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def process_batch(
+    lm: LoadedModel,
+    enc: Encoded,
+    rows: np.ndarray,
+    storage_dtype: str,
+    token_out: torch.Tensor | None = None,
+    token_at: np.ndarray | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Forward pass and pooling of examples ``rows``, as NumPy arrays in the storage dtype.
 
     Args:
@@ -185,7 +217,7 @@ def process_batch(lm: LoadedModel, enc: Encoded, rows: np.ndarray, storage_dtype
         # padding is on the right, so example j's tokens are hidden[j, :lengths[j]]
         src = hidden.to(sdt).cpu()  # one multi-threaded cast (and one transfer from an accelerator)
         for j, (n_j, at) in enumerate(zip(lengths.tolist(), token_at.tolist())):
-            token_out[at:at + n_j].copy_(src[j, :n_j])
+            token_out[at : at + n_j].copy_(src[j, :n_j])
     return pooled, pos.to(torch.int16).cpu().numpy()
 
 
@@ -208,7 +240,7 @@ def _windows(lengths: np.ndarray, window_tokens: int, store_tokens: bool) -> lis
 
 def _batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
     for a in range(0, len(order), batch_size):
-        yield order[a:a + batch_size]
+        yield order[a : a + batch_size]
 
 
 def extract(
@@ -265,7 +297,9 @@ def extract(
         raise CacheError(f"{out}: exists; pass --overwrite to replace it")
     part = partial_path(out)
     if part.exists() and not resume:
-        raise CacheError(f"{part}: an unfinished extraction is there; pass --resume to continue it or delete it")
+        raise CacheError(
+            f"{part}: an unfinished extraction is there; pass --resume to continue it or delete it"
+        )
 
     L, H = lm.n_layers, lm.hidden_size
     itemsize = 2 if storage_dtype == "float16" else 4
@@ -273,64 +307,116 @@ def extract(
         window_tokens = max(512, (256 * 2**20) // (L * H * itemsize))
     enc = encode(lm.tokenizer, data, max_length)
     if enc.n_truncated:
-        logger.warning("%d of %d examples are longer than max_length=%d tokens and were truncated",
-                       enc.n_truncated, len(data), max_length)
+        logger.warning(
+            "%d of %d examples are longer than max_length=%d tokens and were truncated",
+            enc.n_truncated,
+            len(data),
+            max_length,
+        )
     task = data.task
     attrs: dict[str, Any] = {
-        "model": lm.name, "model_path": lm.path, "model_hash": lm.weights_hash,
+        "model": lm.name,
+        "model_path": lm.path,
+        "model_hash": lm.weights_hash,
         "model_type": getattr(lm.model.config, "model_type", ""),
         "tokenizer": getattr(lm.tokenizer, "name_or_path", "") or lm.path,
-        "max_length": int(max_length), "compute_dtype": str(lm.dtype).replace("torch.", ""),
-        "task": task.name, "split": data.split, "text_fields": list(data.text_fields),
-        "label_names": list(task.label_names), "is_regression": bool(task.is_regression),
-        "metrics": list(task.metrics), "source": data.source,
-        "data_hash": data.fingerprint(), "full_data_hash": full_hash,
+        "max_length": int(max_length),
+        "compute_dtype": str(lm.dtype).replace("torch.", ""),
+        "task": task.name,
+        "split": data.split,
+        "text_fields": list(data.text_fields),
+        "label_names": list(task.label_names),
+        "is_regression": bool(task.regression),
+        "metrics": list(task.metrics),
+        "source": data.source,
+        "data_hash": data.fingerprint(),
+        "full_data_hash": full_hash,
         "shard": "" if sh is None else f"{sh[0]}/{sh[1]}",
-        "shard_index": "" if sh is None else sh[0], "shard_count": "" if sh is None else sh[1],
-        "window_tokens": int(window_tokens), "n_truncated": enc.n_truncated,
-        "probekit_version": __version__, "torch_version": torch.__version__,
-        "transformers_version": _transformers_version(), "device": str(lm.device),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "shard_index": "" if sh is None else sh[0],
+        "shard_count": "" if sh is None else sh[1],
+        "window_tokens": int(window_tokens),
+        "n_truncated": enc.n_truncated,
+        "probekit_version": __version__,
+        "torch_version": torch.__version__,
+        "transformers_version": _transformers_version(),
+        "device": str(lm.device),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "batch_size": int(batch_size),
     }
-    identity = dict(attrs, storage_dtype=storage_dtype, store_tokens=bool(store_tokens), n_layers=L, hidden_size=H,
-                    n_examples=len(data))
+    identity = dict(
+        attrs,
+        storage_dtype=storage_dtype,
+        store_tokens=bool(store_tokens),
+        n_layers=L,
+        hidden_size=H,
+        n_examples=len(data),
+    )
     if resume and part.exists():
         writer = CacheWriter.resume(out, identity)
         logger.info("resuming %s at example %d of %d", part, writer.n_done, len(data))
     else:
         token_ids = None
         if store_tokens:
-            token_ids = {"input_ids": enc.flat("input_ids", np.int32),
-                         "special_tokens_mask": enc.flat("special_tokens_mask", np.uint8),
-                         "word_ids": enc.flat("word_ids", np.int32), "sequence_ids": enc.flat("sequence_ids", np.int8)}
-        writer = CacheWriter.create(out, attrs=attrs, labels=data.labels, example_index=data.example_index,
-                                    lengths=enc.lengths, n_layers=L, hidden_size=H, storage_dtype=storage_dtype,
-                                    store_tokens=store_tokens, token_ids=token_ids)
+            token_ids = {
+                "input_ids": enc.flat("input_ids", np.int32),
+                "special_tokens_mask": enc.flat("special_tokens_mask", np.uint8),
+                "word_ids": enc.flat("word_ids", np.int32),
+                "sequence_ids": enc.flat("sequence_ids", np.int8),
+            }
+        writer = CacheWriter.create(
+            out,
+            attrs=attrs,
+            labels=data.labels,
+            example_index=data.example_index,
+            lengths=enc.lengths,
+            n_layers=L,
+            hidden_size=H,
+            storage_dtype=storage_dtype,
+            store_tokens=store_tokens,
+            token_ids=token_ids,
+        )
     resumed_from = writer.n_done
     offsets = np.zeros(len(data) + 1, dtype=np.int64)
     np.cumsum(enc.lengths, out=offsets[1:])
-    windows = [w for w in _windows(enc.lengths, window_tokens, store_tokens) if w[1] > writer.n_done]
+    windows = [
+        w for w in _windows(enc.lengths, window_tokens, store_tokens) if w[1] > writer.n_done
+    ]
     if windows and windows[0][0] != writer.n_done:
         writer.close()
-        raise CacheError(f"{part}: {writer.n_done} examples done, which is not a window boundary; delete it to start over")
+        raise CacheError(
+            f"{part}: {writer.n_done} examples done, which is not a window boundary; delete it to start over"
+        )
     todo_tokens = int(offsets[-1] - offsets[writer.n_done])
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=todo_tokens, unit="tok", unit_scale=True, disable=None if progress is None else not progress, desc=f"extract {task.name}/{data.split}")
+    bar = tqdm(
+        total=todo_tokens,
+        unit="tok",
+        unit_scale=True,
+        disable=None if progress is None else not progress,
+        desc=f"extract {task.name}/{data.split}",
+    )
     try:
         sizes = [int(offsets[b] - offsets[a]) for a, b in windows]
-        big = np.empty((max(sizes, default=0), L, H), dtype=np.dtype(storage_dtype)) if store_tokens else None
+        big = (
+            np.empty((max(sizes, default=0), L, H), dtype=np.dtype(storage_dtype))
+            if store_tokens
+            else None
+        )
         for a, b in windows:
             nw = b - a
             pooled = {p: np.empty((nw, L, H), dtype=np.dtype(storage_dtype)) for p in POOLS}
             pos_buf = np.empty((nw, L), dtype=np.int16)
             base = offsets[a]
-            hid_buf = big[: int(offsets[b] - base)] if big is not None else None  # one buffer, reused
+            hid_buf = (
+                big[: int(offsets[b] - base)] if big is not None else None
+            )  # one buffer, reused
             tok_out = torch.from_numpy(hid_buf) if hid_buf is not None else None
             order = a + np.argsort(enc.lengths[a:b], kind="stable")
             for rows in _batches(order, batch_size):
-                pools, pos = process_batch(lm, enc, rows, storage_dtype, tok_out, offsets[rows] - base)
+                pools, pos = process_batch(
+                    lm, enc, rows, storage_dtype, tok_out, offsets[rows] - base
+                )
                 local = rows - a
                 for p in POOLS:
                     pooled[p][local] = pools[p]
@@ -344,8 +430,16 @@ def extract(
         bar.close()
         writer.close()
     elapsed = time.perf_counter() - t0
-    report = ExtractionReport(path, len(data), int(offsets[-1] - offsets[resumed_from]), enc.n_truncated, L, H,
-                              elapsed, resumed_from)
+    report = ExtractionReport(
+        path,
+        len(data),
+        int(offsets[-1] - offsets[resumed_from]),
+        enc.n_truncated,
+        L,
+        H,
+        elapsed,
+        resumed_from,
+    )
     logger.info("wrote %s: %d examples, %.0f tokens/s", path, len(data), report.tokens_per_s)
     return report
 

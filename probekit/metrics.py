@@ -24,21 +24,21 @@ Conventions, matching scikit-learn / scipy:
 from __future__ import annotations
 
 import warnings
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from .errors import ConfigError
 
 __all__ = [
-    "METRICS",
     "CLASSIFICATION_METRICS",
+    "METRICS",
     "REGRESSION_METRICS",
-    "metric_names",
-    "compute_metrics",
     "batch_metrics",
+    "compute_metrics",
     "confusion_metrics",
     "is_regression_metrics",
+    "metric_names",
 ]
 
 CLASSIFICATION_METRICS = ("accuracy", "f1", "mcc")
@@ -98,7 +98,9 @@ def compute_metrics(names: Sequence[str] | str, y_true, y_pred) -> dict[str, flo
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.ndim != 1 or y_true.shape != y_pred.shape:
-        raise ConfigError(f"compute_metrics: y_true {y_true.shape} and y_pred {y_pred.shape} must be equal 1-d shapes")
+        raise ConfigError(
+            f"compute_metrics: y_true {y_true.shape} and y_pred {y_pred.shape} must be equal 1-d shapes"
+        )
     out: dict[str, float] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -148,7 +150,9 @@ def batch_metrics(names: Sequence[str] | str, y_true, y_pred) -> dict[str, np.nd
     if y_pred.ndim == 1:
         y_pred = y_pred[None, :]
     if y_true.ndim != 1 or y_pred.ndim != 2 or y_pred.shape[1] != y_true.shape[0]:
-        raise ConfigError(f"batch_metrics: need y_true [n] and y_pred [B, n]; got {y_true.shape} and {y_pred.shape}")
+        raise ConfigError(
+            f"batch_metrics: need y_true [n] and y_pred [B, n]; got {y_true.shape} and {y_pred.shape}"
+        )
     B, n = y_pred.shape
     out: dict[str, np.ndarray] = {}
     cls_names = [m for m in names if m in CLASSIFICATION_METRICS]
@@ -168,7 +172,8 @@ def batch_metrics(names: Sequence[str] | str, y_true, y_pred) -> dict[str, np.nd
             from scipy.stats import rankdata
 
             out[m] = _pearson_rows(
-                rankdata(y_pred, axis=1, method="average"), rankdata(y_true, method="average").astype(np.float64)
+                rankdata(y_pred, axis=1, method="average"),
+                rankdata(y_true, method="average").astype(np.float64),
             )
     return {m: out[m] for m in names}
 
@@ -197,7 +202,9 @@ def confusion_metrics(names: Sequence[str] | str, cm, labels) -> dict[str, np.nd
             out[m] = correct / n
         elif m == "f1":
             if K > 2 or not set(labels.tolist()) <= {0, 1}:
-                raise ConfigError(f"metric 'f1' is binary F1 of class 1; labels are {labels.tolist()[:10]}")
+                raise ConfigError(
+                    f"metric 'f1' is binary F1 of class 1; labels are {labels.tolist()[:10]}"
+                )
             pos = int(np.searchsorted(labels, 1))
             if pos < K and labels[pos] == 1:
                 neg = 1 - pos if K == 2 else None

@@ -23,10 +23,10 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_MODEL",
     "LoadedModel",
-    "resolve_model_path",
+    "load_encoder",
     "resolve_device",
     "resolve_dtype",
-    "load_encoder",
+    "resolve_model_path",
     "weights_hash",
 ]
 
@@ -81,16 +81,26 @@ def resolve_device(device: str) -> torch.device:
         logger.info("device auto -> %s", d)
     if d.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} requested but CUDA is not available")
-    if d == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if d == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise ConfigError(f"device {device!r} requested but MPS is not available")
     try:
         return torch.device(d)
     except RuntimeError:
-        raise ConfigError(f"unknown device {device!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+        raise ConfigError(
+            f"unknown device {device!r} (use auto, cpu, cuda, cuda:N or mps)"
+        ) from None
 
 
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
-           "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -100,7 +110,9 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     try:
         return _DTYPES[dtype.strip().lower()]
     except KeyError:
-        raise ConfigError(f"unknown dtype {dtype!r}; use one of float32, float16, bfloat16") from None
+        raise ConfigError(
+            f"unknown dtype {dtype!r}; use one of float32, float16, bfloat16"
+        ) from None
 
 
 @dataclass
@@ -156,7 +168,9 @@ def _check_encoder(config: Any, path: str) -> None:
         )
 
 
-def load_encoder(name: str, *, device: str | torch.device, dtype: str | torch.dtype = "float32") -> LoadedModel:
+def load_encoder(
+    name: str, *, device: str | torch.device, dtype: str | torch.dtype = "float32"
+) -> LoadedModel:
     """Load an encoder and tokenizer for inference.
 
     Args:
@@ -176,20 +190,30 @@ def load_encoder(name: str, *, device: str | torch.device, dtype: str | torch.dt
     try:
         config = AutoConfig.from_pretrained(path)
     except Exception as e:
-        raise ModelError(f"cannot load a model config from {name!r} ({type(e).__name__}: {str(e)[:200]})") from None
+        raise ModelError(
+            f"cannot load a model config from {name!r} ({type(e).__name__}: {str(e)[:200]})"
+        ) from None
     _check_encoder(config, path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModel.from_pretrained(path, dtype=dt)
     except Exception as e:
-        raise ModelError(f"cannot load model/tokenizer from {name!r} ({type(e).__name__}: {str(e)[:200]})") from None
+        raise ModelError(
+            f"cannot load model/tokenizer from {name!r} ({type(e).__name__}: {str(e)[:200]})"
+        ) from None
     model.eval().to(dev)
     n_layers = int(config.num_hidden_layers) + 1
     return LoadedModel(model, tokenizer, name, path, dev, dt, n_layers, int(config.hidden_size))
 
 
-def model_from_config(config: Any, tokenizer: Any, *, name: str = "random", device: str | torch.device = "cpu",
-                      seed: int = 0) -> LoadedModel:
+def model_from_config(
+    config: Any,
+    tokenizer: Any,
+    *,
+    name: str = "random",
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+) -> LoadedModel:
     """A randomly initialised encoder from a ``transformers`` config (for tests and studies)."""
     from transformers import AutoModel
 
@@ -197,5 +221,13 @@ def model_from_config(config: Any, tokenizer: Any, *, name: str = "random", devi
     model = AutoModel.from_config(config).eval()
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     model.to(dev)
-    return LoadedModel(model, tokenizer, name, name, dev, torch.float32,
-                       int(config.num_hidden_layers) + 1, int(config.hidden_size))
+    return LoadedModel(
+        model,
+        tokenizer,
+        name,
+        name,
+        dev,
+        torch.float32,
+        int(config.num_hidden_layers) + 1,
+        int(config.hidden_size),
+    )

@@ -57,8 +57,15 @@ class StudyConfig:
     report: bool = True
 
 
-def ensure_cache(lm: LoadedModel, data: TaskData, path: Path, *, batch_size: int, max_length: int,
-                 progress: bool | None = None) -> tuple[Path, str]:
+def ensure_cache(
+    lm: LoadedModel,
+    data: TaskData,
+    path: Path,
+    *,
+    batch_size: int,
+    max_length: int,
+    progress: bool | None = None,
+) -> tuple[Path, str]:
     """Extract ``data`` into ``path`` unless an identical cache is already there.
 
     Returns ``(path, what)`` where ``what`` is ``reused``, ``resumed`` or ``extracted``. A
@@ -69,15 +76,26 @@ def ensure_cache(lm: LoadedModel, data: TaskData, path: Path, *, batch_size: int
         try:
             with ActivationCache(path) as c:
                 m = c.meta
-            if (m.get("data_hash") == data.fingerprint() and m.get("model_hash") == lm.weights_hash
-                    and int(m.get("max_length", -1)) == max_length):
+            if (
+                m.get("data_hash") == data.fingerprint()
+                and m.get("model_hash") == lm.weights_hash
+                and int(m.get("max_length", -1)) == max_length
+            ):
                 return path, "reused"
             logger.info("%s was made from other data or another model; extracting again", path)
         except CacheError as e:
             logger.warning("replacing unreadable cache %s (%s)", path, e)
     resume = partial_path(path).exists()
-    rep = extract(lm, data, path, batch_size=batch_size, max_length=max_length, resume=resume, overwrite=True,
-                  progress=progress)
+    rep = extract(
+        lm,
+        data,
+        path,
+        batch_size=batch_size,
+        max_length=max_length,
+        resume=resume,
+        overwrite=True,
+        progress=progress,
+    )
     return rep.path, "resumed" if rep.resumed_from else "extracted"
 
 
@@ -95,43 +113,87 @@ def run_study(cfg: StudyConfig, *, progress: bool | None = None) -> dict[str, An
     caches: dict[str, Any] = {}
     for name, data in (("train", train_data), ("eval", eval_data)):
         path = out / "cache" / f"{data.task.name}-{data.split}.h5"
-        p, what = ensure_cache(lm, data, path, batch_size=cfg.batch_size, max_length=cfg.max_length, progress=progress)
-        caches[name] = {"path": str(p), "split": data.split, "n_examples": len(data), "status": what}
+        p, what = ensure_cache(
+            lm, data, path, batch_size=cfg.batch_size, max_length=cfg.max_length, progress=progress
+        )
+        caches[name] = {
+            "path": str(p),
+            "split": data.split,
+            "n_examples": len(data),
+            "status": what,
+        }
     del lm
-    common = dict(seed=cfg.seed, n_random=cfg.n_random, out_dir=out / "search", progress=bool(progress))
+    common = dict(
+        seed=cfg.seed, n_random=cfg.n_random, out_dir=out / "search", progress=bool(progress)
+    )
     results: dict[str, Any] = {}
-    with ActivationCache(caches["train"]["path"]) as tr, ActivationCache(caches["eval"]["path"]) as ev:
-        shape = {"n_layers": tr.n_layers, "hidden_size": tr.hidden_size, "metrics": list(tr.task.metrics)}
-        lay = search.layers(tr, ev, pool=cfg.pool, k=cfg.k, pair_candidates=cfg.pair_candidates, **common)
+    with (
+        ActivationCache(caches["train"]["path"]) as tr,
+        ActivationCache(caches["eval"]["path"]) as ev,
+    ):
+        shape = {
+            "n_layers": tr.n_layers,
+            "hidden_size": tr.hidden_size,
+            "metrics": list(tr.task.metrics),
+        }
+        lay = search.layers(
+            tr, ev, pool=cfg.pool, k=cfg.k, pair_candidates=cfg.pair_candidates, **common
+        )
         lay.save(out / "search")
         results["layers"] = lay.data
         gr = search.greedy(tr, ev, layer=cfg.layer, pool=cfg.pool, k=cfg.k, **common)
         gr.save(out / "search")
         results["greedy"] = gr.data
-        el = search.eliminate(tr, ev, layer=cfg.layer, pool=cfg.pool, start=gr.selected, k=2, **common)
+        el = search.eliminate(
+            tr, ev, layer=cfg.layer, pool=cfg.pool, start=gr.selected, k=2, **common
+        )
         el.save(out / "search")
         results["eliminate"] = el.data
         tok = search.tokens(tr, ev, layer=cfg.layer, k=cfg.k, **common)
         tok.save(out / "search")
         results["tokens"] = tok.data
     summary = {
-        "config": asdict(cfg), "caches": caches, **shape,
+        "config": asdict(cfg),
+        "caches": caches,
+        **shape,
         "primary_metric": shape["metrics"][0],
         "layer": results["greedy"].get("layer", cfg.layer),
         "full_metrics": results["greedy"]["full_metrics"],
-        "greedy": {"selected": results["greedy"]["selected"], "metrics": results["greedy"]["metrics"],
-                   "random_baseline": results["greedy"]["random_baseline"]},
-        "eliminate": {"selected": results["eliminate"]["selected"], "metrics": results["eliminate"]["metrics"],
-                      "steps": results["eliminate"].get("steps"),
-                      "best_pair": results["eliminate"].get("best_pair"),
-                      "pair_metrics": results["eliminate"].get("pair_metrics"),
-                      "random_baseline": results["eliminate"]["random_baseline"]},
-        "layers": [{"layer": r["layer"], "full": r["full_metrics"], "best_pair": r["best_pair"],
-                    "pair": r["pair_metrics"], "greedy_selected": r["greedy_selected"], "greedy": r["greedy_metrics"],
-                    "random": r["random_baseline"]["mean"]} for r in results["layers"]["per_layer"]],
-        "tokens": [{"pool": r["pool"], "full": r["full_metrics"], "greedy_selected": r["greedy_selected"],
-                    "greedy": r["greedy_metrics"], "random": r["random_baseline"]["mean"]}
-                   for r in results["tokens"]["per_pool"]],
+        "greedy": {
+            "selected": results["greedy"]["selected"],
+            "metrics": results["greedy"]["metrics"],
+            "random_baseline": results["greedy"]["random_baseline"],
+        },
+        "eliminate": {
+            "selected": results["eliminate"]["selected"],
+            "metrics": results["eliminate"]["metrics"],
+            "steps": results["eliminate"].get("steps"),
+            "best_pair": results["eliminate"].get("best_pair"),
+            "pair_metrics": results["eliminate"].get("pair_metrics"),
+            "random_baseline": results["eliminate"]["random_baseline"],
+        },
+        "layers": [
+            {
+                "layer": r["layer"],
+                "full": r["full_metrics"],
+                "best_pair": r["best_pair"],
+                "pair": r["pair_metrics"],
+                "greedy_selected": r["greedy_selected"],
+                "greedy": r["greedy_metrics"],
+                "random": r["random_baseline"]["mean"],
+            }
+            for r in results["layers"]["per_layer"]
+        ],
+        "tokens": [
+            {
+                "pool": r["pool"],
+                "full": r["full_metrics"],
+                "greedy_selected": r["greedy_selected"],
+                "greedy": r["greedy_metrics"],
+                "random": r["random_baseline"]["mean"],
+            }
+            for r in results["tokens"]["per_pool"]
+        ],
         "majority_baseline": results["greedy"].get("majority_baseline"),
     }
     if cfg.report:

@@ -22,7 +22,9 @@ __all__ = ["TOKENS", "content_mask", "pool"]
 TOKENS = ("cls", "max_norm", "mean", "max")
 
 
-def content_mask(attention_mask: torch.Tensor, special_tokens_mask: torch.Tensor | None = None) -> torch.Tensor:
+def content_mask(
+    attention_mask: torch.Tensor, special_tokens_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """``[batch, seq]`` bool: real, non-special tokens (all real tokens where none is left).
 
     Args:
@@ -36,8 +38,9 @@ def content_mask(attention_mask: torch.Tensor, special_tokens_mask: torch.Tensor
     return torch.where(content.any(1, keepdim=True), content, real)
 
 
-def pool(hidden: torch.Tensor, content: torch.Tensor, token: str, *, include_cls: bool = False
-         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def pool(
+    hidden: torch.Tensor, content: torch.Tensor, token: str, *, include_cls: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One vector per example (and per any middle axis, e.g. layers).
 
     Args:
@@ -54,7 +57,9 @@ def pool(hidden: torch.Tensor, content: torch.Tensor, token: str, *, include_cls
     if token == "cls":
         return hidden[:, 0], None
     if token == "mean":  # a contraction over seq: no [batch, seq, ..., H] temporary
-        return torch.einsum("bs,bs...->b...", content.to(hidden.dtype), hidden) / w.sum(1).clamp_min(1), None
+        return torch.einsum("bs,bs...->b...", content.to(hidden.dtype), hidden) / w.sum(
+            1
+        ).clamp_min(1), None
     if token == "max":
         return hidden.masked_fill(~w, torch.finfo(hidden.dtype).min).amax(1), None
     if token == "max_norm":
@@ -62,8 +67,14 @@ def pool(hidden: torch.Tensor, content: torch.Tensor, token: str, *, include_cls
         if include_cls:
             ok = ok.clone()
             ok[:, 0] = True
-        norms = torch.linalg.vector_norm(hidden.detach().float(), dim=-1).masked_fill(~ok, float("-inf"))
+        norms = torch.linalg.vector_norm(hidden.detach().float(), dim=-1).masked_fill(
+            ~ok, float("-inf")
+        )
         pos = norms.argmax(1)  # [batch, *rest]
-        idx = pos.unsqueeze(1).unsqueeze(-1).expand(*pos.shape[:1], 1, *pos.shape[1:], hidden.shape[-1])
+        idx = (
+            pos.unsqueeze(1)
+            .unsqueeze(-1)
+            .expand(*pos.shape[:1], 1, *pos.shape[1:], hidden.shape[-1])
+        )
         return hidden.gather(1, idx).squeeze(1), pos
     raise ConfigError(f"token {token!r} is not one of {', '.join(TOKENS)}")

@@ -49,8 +49,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,19 +62,19 @@ from .metrics import batch_metrics, compute_metrics, confusion_metrics, is_regre
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "LinearProbe",
     "ProbeEngine",
     "ProbeFit",
-    "LinearProbe",
+    "control_task_baseline",
+    "control_task_labels",
+    "evaluate_probe",
+    "input_types",
+    "majority_baseline",
+    "parse_dims",
+    "random_dims_baseline",
+    "selectivity",
     "standardization_stats",
     "train_val_split",
-    "majority_baseline",
-    "random_dims_baseline",
-    "input_types",
-    "control_task_labels",
-    "control_task_baseline",
-    "selectivity",
-    "parse_dims",
-    "evaluate_probe",
 ]
 
 _F32 = torch.float32
@@ -118,8 +119,14 @@ def standardization_stats(X, *, rows_per_chunk: int = 8192) -> tuple[np.ndarray,
     return mean, scale
 
 
-def _standardized_T(X: np.ndarray, cols: np.ndarray, mean: np.ndarray, scale: np.ndarray,
-                    device: torch.device, rows_per_chunk: int = 8192) -> torch.Tensor:
+def _standardized_T(
+    X: np.ndarray,
+    cols: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    device: torch.device,
+    rows_per_chunk: int = 8192,
+) -> torch.Tensor:
     """``((X[:, cols] - mean) / scale).T`` as a contiguous float32 tensor ``[len(cols), n]`` on
     ``device``, built from float64 row chunks (never mutates ``X``)."""
     n = X.shape[0]
@@ -128,7 +135,9 @@ def _standardized_T(X: np.ndarray, cols: np.ndarray, mean: np.ndarray, scale: np
     s = scale[cols]
     for i in range(0, n, rows_per_chunk):
         block = (X[i : i + rows_per_chunk][:, cols].astype(np.float64) - m) / s
-        out[:, i : i + block.shape[0]] = torch.from_numpy(np.ascontiguousarray(block.T, dtype=np.float32)).to(device)
+        out[:, i : i + block.shape[0]] = torch.from_numpy(
+            np.ascontiguousarray(block.T, dtype=np.float32)
+        ).to(device)
     return out
 
 
@@ -141,7 +150,9 @@ def parse_dims(spec: str | Sequence[int] | None, n_dims: int) -> np.ndarray:
         try:
             vals = [int(t) for t in spec.replace(" ", "").split(",") if t != ""]
         except ValueError:
-            raise ConfigError(f"--dims: expected 'all' or comma-separated integers like '12,200', got {spec!r}") from None
+            raise ConfigError(
+                f"--dims: expected 'all' or comma-separated integers like '12,200', got {spec!r}"
+            ) from None
     else:
         vals = [int(v) for v in spec]
     if not vals:
@@ -168,7 +179,9 @@ def parse_dims(spec: str | Sequence[int] | None, n_dims: int) -> np.ndarray:
 SMALL_K = 4  # largest k handled by the fused explicit-sum kernels
 
 
-def _binary_pass_sums(Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _binary_pass_sums(
+    Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """Gradient and packed Hessian of the summed log-loss of ``B`` binary logistic probes.
 
     Args:
@@ -204,7 +217,9 @@ def _binary_pass_sums(Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y:
     return torch.stack(out, 1)
 
 
-def _binary_pass_bmm(Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _binary_pass_bmm(
+    Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """As :func:`_binary_pass_sums`, with batched matrix products (any k; eager)."""
     k = d.shape[1]
     Xg = Xt[d]  # [B, k, n]
@@ -224,7 +239,9 @@ def _binary_pass_bmm(Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: 
     return torch.cat(cols, 1)
 
 
-def _binary_eval(Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor) -> torch.Tensor:
+def _binary_eval(
+    Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor
+) -> torch.Tensor:
     """Evaluation of ``B`` binary probes: ``[B, 3]`` = (summed log-loss, true positives,
     predicted positives), class 1 being positive and ``z > 0`` predicting it."""
     k = d.shape[1]
@@ -241,7 +258,9 @@ def _binary_eval_tail(z: torch.Tensor, ye: torch.Tensor) -> torch.Tensor:
     return torch.stack([-torch.log(q).sum(1), (pred * ye).sum(1), pred.sum(1)], 1)
 
 
-def _binary_eval_bmm(Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor) -> torch.Tensor:
+def _binary_eval_bmm(
+    Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor
+) -> torch.Tensor:
     """As :func:`_binary_eval` with a batched matrix product (any k; eager)."""
     k = d.shape[1]
     z = torch.bmm(theta[:, None, :k], Xe[d])[:, 0] + theta[:, k : k + 1]
@@ -254,8 +273,9 @@ def _binary_eval_bmm(Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye:
 # plus a few row-wise sums over the candidate column: no [B, k, n] gather, no bmm.
 
 
-def _shared_pass(S1: torch.Tensor, Q: torch.Tensor, Xc: torch.Tensor, theta: torch.Tensor, y: torch.Tensor
-                 ) -> tuple[torch.Tensor, ...]:
+def _shared_pass(
+    S1: torch.Tensor, Q: torch.Tensor, Xc: torch.Tensor, theta: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
     """Sums of one Newton pass for ``B`` binary probes sharing columns.
 
     Args:
@@ -306,7 +326,9 @@ def _shared_unpack(out, s: int) -> tuple[np.ndarray, np.ndarray]:
     return g, H
 
 
-def _shared_eval(Se1: torch.Tensor, Xce: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor) -> torch.Tensor:
+def _shared_eval(
+    Se1: torch.Tensor, Xce: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor
+) -> torch.Tensor:
     """As :func:`_binary_eval` for probes sharing columns (``Se1 [s+1, m]`` shared eval
     columns then ones, ``Xce [B, m]`` own columns)."""
     s = Se1.shape[0] - 1
@@ -328,7 +350,9 @@ def _compiled(fn, device: torch.device):
         try:
             _COMPILED[key] = torch.compile(fn, dynamic=True)
         except Exception as e:  # pragma: no cover - depends on the platform
-            logger.warning("torch.compile unavailable (%s: %s); using eager kernels", type(e).__name__, e)
+            logger.warning(
+                "torch.compile unavailable (%s: %s); using eager kernels", type(e).__name__, e
+            )
             _COMPILE_FAILED.add(key)
             return None
     return _COMPILED[key]
@@ -345,8 +369,12 @@ def _call_kernel(fn, use_compile: bool, *args):
             except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError in torch >= 2.5
                 raise  # not a compiler problem; the eager kernel would need even more memory
             except Exception as e:  # compiler missing, unsupported backend, ...
-                logger.warning("torch.compile failed for %s (%s: %s); falling back to eager kernels",
-                               fn.__name__, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+                logger.warning(
+                    "torch.compile failed for %s (%s: %s); falling back to eager kernels",
+                    fn.__name__,
+                    type(e).__name__,
+                    str(e).splitlines()[0] if str(e) else "",
+                )
                 _COMPILE_FAILED.add((fn.__name__, args[0].device.type))
     return fn(*args)
 
@@ -376,7 +404,9 @@ def _spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
     wake-up per op, which dominates on a busy CPU."""
     B, p, _ = H.shape
     if p > 8:  # torch's LAPACK shares torch's thread pool (NumPy's BLAS threads fight it)
-        return torch.linalg.solve(torch.from_numpy(H), torch.from_numpy(g)[:, :, None])[:, :, 0].numpy()
+        return torch.linalg.solve(torch.from_numpy(H), torch.from_numpy(g)[:, :, None])[
+            :, :, 0
+        ].numpy()
     L = [[None] * p for _ in range(p)]
     for j in range(p):
         sjj = H[:, j, j].copy()
@@ -424,8 +454,11 @@ def _lda_stats(Xt: torch.Tensor, yi: torch.Tensor, covariance: bool | str = True
     n1 = float(w1.sum())
     n0 = n - n1
     s1 = torch.cat([Xt[j : j + 256].to(_F64) @ w1 for j in range(0, Xt.shape[0], 256)])
-    s_all = Xt.to(_F64).sum(1) if Xt.numel() <= 2**26 else torch.cat(
-        [Xt[j : j + 256].to(_F64).sum(1) for j in range(0, Xt.shape[0], 256)])
+    s_all = (
+        Xt.to(_F64).sum(1)
+        if Xt.numel() <= 2**26
+        else torch.cat([Xt[j : j + 256].to(_F64).sum(1) for j in range(0, Xt.shape[0], 256)])
+    )
     mu1 = s1 / n1
     mu0 = (s_all - s1) / n0
     if not covariance:
@@ -433,7 +466,9 @@ def _lda_stats(Xt: torch.Tensor, yi: torch.Tensor, covariance: bool | str = True
     if covariance == "diag":  # single-column probes need only the variances
         sq = torch.cat([(Xt[j : j + 256].to(_F64) ** 2).sum(1) for j in range(0, Xt.shape[0], 256)])
         S = torch.diag(sq - n1 * mu1 * mu1 - n0 * mu0 * mu0)
-        return dict(lda_mu0=mu0.cpu().numpy(), lda_mu1=mu1.cpu().numpy(), lda_S=(S / n).cpu().numpy())
+        return dict(
+            lda_mu0=mu0.cpu().numpy(), lda_mu1=mu1.cpu().numpy(), lda_S=(S / n).cpu().numpy()
+        )
     S = _gram(Xt) - n1 * torch.outer(mu1, mu1) - n0 * torch.outer(mu0, mu0)
     return dict(lda_mu0=mu0.cpu().numpy(), lda_mu1=mu1.cpu().numpy(), lda_S=(S / n).cpu().numpy())
 
@@ -489,7 +524,10 @@ class ProbeFit:
         b = torch.as_tensor(self.intercept, dtype=_F32, device=dev)
         outs = []
         for i in range(0, len(d), 1024):
-            Z = torch.einsum("bck,bkn->bnc", W[i : i + 1024], Xt[d[i : i + 1024]]) + b[i : i + 1024, None, :]
+            Z = (
+                torch.einsum("bck,bkn->bnc", W[i : i + 1024], Xt[d[i : i + 1024]])
+                + b[i : i + 1024, None, :]
+            )
             outs.append(Z.cpu().numpy())
         Z = np.concatenate(outs, axis=0)
         return Z[..., 0] if Z.shape[-1] == 1 else Z
@@ -537,10 +575,20 @@ class ProbeEngine:
     ``tol`` or stops shrinking quadratically at the float32 floor (about 1e-6 relative).
     """
 
-    def __init__(self, *, regression: bool = False, C: float = 1.0, device: str | torch.device = "cpu",
-                 memory_budget: int = 2 * 2**30, max_iter: int = 100, tol: float = 1e-3,
-                 chunk_size: int | None = None, compile: bool | None = None,
-                 compile_threshold: float = 5e8, progress: bool = False):
+    def __init__(
+        self,
+        *,
+        regression: bool = False,
+        C: float = 1.0,
+        device: str | torch.device = "cpu",
+        memory_budget: int = 2 * 2**30,
+        max_iter: int = 100,
+        tol: float = 1e-3,
+        chunk_size: int | None = None,
+        compile: bool | None = None,
+        compile_threshold: float = 5e8,
+        progress: bool = False,
+    ):
         if not (isinstance(C, (int, float)) and C > 0 and math.isfinite(C)):
             raise ConfigError(f"C must be a positive finite number, got {C!r}")
         if memory_budget <= 0:
@@ -553,8 +601,10 @@ class ProbeEngine:
         self.C = float(C)
         self.device = torch.device(device)
         if self.device.type == "mps":
-            raise ConfigError("device mps: the probe engine solves in float64, which MPS lacks; "
-                              "probe on cpu (or cuda) and keep mps for extraction and fine-tuning")
+            raise ConfigError(
+                "device mps: the probe engine solves in float64, which MPS lacks; "
+                "probe on cpu (or cuda) and keep mps for extraction and fine-tuning"
+            )
         self.memory_budget = int(memory_budget)
         self.max_iter = int(max_iter)
         self.tol = float(tol)
@@ -565,23 +615,31 @@ class ProbeEngine:
         self.last_stats_: dict[str, Any] = {}
 
     def __repr__(self) -> str:
-        return (f"ProbeEngine(regression={self.regression}, C={self.C}, device={str(self.device)!r}, "
-                f"memory_budget={self.memory_budget}, max_iter={self.max_iter}, tol={self.tol})")
+        return (
+            f"ProbeEngine(regression={self.regression}, C={self.C}, device={str(self.device)!r}, "
+            f"memory_budget={self.memory_budget}, max_iter={self.max_iter}, tol={self.tol})"
+        )
 
     # ------------------------------------------------------------------ input checking
     def _check_dims(self, dims, D: int) -> np.ndarray:
         try:
             dims = np.asarray(dims)
         except ValueError:
-            raise ConfigError("dims: expected a rectangular int array [B, k] (all probes of one batch have the same k)") from None
+            raise ConfigError(
+                "dims: expected a rectangular int array [B, k] (all probes of one batch have the same k)"
+            ) from None
         if dims.ndim == 1:
             dims = dims[None, :]
         if dims.ndim != 2 or dims.shape[1] == 0 or dims.shape[0] == 0:
-            raise ConfigError(f"dims: expected an int array [B, k] with B, k >= 1, got shape {dims.shape}")
+            raise ConfigError(
+                f"dims: expected an int array [B, k] with B, k >= 1, got shape {dims.shape}"
+            )
         if not np.issubdtype(dims.dtype, np.integer):
             raise ConfigError(f"dims: expected integers, got dtype {dims.dtype}")
         if dims.min() < 0 or dims.max() >= D:
-            raise ConfigError(f"dims: indices must lie in [0, {D}), got range [{dims.min()}, {dims.max()}]")
+            raise ConfigError(
+                f"dims: indices must lie in [0, {D}), got range [{dims.min()}, {dims.max()}]"
+            )
         return dims.astype(np.int64)
 
     def _check_targets(self, y, n: int, name: str) -> np.ndarray:
@@ -594,7 +652,9 @@ class ProbeEngine:
                 raise DataError(f"{name}: regression targets contain NaN or infinite values")
         return y
 
-    def _chunk(self, B: int, k: int, n: int, m: int, K: int, fixed: int, fused: bool, shared: bool = False) -> int:
+    def _chunk(
+        self, B: int, k: int, n: int, m: int, K: int, fixed: int, fused: bool, shared: bool = False
+    ) -> int:
         if self.chunk_size:
             return max(1, min(B, int(self.chunk_size)))
         # bytes per probe in flight, counting every intermediate an eager pass materialises
@@ -628,8 +688,9 @@ class ProbeEngine:
         columns ``dims [B, k]``. Returns a :class:`ProbeFit`."""
         return self._run(X_train, y_train, None, None, dims, metrics=(), keep_fit=True)[1]
 
-    def fit_score(self, X_train, y_train, X_eval, y_eval, dims, metrics: Sequence[str] = ("accuracy",)
-                  ) -> dict[str, np.ndarray]:
+    def fit_score(
+        self, X_train, y_train, X_eval, y_eval, dims, metrics: Sequence[str] = ("accuracy",)
+    ) -> dict[str, np.ndarray]:
         """Fit ``B`` probes on train and score each on eval in the same pass.
 
         Args:
@@ -663,7 +724,9 @@ class ProbeEngine:
                 raise DataError(f"X_eval has {X_eval.shape[1]} dims but X_train has {D}")
             y_eval = self._check_targets(y_eval, X_eval.shape[0], "y_eval")
             if metrics and is_regression_metrics(metrics) != self.regression:
-                raise ConfigError(f"metrics {metrics} do not fit a {'regression' if self.regression else 'classification'} probe")
+                raise ConfigError(
+                    f"metrics {metrics} do not fit a {'regression' if self.regression else 'classification'} probe"
+                )
         m = X_eval.shape[0] if scoring else 0
         dev = self.device
 
@@ -675,15 +738,19 @@ class ProbeEngine:
             classes, yi = np.unique(y_train, return_inverse=True)
             K = len(classes)
             if K < 2:
-                raise DataError(f"y_train: need at least 2 classes to fit a classifier, got {K} ({classes.tolist()})")
+                raise DataError(
+                    f"y_train: need at least 2 classes to fit a classifier, got {K} ({classes.tolist()})"
+                )
 
         # standardise the used columns once, on the device: Xt [Du, n], Xe [Du, m]
         cols, inv = np.unique(dims, return_inverse=True)
         dims_u = inv.reshape(B, k)
         mean, scale = standardization_stats(X_train[:, cols] if len(cols) < D else X_train)
         if len(cols) < D:
-            mean_full = np.zeros(D); scale_full = np.ones(D)
-            mean_full[cols] = mean; scale_full[cols] = scale
+            mean_full = np.zeros(D)
+            scale_full = np.ones(D)
+            mean_full[cols] = mean
+            scale_full[cols] = scale
             mean, scale = mean_full, scale_full
         Xt = _standardized_T(X_train, cols, mean, scale, dev)
         Xe = _standardized_T(X_eval, cols, mean, scale, dev) if scoring else None
@@ -695,7 +762,9 @@ class ProbeEngine:
         binary = not self.regression and K == 2
         # binary probes that all share their first k-1 columns (a greedy forward step): GEMMs
         # against the shared columns, warm-started from the fit on the shared columns alone
-        shared = binary and k >= 2 and B >= 2 and bool((dims_u[:, : k - 1] == dims_u[0, : k - 1]).all())
+        shared = (
+            binary and k >= 2 and B >= 2 and bool((dims_u[:, : k - 1] == dims_u[0, : k - 1]).all())
+        )
         fused = binary and k <= SMALL_K and not shared
         if self.compile is None:
             use_compile = fused and B * n >= self.compile_threshold
@@ -711,24 +780,48 @@ class ProbeEngine:
             yt = torch.as_tensor(y_train - ybar, dtype=_F64, device=dev)
             # Gram matrix and X^T y of the standardised training columns, float64
             G = _gram(Xt).cpu().numpy()
-            c = torch.cat([Xt[j : j + 256].to(_F64) @ yt for j in range(0, len(cols), 256)]).cpu().numpy()
+            c = (
+                torch.cat([Xt[j : j + 256].to(_F64) @ yt for j in range(0, len(cols), 256)])
+                .cpu()
+                .numpy()
+            )
             ctx = dict(G=G, c=c, ybar=ybar, lam=lam)
             if scoring:
                 # eval moments: pearson and MSE of a linear prediction follow from them exactly,
                 # without forming the [B, m] predictions (needed only for spearman)
                 ye64 = torch.as_tensor(y_eval, dtype=_F64, device=dev)
-                mu_e = torch.cat([Xe[j : j + 256].to(_F64).mean(1) for j in range(0, len(cols), 256)])
+                mu_e = torch.cat(
+                    [Xe[j : j + 256].to(_F64).mean(1) for j in range(0, len(cols), 256)]
+                )
                 yc = ye64 - ye64.mean()
-                ce = torch.cat([Xe[j : j + 256].to(_F64) @ yc for j in range(0, len(cols), 256)]) / m
+                ce = (
+                    torch.cat([Xe[j : j + 256].to(_F64) @ yc for j in range(0, len(cols), 256)]) / m
+                )
                 Ce = _gram(Xe) / m - torch.outer(mu_e, mu_e)
-                ctx.update(mu_e=mu_e.cpu().numpy(), ce=ce.cpu().numpy(), Ce=Ce.cpu().numpy(),
-                           ye_mean=float(ye64.mean()), ye_var=float((yc * yc).mean()))
+                ctx.update(
+                    mu_e=mu_e.cpu().numpy(),
+                    ce=ce.cpu().numpy(),
+                    Ce=Ce.cpu().numpy(),
+                    ye_mean=float(ye64.mean()),
+                    ye_var=float((yc * yc).mean()),
+                )
         else:
-            ctx = dict(yi=torch.as_tensor(yi, device=dev), K=K, lam=lam, n=n,
-                       prior=np.bincount(yi, minlength=K) / n, use_compile=use_compile, fused=fused)
+            ctx = dict(
+                yi=torch.as_tensor(yi, device=dev),
+                K=K,
+                lam=lam,
+                n=n,
+                prior=np.bincount(yi, minlength=K) / n,
+                use_compile=use_compile,
+                fused=fused,
+            )
             if binary:
                 ctx["y"] = ctx["yi"].to(_F32)
-                ctx.update(_lda_stats(Xt, ctx["yi"], covariance=False if shared else ("diag" if k == 1 else True)))
+                ctx.update(
+                    _lda_stats(
+                        Xt, ctx["yi"], covariance=False if shared else ("diag" if k == 1 else True)
+                    )
+                )
             if shared:
                 ctx["shared"] = self._shared_setup(Xt, Xe, dims_u[0, : k - 1], ctx)
 
@@ -757,8 +850,10 @@ class ProbeEngine:
             else:
                 W, b, it, conv = self._fit_multinomial(Xt, d, ctx)
             if keep_fit:
-                coefs.append(W.cpu().numpy()); icepts.append(b.cpu().numpy())
-            iters.append(it); convs.append(conv)
+                coefs.append(W.cpu().numpy())
+                icepts.append(b.cpu().numpy())
+            iters.append(it)
+            convs.append(conv)
             if not scoring:
                 bar.update(len(d))
                 continue
@@ -772,7 +867,10 @@ class ProbeEngine:
                     ev = _binary_eval_bmm(Xe, d, theta, ye_f)
                 ev = ev.to(_F64).cpu().numpy()
                 tp, pp = np.rint(ev[:, 1]), np.rint(ev[:, 2])
-                cm = np.stack([np.stack([m - n_pos - (pp - tp), pp - tp], 1), np.stack([n_pos - tp, tp], 1)], 1)
+                cm = np.stack(
+                    [np.stack([m - n_pos - (pp - tp), pp - tp], 1), np.stack([n_pos - tp, tp], 1)],
+                    1,
+                )
                 out_loss.append(ev[:, 0] / m)
                 if metrics:
                     for mname, v in confusion_metrics(metrics, cm, classes).items():
@@ -785,7 +883,9 @@ class ProbeEngine:
                 var_p = np.einsum("bi,bij,bj->b", wn, ctx["Ce"][dn[:, :, None], dn[:, None, :]], wn)
                 cov = (wn * ctx["ce"][dn]).sum(1)
                 mean_p = (wn * ctx["mu_e"][dn]).sum(1) + ctx["ybar"]
-                out_loss.append(np.maximum(var_p + ctx["ye_var"] - 2 * cov, 0) + (mean_p - ctx["ye_mean"]) ** 2)
+                out_loss.append(
+                    np.maximum(var_p + ctx["ye_var"] - 2 * cov, 0) + (mean_p - ctx["ye_mean"]) ** 2
+                )
                 with np.errstate(invalid="ignore", divide="ignore"):
                     r = cov / np.sqrt(var_p * ctx["ye_var"])
                 # constant predictions (all weights 0) or truth: undefined, as scipy
@@ -804,14 +904,19 @@ class ProbeEngine:
                         out_scores[mname].append(v)
                 bar.update(len(d))
                 continue
-            Z = torch.einsum("bck,bkn->bcn", W.to(_F32), Xe[d]) + b.to(_F32)[:, :, None]  # [Bc, K', m]
+            Z = (
+                torch.einsum("bck,bkn->bcn", W.to(_F32), Xe[d]) + b.to(_F32)[:, :, None]
+            )  # [Bc, K', m]
             if True:
                 if K == 2:
                     z = Z[:, 0]
                     ll = torch.nn.functional.softplus(z) - z * ye_t.to(_F32)
                     pi = (z > 0).long()
                 else:
-                    ll = torch.logsumexp(Z, dim=1) - Z.gather(1, ye_t.expand(Z.shape[0], -1)[:, None, :])[:, 0]
+                    ll = (
+                        torch.logsumexp(Z, dim=1)
+                        - Z.gather(1, ye_t.expand(Z.shape[0], -1)[:, None, :])[:, 0]
+                    )
                     pi = Z.argmax(dim=1)
                 kn = torch.as_tensor(known, device=dev)
                 out_loss.append((ll[:, kn].sum(1).to(_F64) / max(n_known, 1)).cpu().numpy())
@@ -824,20 +929,48 @@ class ProbeEngine:
         n_iter = np.concatenate(iters)
         converged = np.concatenate(convs)
         if not converged.all():
-            logger.warning("%d of %d probes did not converge in max_iter=%d Newton iterations",
-                           int((~converged).sum()), B, self.max_iter)
-        self.last_stats_ = dict(n_probes=B, k=k, chunk_size=chunk, n_chunks=-(-B // chunk), compiled=use_compile,
-                                n_iter=n_iter, converged=converged, seconds=time.perf_counter() - t0)
-        logger.debug("fitted %d probes of %d dims in %.2fs (chunk %d)", B, k, self.last_stats_["seconds"], chunk)
+            logger.warning(
+                "%d of %d probes did not converge in max_iter=%d Newton iterations",
+                int((~converged).sum()),
+                B,
+                self.max_iter,
+            )
+        self.last_stats_ = dict(
+            n_probes=B,
+            k=k,
+            chunk_size=chunk,
+            n_chunks=-(-B // chunk),
+            compiled=use_compile,
+            n_iter=n_iter,
+            converged=converged,
+            seconds=time.perf_counter() - t0,
+        )
+        logger.debug(
+            "fitted %d probes of %d dims in %.2fs (chunk %d)",
+            B,
+            k,
+            self.last_stats_["seconds"],
+            chunk,
+        )
         scores = None
         if scoring:
-            scores = {mname: np.concatenate(v).astype(np.float64) for mname, v in out_scores.items()}
+            scores = {
+                mname: np.concatenate(v).astype(np.float64) for mname, v in out_scores.items()
+            }
             scores["loss"] = np.concatenate(out_loss).astype(np.float64)
         fit = None
         if keep_fit:
-            fit = ProbeFit(dims=dims, coef=np.concatenate(coefs), intercept=np.concatenate(icepts), mean=mean,
-                           scale=scale, classes=classes, regression=self.regression, n_iter=n_iter,
-                           converged=converged)
+            fit = ProbeFit(
+                dims=dims,
+                coef=np.concatenate(coefs),
+                intercept=np.concatenate(icepts),
+                mean=mean,
+                scale=scale,
+                classes=classes,
+                regression=self.regression,
+                n_iter=n_iter,
+                converged=converged,
+            )
         return scores, fit
 
     # ------------------------------------------------------------------ solvers
@@ -863,7 +996,9 @@ class ProbeEngine:
         zeros = np.zeros(Bc, dtype=np.int64)
         return w[:, None, :], b, zeros, np.ones(Bc, dtype=bool)
 
-    def _shared_setup(self, Xt: torch.Tensor, Xe: torch.Tensor | None, cols: np.ndarray, ctx: dict) -> dict:
+    def _shared_setup(
+        self, Xt: torch.Tensor, Xe: torch.Tensor | None, cols: np.ndarray, ctx: dict
+    ) -> dict:
         """State for probes sharing the columns ``cols [s]`` (rows of ``Xt``): the shared rows
         with a row of ones, their pairwise products, and the start ``[s + 2]`` (float64): the
         probe fitted on the shared columns alone, with weight 0 on the probe's own column (the
@@ -883,7 +1018,9 @@ class ProbeEngine:
         start[s + 1] = float(b0[0, 0])
         out = dict(S1=S1, Q=Q, start=start)
         if Xe is not None:
-            out["Se1"] = torch.cat([Xe[idx], torch.ones((1, Xe.shape[1]), dtype=_F32, device=Xe.device)])
+            out["Se1"] = torch.cat(
+                [Xe[idx], torch.ones((1, Xe.shape[1]), dtype=_F32, device=Xe.device)]
+            )
         return out
 
     def _fit_binary(self, Xt: torch.Tensor, d: torch.Tensor, ctx, shared: dict | None = None):
@@ -934,7 +1071,9 @@ class ProbeEngine:
                 Xc = Xc_all if len(act) == Bc else Xc_all[torch.as_tensor(act, device=dev)]
                 g, H = _shared_unpack(_shared_pass(shared["S1"], shared["Q"], Xc, th_t, y), k - 1)
             else:
-                if use_compile and len(act) >= 64:  # fused kernel (small batches are not worth a recompile)
+                if (
+                    use_compile and len(act) >= 64
+                ):  # fused kernel (small batches are not worth a recompile)
                     stats = _call_kernel(_binary_pass_sums, True, Xt, da, th_t, y)
                 else:
                     stats = _binary_pass_bmm(Xt, da, th_t, y)
@@ -1004,7 +1143,9 @@ class ProbeEngine:
             th = theta[act]
             Z = torch.bmm(th.to(_F32), Xa)  # [Ba, K, n]
             lse = torch.logsumexp(Z, dim=1)
-            f = (lse - (Z * Y).sum(1)).sum(1, dtype=_F64) + 0.5 * lam * (th[:, :, :k] ** 2).sum((1, 2))
+            f = (lse - (Z * Y).sum(1)).sum(1, dtype=_F64) + 0.5 * lam * (th[:, :, :k] ** 2).sum(
+                (1, 2)
+            )
             n_iter[act] += 1
             worse = f > f_prev[act] + 1e-9 * f_prev[act].abs().clamp_min(1.0)
             if worse.any():
@@ -1020,7 +1161,11 @@ class ProbeEngine:
                 ig = act[good]
                 allg = bool(good.all())
                 Xb = Xa if allg else Xa[good]
-                Pr = torch.exp(Z - lse[:, None, :]) if allg else torch.exp(Z[good] - lse[good][:, None, :])
+                Pr = (
+                    torch.exp(Z - lse[:, None, :])
+                    if allg
+                    else torch.exp(Z[good] - lse[good][:, None, :])
+                )
                 R = Pr - Y  # [Bg, K, n]
                 thg = theta[ig]
                 g = torch.bmm(R, Xb.transpose(1, 2)).to(_F64)  # [Bg, K, p]
@@ -1058,8 +1203,9 @@ class ProbeEngine:
 # ----------------------------------------------------------------------------- splits & baselines
 
 
-def train_val_split(y, val_fraction: float = 0.2, seed: int = 0, stratify: bool = True
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def train_val_split(
+    y, val_fraction: float = 0.2, seed: int = 0, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """A seeded split of ``range(len(y))`` into (train, validation) index arrays, both sorted.
 
     Classification labels are stratified by class; regression targets (float ``y``) are
@@ -1092,14 +1238,19 @@ def train_val_split(y, val_fraction: float = 0.2, seed: int = 0, stratify: bool 
         _, counts = np.unique(strata, return_counts=True)
         n_val = math.ceil(val_fraction * len(y))
         if counts.min() < 2 or n_val < len(counts) or len(y) - n_val < len(counts):
-            logger.warning("train_val_split: too few examples per stratum to stratify; splitting at random")
+            logger.warning(
+                "train_val_split: too few examples per stratum to stratify; splitting at random"
+            )
             strata = None
-    tr, va = train_test_split(idx, test_size=val_fraction, random_state=seed, shuffle=True, stratify=strata)
+    tr, va = train_test_split(
+        idx, test_size=val_fraction, random_state=seed, shuffle=True, stratify=strata
+    )
     return np.sort(tr).astype(np.int64), np.sort(va).astype(np.int64)
 
 
-def majority_baseline(y_train, y_eval, metrics: Sequence[str] = ("accuracy",), regression: bool = False
-                      ) -> dict[str, float]:
+def majority_baseline(
+    y_train, y_eval, metrics: Sequence[str] = ("accuracy",), regression: bool = False
+) -> dict[str, float]:
     """Scores of a constant predictor on ``y_eval [m]``: the most frequent training label
     (ties: the smallest), or the training mean for regression (whose correlations are
     undefined: NaN)."""
@@ -1109,12 +1260,23 @@ def majority_baseline(y_train, y_eval, metrics: Sequence[str] = ("accuracy",), r
         pred = np.full(len(y_eval), float(np.mean(y_train)))
     else:
         vals, counts = np.unique(y_train, return_counts=True)
-        pred = np.full(len(y_eval), vals[np.argmax(counts)], dtype=y_eval.dtype if y_eval.size else vals.dtype)
+        pred = np.full(
+            len(y_eval), vals[np.argmax(counts)], dtype=y_eval.dtype if y_eval.size else vals.dtype
+        )
     return compute_metrics(metrics, y_eval, pred)
 
 
-def random_dims_baseline(engine: ProbeEngine, X_train, y_train, X_eval, y_eval, k: int, n_draws: int = 20,
-                         seed: int = 0, metrics: Sequence[str] = ("accuracy",)) -> dict[str, Any]:
+def random_dims_baseline(
+    engine: ProbeEngine,
+    X_train,
+    y_train,
+    X_eval,
+    y_eval,
+    k: int,
+    n_draws: int = 20,
+    seed: int = 0,
+    metrics: Sequence[str] = ("accuracy",),
+) -> dict[str, Any]:
     """Scores of probes on ``n_draws`` random dimension sets of size ``k`` (a distribution,
     not one draw). Each set is ``k`` distinct dimensions drawn uniformly with
     ``np.random.default_rng(seed)``.
@@ -1144,8 +1306,13 @@ def random_dims_baseline(engine: ProbeEngine, X_train, y_train, X_eval, y_eval, 
     }
 
 
-def input_types(input_ids: np.ndarray, offsets: np.ndarray, special_mask: np.ndarray | None = None, *,
-                mode: str = "first_content") -> list[Hashable]:
+def input_types(
+    input_ids: np.ndarray,
+    offsets: np.ndarray,
+    special_mask: np.ndarray | None = None,
+    *,
+    mode: str = "first_content",
+) -> list[Hashable]:
     """The "input type" of each example, for control tasks on sentence-level probes.
 
     Hewitt & Liang give each *word type* a random label, so a control probe must memorise
@@ -1169,7 +1336,11 @@ def input_types(input_ids: np.ndarray, offsets: np.ndarray, special_mask: np.nda
     """
     ids = np.asarray(input_ids)
     off = np.asarray(offsets)
-    sm = np.zeros(len(ids), dtype=bool) if special_mask is None else np.asarray(special_mask).astype(bool)
+    sm = (
+        np.zeros(len(ids), dtype=bool)
+        if special_mask is None
+        else np.asarray(special_mask).astype(bool)
+    )
     if mode not in ("first_content", "sequence"):
         raise ConfigError(f"input_types: mode must be 'first_content' or 'sequence', got {mode!r}")
     types: list[Hashable] = []
@@ -1182,8 +1353,12 @@ def input_types(input_ids: np.ndarray, offsets: np.ndarray, special_mask: np.nda
     return types
 
 
-def control_task_labels(types_train: Sequence[Hashable], y_train, types_eval: Sequence[Hashable] | None = None,
-                        seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+def control_task_labels(
+    types_train: Sequence[Hashable],
+    y_train,
+    types_eval: Sequence[Hashable] | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Hewitt & Liang control-task labels: every distinct input type gets one label drawn at
     random from the empirical training label distribution (for regression, one target value
     drawn from the training targets); each example then takes its type's label.
@@ -1210,36 +1385,69 @@ def control_task_labels(types_train: Sequence[Hashable], y_train, types_eval: Se
     draw = rng.choice(y_train, size=len(uniq), replace=True)
     table = dict(zip(uniq, draw))
     yc_train = np.asarray([table[t] for t in types_train], dtype=y_train.dtype)
-    yc_eval = None if types_eval is None else np.asarray([table[t] for t in types_eval], dtype=y_train.dtype)
+    yc_eval = (
+        None
+        if types_eval is None
+        else np.asarray([table[t] for t in types_eval], dtype=y_train.dtype)
+    )
     return yc_train, yc_eval
 
 
 def selectivity(task_scores: dict[str, Any], control_scores: dict[str, Any]) -> dict[str, Any]:
     """Selectivity (Hewitt & Liang): task score minus control-task score, per metric
     (arrays element-wise)."""
-    return {mn: np.asarray(task_scores[mn]) - np.asarray(control_scores[mn])
-            for mn in task_scores if mn in control_scores and mn != "loss"}
+    return {
+        mn: np.asarray(task_scores[mn]) - np.asarray(control_scores[mn])
+        for mn in task_scores
+        if mn in control_scores and mn != "loss"
+    }
 
 
-def control_task_baseline(engine: ProbeEngine, X_train, y_train, X_eval, y_eval, dims, types_train,
-                          types_eval, *, seed: int = 0, metrics: Sequence[str] = ("accuracy",)
-                          ) -> dict[str, Any]:
+def control_task_baseline(
+    engine: ProbeEngine,
+    X_train,
+    y_train,
+    X_eval,
+    y_eval,
+    dims,
+    types_train,
+    types_eval,
+    *,
+    seed: int = 0,
+    metrics: Sequence[str] = ("accuracy",),
+) -> dict[str, Any]:
     """Fit the same probes on the task and on its control task; return both scores and the
     selectivity. ``dims [B, k]``; returns ``{"task": {metric: [B]}, "control": {...},
     "selectivity": {...}}`` (arrays)."""
     task = engine.fit_score(X_train, y_train, X_eval, y_eval, dims, metrics=metrics)
     yc_tr, yc_ev = control_task_labels(types_train, y_train, types_eval, seed=seed)
     if not engine.regression and len(np.unique(yc_tr)) < 2:
-        raise DataError("control task: every type drew the same label; use more examples or another seed")
+        raise DataError(
+            "control task: every type drew the same label; use more examples or another seed"
+        )
     ctrl = engine.fit_score(X_train, yc_tr, X_eval, yc_ev, dims, metrics=metrics)
     return {"task": task, "control": ctrl, "selectivity": selectivity(task, ctrl)}
 
 
-def evaluate_probe(X_train, y_train, X_eval, y_eval, dims, *, metrics: Sequence[str], regression: bool = False,
-                   C: float = 1.0, device: str | torch.device = "cpu", seed: int = 0, n_random: int = 20,
-                   val_fraction: float = 0.2, types_train: Sequence[Hashable] | None = None,
-                   types_eval: Sequence[Hashable] | None = None, memory_budget: int = 2 * 2**30,
-                   progress: bool = False) -> dict[str, Any]:
+def evaluate_probe(
+    X_train,
+    y_train,
+    X_eval,
+    y_eval,
+    dims,
+    *,
+    metrics: Sequence[str],
+    regression: bool = False,
+    C: float = 1.0,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    n_random: int = 20,
+    val_fraction: float = 0.2,
+    types_train: Sequence[Hashable] | None = None,
+    types_eval: Sequence[Hashable] | None = None,
+    memory_budget: int = 2 * 2**30,
+    progress: bool = False,
+) -> dict[str, Any]:
     """One probe on fixed dimensions, with its baselines: what ``probekit probe`` reports.
 
     The probe is fitted on all of ``X_train [n, D]`` and scored on ``X_eval [m, D]`` (the
@@ -1263,40 +1471,70 @@ def evaluate_probe(X_train, y_train, X_eval, y_eval, dims, *, metrics: Sequence[
     D = X_train.shape[1]
     dims = parse_dims(dims, D)
     names = list(metrics)
-    eng = ProbeEngine(regression=regression, C=C, device=device, memory_budget=memory_budget, progress=progress)
+    eng = ProbeEngine(
+        regression=regression, C=C, device=device, memory_budget=memory_budget, progress=progress
+    )
     sc = eng.fit_score(X_train, y_train, X_eval, y_eval, dims[None, :], metrics=names)
     conv, n_iter = bool(eng.last_stats_["converged"][0]), int(eng.last_stats_["n_iter"][0])
     y_train = np.asarray(y_train)
     itr, iva = train_val_split(y_train, val_fraction=val_fraction, seed=seed)
-    vs = eng.fit_score(X_train[itr], y_train[itr], X_train[iva], y_train[iva], dims[None, :], metrics=names)
+    vs = eng.fit_score(
+        X_train[itr], y_train[itr], X_train[iva], y_train[iva], dims[None, :], metrics=names
+    )
     out: dict[str, Any] = {
         "metrics": {mn: _num(sc[mn][0]) for mn in names},
         "loss": _num(sc["loss"][0]),
         "val_metrics": {mn: _num(vs[mn][0]) for mn in names},
         "val_fraction": val_fraction,
         "dims": dims.tolist(),
-        "k": int(len(dims)),
+        "k": len(dims),
         "n_train": int(X_train.shape[0]),
         "n_eval": int(np.asarray(X_eval).shape[0]),
         "converged": conv,
         "n_iter": n_iter,
-        "majority_baseline": {mn: _num(v) for mn, v in majority_baseline(y_train, y_eval, names, regression).items()},
+        "majority_baseline": {
+            mn: _num(v) for mn, v in majority_baseline(y_train, y_eval, names, regression).items()
+        },
     }
     if len(dims) < D and n_random > 0:
-        rb = random_dims_baseline(eng, X_train, y_train, X_eval, y_eval, len(dims), n_draws=n_random, seed=seed,
-                                  metrics=names)
+        rb = random_dims_baseline(
+            eng,
+            X_train,
+            y_train,
+            X_eval,
+            y_eval,
+            len(dims),
+            n_draws=n_random,
+            seed=seed,
+            metrics=names,
+        )
         rb["mean"] = {mn: _num(v) for mn, v in rb["mean"].items()}
         rb["std"] = {mn: _num(v) for mn, v in rb["std"].items()}
         rb["median"] = {mn: _num(v) for mn, v in rb["median"].items()}
         rb["scores"] = {mn: [_num(v) for v in vals] for mn, vals in rb["scores"].items()}
         out["random_baseline"] = rb
     else:
-        out["random_baseline"] = {"k": int(len(dims)), "n_draws": 0, "seed": seed,
-                                  "note": "dims is the full width: every random draw is the full probe",
-                                  "mean": dict(out["metrics"]), "std": {mn: 0.0 for mn in names}}
+        out["random_baseline"] = {
+            "k": len(dims),
+            "n_draws": 0,
+            "seed": seed,
+            "note": "dims is the full width: every random draw is the full probe",
+            "mean": dict(out["metrics"]),
+            "std": {mn: 0.0 for mn in names},
+        }
     if types_train is not None and types_eval is not None:
-        cb = control_task_baseline(eng, X_train, y_train, X_eval, y_eval, dims[None, :], types_train, types_eval,
-                                   seed=seed, metrics=names)
+        cb = control_task_baseline(
+            eng,
+            X_train,
+            y_train,
+            X_eval,
+            y_eval,
+            dims[None, :],
+            types_train,
+            types_eval,
+            seed=seed,
+            metrics=names,
+        )
         out["control"] = {
             "input_type": "first content token id (see probekit.probes.input_types)",
             "metrics": {mn: _num(cb["control"][mn][0]) for mn in names},
@@ -1344,8 +1582,15 @@ class LinearProbe(BaseEstimator):
         n_iter_: iterations used (``[1]`` for ridge, solved in closed form).
     """
 
-    def __init__(self, C: float = 1.0, regression: bool = False, backend: str = "sklearn", max_iter: int = 1000,
-                 tol: float = 1e-4, device: str = "cpu"):
+    def __init__(
+        self,
+        C: float = 1.0,
+        regression: bool = False,
+        backend: str = "sklearn",
+        max_iter: int = 1000,
+        tol: float = 1e-4,
+        device: str = "cpu",
+    ):
         self.C = C
         self.regression = regression
         self.backend = backend
@@ -1382,13 +1627,17 @@ class LinearProbe(BaseEstimator):
             raise ValueError(f"backend must be 'sklearn' or 'torch', got {self.backend!r}")
         if not (isinstance(self.C, (int, float)) and self.C > 0):
             raise ValueError(f"C must be a positive number, got {self.C!r}")
-        X, y = check_X_y(X, y, dtype=[np.float64, np.float32, np.float16], y_numeric=self.regression)
+        X, y = check_X_y(
+            X, y, dtype=[np.float64, np.float32, np.float16], y_numeric=self.regression
+        )
         self.n_features_in_ = X.shape[1]
         if not self.regression:
             check_classification_targets(y)
             self.classes_ = np.unique(y)
             if len(self.classes_) < 2:
-                raise ValueError(f"LinearProbe needs samples of at least 2 classes; got only one class: {self.classes_[0]!r}")
+                raise ValueError(
+                    f"LinearProbe needs samples of at least 2 classes; got only one class: {self.classes_[0]!r}"
+                )
         else:
             y = y.astype(np.float64)
         self.mean_, self.scale_ = standardization_stats(X)
@@ -1406,11 +1655,18 @@ class LinearProbe(BaseEstimator):
 
                 est = LogisticRegression(C=self.C, max_iter=self.max_iter, tol=self.tol).fit(Xs, y)
                 self.coef_ = est.coef_[0] if len(self.classes_) == 2 else est.coef_
-                self.intercept_ = float(est.intercept_[0]) if len(self.classes_) == 2 else est.intercept_
+                self.intercept_ = (
+                    float(est.intercept_[0]) if len(self.classes_) == 2 else est.intercept_
+                )
                 self.n_iter_ = est.n_iter_
         else:
-            eng = ProbeEngine(regression=self.regression, C=self.C, device=self.device, max_iter=self.max_iter,
-                              tol=self.tol)
+            eng = ProbeEngine(
+                regression=self.regression,
+                C=self.C,
+                device=self.device,
+                max_iter=self.max_iter,
+                tol=self.tol,
+            )
             fit = eng.fit(X, y, np.arange(X.shape[1])[None, :])
             coef, icpt = fit.coef[0], fit.intercept[0]
             if self.regression or len(self.classes_) == 2:

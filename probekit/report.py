@@ -118,20 +118,33 @@ def _summary(d: dict[str, Any]) -> str:
     mets = d.get("metric_names", [p])
     rows = []
     for m in mets:
-        rows.append([m, (d.get("metrics") or {}).get(m), (d.get("full_metrics") or {}).get(m),
-                     _pm(d.get("random_baseline"), m), (d.get("majority_baseline") or {}).get(m)])
+        rows.append(
+            [
+                m,
+                (d.get("metrics") or {}).get(m),
+                (d.get("full_metrics") or {}).get(m),
+                _pm(d.get("random_baseline"), m),
+                (d.get("majority_baseline") or {}).get(m),
+            ]
+        )
     k = (d.get("random_baseline") or {}).get("k", len(d.get("selected") or []))
     lines = [
         f"- selected: `{d.get('selected')}` (layer {d.get('layer')}, pool {d.get('pool', '-')})",
         f"- seed {d.get('seed')}, elapsed {_f(d.get('elapsed_s'), 1)} s; {d.get('protocol', '')}",
         "",
-        _table(["metric (dev)", "selected", "full width", f"random {k} dims (mean ± sd)", "majority"], rows),
+        _table(
+            ["metric (dev)", "selected", "full width", f"random {k} dims (mean ± sd)", "majority"],
+            rows,
+        ),
     ]
     if "stability" in d:
         s = d["stability"]
         freq = ", ".join(f"{k}: {v:.2f}" for k, v in list(s["frequency"].items())[:12])
-        lines += ["", f"Stability over {s['n_repeats']} repeats ({s.get('resample', '')}): Jaccard mean "
-                      f"{_f(s['jaccard_mean'], 3)}, min {_f(s['jaccard_min'], 3)}. Chosen how often: {freq}."]
+        lines += [
+            "",
+            f"Stability over {s['n_repeats']} repeats ({s.get('resample', '')}): Jaccard mean "
+            f"{_f(s['jaccard_mean'], 3)}, min {_f(s['jaccard_min'], 3)}. Chosen how often: {freq}.",
+        ]
     return "\n".join(lines)
 
 
@@ -158,7 +171,9 @@ def _plot_greedy(d: dict[str, Any], out: Path) -> Path | None:
     if maj is not None and math.isfinite(maj):
         ax.axhline(maj, color="r", ls=":", alpha=0.5, label="majority")
     for kk, y, dim in zip(ks, dev, [c["dim"] for c in curve]):
-        ax.annotate(str(dim), (kk, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+        ax.annotate(
+            str(dim), (kk, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7
+        )
     ax.set_xticks(ks)
     ax.set_xlabel("dimensions")
     ax.set_ylabel(p)
@@ -175,7 +190,9 @@ def _plot_pairs(d: dict[str, Any], mpath: Path, out: Path) -> Path | None:
     fig = _fig(6, 5)
     ax = fig.add_subplot()
     im = ax.imshow(M, cmap="viridis", interpolation="nearest")
-    fig.colorbar(im, ax=ax, label=f"{d.get('matrix_metric')} ({d.get('matrix_split', 'validation')})")
+    fig.colorbar(
+        im, ax=ax, label=f"{d.get('matrix_metric')} ({d.get('matrix_split', 'validation')})"
+    )
     sel = d.get("selected") or []
     if len(sel) == 2:
         ax.plot([sel[1]], [sel[0]], "r+", ms=12)
@@ -221,12 +238,26 @@ def _plot_tokens(d: dict[str, Any], out: Path) -> Path | None:
     ax = fig.add_subplot()
     ax.bar(x - w, [r["full_metrics"].get(p) for r in per], w, label="all dims")
     ax.bar(x, [r["greedy_metrics"].get(p) for r in per], w, label=f"greedy k={d.get('k')}")
-    ax.bar(x + w, [r["random_baseline"]["mean"].get(p) for r in per], w,
-           yerr=[r["random_baseline"]["std"].get(p) for r in per], label=f"random {d.get('k')} dims", color="gray")
+    ax.bar(
+        x + w,
+        [r["random_baseline"]["mean"].get(p) for r in per],
+        w,
+        yerr=[r["random_baseline"]["std"].get(p) for r in per],
+        label=f"random {d.get('k')} dims",
+        color="gray",
+    )
     ax.set_xticks(x, [r["pool"] for r in per])
     ax.set_ylabel(f"{p} (dev)")
-    lo = min(v for r in per for v in (r["full_metrics"].get(p), r["greedy_metrics"].get(p),
-                                          r["random_baseline"]["mean"].get(p)) if v is not None)
+    lo = min(
+        v
+        for r in per
+        for v in (
+            r["full_metrics"].get(p),
+            r["greedy_metrics"].get(p),
+            r["random_baseline"]["mean"].get(p),
+        )
+        if v is not None
+    )
     ax.set_ylim(max(0.0, lo - 0.1) if lo >= 0 else lo - 0.1, None)
     ax.set_title(f"token pooling, layer {d.get('layer')}")
     ax.legend(fontsize=7)
@@ -267,10 +298,22 @@ def _plot_singles(d: dict[str, Any], out: Path) -> Path | None:
     ax = fig.add_subplot()
     ax.plot(L, [r["dev"].get(p) for r in per], "o-", label="best single dim")
     ax.plot(L, [r["full_metrics"].get(p) for r in per], "s-", label="all dims")
-    ax.plot(L, [r["random_baseline"]["mean"].get(p) for r in per], "x-", color="gray", label="random single dim")
+    ax.plot(
+        L,
+        [r["random_baseline"]["mean"].get(p) for r in per],
+        "x-",
+        color="gray",
+        label="random single dim",
+    )
     for l, r in zip(L, per):
-        ax.annotate(str(r["dim"]), (l, r["dev"].get(p)), textcoords="offset points", xytext=(0, 6), ha="center",
-                    fontsize=7)
+        ax.annotate(
+            str(r["dim"]),
+            (l, r["dev"].get(p)),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize=7,
+        )
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel(f"{p} (dev)")
     ax.set_xticks(L)
@@ -288,43 +331,107 @@ def _section(path: Path, d: dict[str, Any], root: Path, out: Path, files: list[P
     parts = [title, "", _summary(d), ""]
     img = None
     if verb == "greedy":
-        rows = [[c["step"], c["dim"], c["val_score"], c["dev"].get(p), _pm({"mean": c["random_mean"],
-                 "std": c["random_std"]}, p)] for c in d.get("curve", [])]
+        rows = [
+            [
+                c["step"],
+                c["dim"],
+                c["val_score"],
+                c["dev"].get(p),
+                _pm({"mean": c["random_mean"], "std": c["random_std"]}, p),
+            ]
+            for c in d.get("curve", [])
+        ]
         parts.append(_table(["k", "added dim", f"val {p}", f"dev {p}", "random (dev)"], rows))
         img = _plot_greedy(d, out / f"{slug}_curve.png")
     elif verb == "pairs":
-        rows = [[r["rank"], f"{r['dim_a']}, {r['dim_b']}", r.get(f"val_{p}"), r.get(f"dev_{p}")]
-                for r in d.get("top", [])[:20]]
+        rows = [
+            [r["rank"], f"{r['dim_a']}, {r['dim_b']}", r.get(f"val_{p}"), r.get(f"dev_{p}")]
+            for r in d.get("top", [])[:20]
+        ]
         parts.append(f"{d.get('n_pairs')} pairs of {d.get('n_candidates')} dimensions scored.\n")
         parts.append(_table(["rank", "pair", f"val {p}", f"dev {p}"], rows))
-        img = _plot_pairs(d, path.parent / (d.get("matrix") or "pairs_matrix.npy"), out / f"{slug}_heatmap.png")
+        img = _plot_pairs(
+            d, path.parent / (d.get("matrix") or "pairs_matrix.npy"), out / f"{slug}_heatmap.png"
+        )
     elif verb == "eliminate":
-        rows = [[s["size"], s["method"], s.get("removed"), s.get("score"), s.get("score_after")]
-                for s in d.get("steps", [])]
+        rows = [
+            [s["size"], s["method"], s.get("removed"), s.get("score"), s.get("score_after")]
+            for s in d.get("steps", [])
+        ]
         parts.append(_table(["size", "method", "removed", f"val {p} before", "after"], rows))
         if d.get("pairs"):
-            parts += ["", f"Pairs among the survivors (best: `{d.get('best_pair')}`, dev "
-                          f"{_f((d.get('pair_metrics') or {}).get(p))}):", "",
-                      _table(["pair", f"val {p}"], [[x["dims"], x["val_score"]] for x in d["pairs"][:20]])]
+            parts += [
+                "",
+                f"Pairs among the survivors (best: `{d.get('best_pair')}`, dev "
+                f"{_f((d.get('pair_metrics') or {}).get(p))}):",
+                "",
+                _table(
+                    ["pair", f"val {p}"], [[x["dims"], x["val_score"]] for x in d["pairs"][:20]]
+                ),
+            ]
         img = _plot_eliminate(d, out / f"{slug}_drops.png")
     elif verb == "layers":
         k = d.get("k")
-        rows = [[r["layer"], r["full_metrics"].get(p), r["best_pair"], r["pair_metrics"].get(p), r["greedy_selected"],
-                 r["greedy_metrics"].get(p), _pm(r["random_baseline"], p)] for r in d.get("per_layer", [])]
-        parts.append(_table(["layer", "all dims", "best pair", "pair", f"greedy {k}", f"greedy {k} dev",
-                             f"random {k}"], rows))
+        rows = [
+            [
+                r["layer"],
+                r["full_metrics"].get(p),
+                r["best_pair"],
+                r["pair_metrics"].get(p),
+                r["greedy_selected"],
+                r["greedy_metrics"].get(p),
+                _pm(r["random_baseline"], p),
+            ]
+            for r in d.get("per_layer", [])
+        ]
+        parts.append(
+            _table(
+                [
+                    "layer",
+                    "all dims",
+                    "best pair",
+                    "pair",
+                    f"greedy {k}",
+                    f"greedy {k} dev",
+                    f"random {k}",
+                ],
+                rows,
+            )
+        )
         img = _plot_layers(d, out / f"{slug}_layers.png")
     elif verb == "tokens":
         k = d.get("k")
-        rows = [[r["pool"], r["full_metrics"].get(p), r["greedy_selected"], r["greedy_metrics"].get(p),
-                 _pm(r["random_baseline"], p)] for r in d.get("per_pool", [])]
+        rows = [
+            [
+                r["pool"],
+                r["full_metrics"].get(p),
+                r["greedy_selected"],
+                r["greedy_metrics"].get(p),
+                _pm(r["random_baseline"], p),
+            ]
+            for r in d.get("per_pool", [])
+        ]
         parts.append(_table(["pool", "all dims", f"greedy {k}", "dev", f"random {k}"], rows))
         img = _plot_tokens(d, out / f"{slug}_tokens.png")
     elif verb == "singles":
-        rows = [[r["rank"], r["layer"], r["dim"], r.get(f"stump_val_{p}"), r.get(f"stump_dev_{p}"),
-                 r.get(f"probe_val_{p}"), r.get(f"probe_dev_{p}")] for r in d.get("top", [])[:20]]
+        rows = [
+            [
+                r["rank"],
+                r["layer"],
+                r["dim"],
+                r.get(f"stump_val_{p}"),
+                r.get(f"stump_dev_{p}"),
+                r.get(f"probe_val_{p}"),
+                r.get(f"probe_dev_{p}"),
+            ]
+            for r in d.get("top", [])[:20]
+        ]
         parts.append(f"Ranked by `{d.get('ranked_by')}`.\n")
-        parts.append(_table(["rank", "layer", "dim", "stump val", "stump dev", "probe val", "probe dev"], rows))
+        parts.append(
+            _table(
+                ["rank", "layer", "dim", "stump val", "stump dev", "probe val", "probe dev"], rows
+            )
+        )
         img = _plot_singles(d, out / f"{slug}_singles.png")
     if img is not None:
         files.append(img)
@@ -354,26 +461,67 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Report:
     for p, d in results:
         try:
             sections.append(_section(p, d, root, outd, files))
-        except (KeyError, TypeError, ValueError) as e:  # a result of an older/odd layout: keep going
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+        ) as e:  # a result of an older/odd layout: keep going
             logger.warning("could not render %s: %s", p, e)
             sections.append(f"## {d.get('verb')}: {p}\n\n(could not render: {e})\n")
         pm = d.get("primary_metric")
         rb = d.get("random_baseline") or {}
-        summary_rows.append({
-            "result": str(p.relative_to(root) if p.is_relative_to(root) else p), "verb": d.get("verb"),
-            "task": d.get("task"), "layer": d.get("layer"), "pool": d.get("pool"),
-            "selected": " ".join(str(x) for x in d.get("selected") or []), "metric": pm,
-            "dev": (d.get("metrics") or {}).get(pm), "full": (d.get("full_metrics") or {}).get(pm),
-            "random_mean": rb.get("mean", {}).get(pm), "random_std": rb.get("std", {}).get(pm),
-            "random_k": rb.get("k"), "seed": d.get("seed"), "elapsed_s": d.get("elapsed_s"),
-        })
+        summary_rows.append(
+            {
+                "result": str(p.relative_to(root) if p.is_relative_to(root) else p),
+                "verb": d.get("verb"),
+                "task": d.get("task"),
+                "layer": d.get("layer"),
+                "pool": d.get("pool"),
+                "selected": " ".join(str(x) for x in d.get("selected") or []),
+                "metric": pm,
+                "dev": (d.get("metrics") or {}).get(pm),
+                "full": (d.get("full_metrics") or {}).get(pm),
+                "random_mean": rb.get("mean", {}).get(pm),
+                "random_std": rb.get("std", {}).get(pm),
+                "random_k": rb.get("k"),
+                "seed": d.get("seed"),
+                "elapsed_s": d.get("elapsed_s"),
+            }
+        )
     md = outd / "report.md"
-    head = (f"# probekit search report\n\n{len(results)} result(s) from `{root}`. Selection on a validation split "
-            "of the training cache; scores on the evaluation cache.\n\n")
-    overview = _table(["result", "verb", "layer", "pool", "selected", "metric", "dev", "full", "random (mean ± sd)"],
-                      [[r["result"], r["verb"], r["layer"], r["pool"], r["selected"], r["metric"], r["dev"], r["full"],
-                        "-" if r["random_mean"] is None else f"{_f(r['random_mean'])} ± {_f(r['random_std'])}"]
-                       for r in summary_rows])
+    head = (
+        f"# probekit search report\n\n{len(results)} result(s) from `{root}`. Selection on a validation split "
+        "of the training cache; scores on the evaluation cache.\n\n"
+    )
+    overview = _table(
+        [
+            "result",
+            "verb",
+            "layer",
+            "pool",
+            "selected",
+            "metric",
+            "dev",
+            "full",
+            "random (mean ± sd)",
+        ],
+        [
+            [
+                r["result"],
+                r["verb"],
+                r["layer"],
+                r["pool"],
+                r["selected"],
+                r["metric"],
+                r["dev"],
+                r["full"],
+                "-"
+                if r["random_mean"] is None
+                else f"{_f(r['random_mean'])} ± {_f(r['random_std'])}",
+            ]
+            for r in summary_rows
+        ],
+    )
     md.write_text(head + overview + "\n\n" + "\n".join(sections))
     csvp = outd / "summary.csv"
     with open(csvp, "w", newline="") as fh:

@@ -57,9 +57,10 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -74,19 +75,19 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "VERBS",
     "ArraySource",
-    "SearchResult",
     "Checkpoint",
-    "singles",
-    "pairs",
-    "greedy",
+    "SearchResult",
     "eliminate",
-    "layers",
-    "tokens",
-    "run_search",
-    "run_many",
-    "stability",
+    "greedy",
     "jaccard",
+    "layers",
+    "pairs",
+    "run_many",
+    "run_search",
+    "singles",
     "source_identity",
+    "stability",
+    "tokens",
 ]
 
 VERBS = ("singles", "pairs", "greedy", "eliminate", "layers", "tokens")
@@ -111,8 +112,15 @@ class ArraySource:
         name: a label for the source in results.
     """
 
-    def __init__(self, features: np.ndarray | Mapping[str, np.ndarray], labels: np.ndarray, *,
-                 task: TaskSpec | None = None, regression: bool | None = None, name: str = "arrays"):
+    def __init__(
+        self,
+        features: np.ndarray | Mapping[str, np.ndarray],
+        labels: np.ndarray,
+        *,
+        task: TaskSpec | None = None,
+        regression: bool | None = None,
+        name: str = "arrays",
+    ):
         feats = dict(features) if isinstance(features, Mapping) else {"cls": features}
         out = {}
         for p, a in feats.items():
@@ -120,7 +128,9 @@ class ArraySource:
             if a.ndim == 2:
                 a = a[:, None, :]
             if a.ndim != 3:
-                raise DataError(f"ArraySource: pool {p!r} must be [n_examples, n_layers, hidden], got {a.shape}")
+                raise DataError(
+                    f"ArraySource: pool {p!r} must be [n_examples, n_layers, hidden], got {a.shape}"
+                )
             out[p] = a
         shapes = {a.shape for a in out.values()}
         if len(shapes) != 1:
@@ -136,8 +146,14 @@ class ArraySource:
                 task = TaskSpec("custom", "custom", ("text",), (), True, ("pearson", "spearman"))
             else:
                 k = int(self._labels.max()) + 1 if self._labels.size else 2
-                task = TaskSpec("custom", "custom", ("text",), tuple(str(i) for i in range(max(k, 2))), False,
-                                ("accuracy",))
+                task = TaskSpec(
+                    "custom",
+                    "custom",
+                    ("text",),
+                    tuple(str(i) for i in range(max(k, 2))),
+                    False,
+                    ("accuracy",),
+                )
         self._task = task
         self.name = name
         self.path = None
@@ -175,8 +191,14 @@ class ArraySource:
             h.update(str(a.shape).encode() + str(a.dtype).encode())
             h.update(a.tobytes())
         h.update(np.ascontiguousarray(self._labels).tobytes())
-        return {"source": self.name, "data_hash": h.hexdigest(), "task": self._task.name,
-                "n_examples": self.n_examples, "n_layers": self.n_layers, "hidden_size": self.hidden_size}
+        return {
+            "source": self.name,
+            "data_hash": h.hexdigest(),
+            "task": self._task.name,
+            "n_examples": self.n_examples,
+            "n_layers": self.n_layers,
+            "hidden_size": self.hidden_size,
+        }
 
     def layer_index(self, layer: int) -> int:
         L = self.n_layers
@@ -195,8 +217,18 @@ class ArraySource:
         return X if dtype is None else X.astype(dtype, copy=False)
 
 
-_IDENTITY_KEYS = ("model_hash", "data_hash", "full_data_hash", "task", "split", "tokenizer", "max_length",
-                  "storage_dtype", "shard", "source")
+_IDENTITY_KEYS = (
+    "model_hash",
+    "data_hash",
+    "full_data_hash",
+    "task",
+    "split",
+    "tokenizer",
+    "max_length",
+    "storage_dtype",
+    "shard",
+    "source",
+)
 
 
 def source_identity(src: Any) -> dict[str, Any]:
@@ -204,7 +236,9 @@ def source_identity(src: Any) -> dict[str, Any]:
     shape (not its creation time or path)."""
     meta = src.meta
     ident = {k: meta[k] for k in _IDENTITY_KEYS if k in meta}
-    ident.update(n_examples=int(src.n_examples), n_layers=int(src.n_layers), hidden_size=int(src.hidden_size))
+    ident.update(
+        n_examples=int(src.n_examples), n_layers=int(src.n_layers), hidden_size=int(src.hidden_size)
+    )
     return ident
 
 
@@ -220,15 +254,21 @@ def _check_sources(train: Any, dev: Any) -> None:
     for attr in ("hidden_size", "n_layers"):
         a, b = getattr(train, attr), getattr(dev, attr)
         if a != b:
-            raise CacheMismatchError(f"train and eval sources differ in {attr}: {a} vs {b} "
-                                     f"({getattr(train, 'path', 'train')} vs {getattr(dev, 'path', 'eval')})")
+            raise CacheMismatchError(
+                f"train and eval sources differ in {attr}: {a} vs {b} "
+                f"({getattr(train, 'path', 'train')} vs {getattr(dev, 'path', 'eval')})"
+            )
     mt, md = train.meta, dev.meta
     if mt.get("model_hash") and md.get("model_hash") and mt["model_hash"] != md["model_hash"]:
-        raise CacheMismatchError(f"train and eval caches come from different models "
-                                 f"({mt.get('model')} {mt['model_hash'][:12]} vs {md.get('model')} {md['model_hash'][:12]})")
+        raise CacheMismatchError(
+            f"train and eval caches come from different models "
+            f"({mt.get('model')} {mt['model_hash'][:12]} vs {md.get('model')} {md['model_hash'][:12]})"
+        )
     if train.task.name != dev.task.name:
-        raise CacheMismatchError(f"train and eval caches are of different tasks: {train.task.name} vs {dev.task.name}")
-    if train.task.is_regression != dev.task.is_regression:
+        raise CacheMismatchError(
+            f"train and eval caches are of different tasks: {train.task.name} vs {dev.task.name}"
+        )
+    if train.task.regression != dev.task.regression:
         raise CacheMismatchError("train and eval sources disagree on regression vs classification")
 
 
@@ -237,12 +277,16 @@ def _labels_of(src: Any, regression: bool, what: str) -> np.ndarray:
     if regression:
         y = y.astype(np.float64)
         if not np.isfinite(y).all():
-            raise DataError(f"{what} ({getattr(src, 'path', None) or 'arrays'}): regression targets contain NaN")
+            raise DataError(
+                f"{what} ({getattr(src, 'path', None) or 'arrays'}): regression targets contain NaN"
+            )
     else:
         y = y.astype(np.int64)
         if (y < 0).any():
-            raise DataError(f"{what} ({getattr(src, 'path', None) or 'arrays'}): {int((y < 0).sum())} examples "
-                            "are unlabelled (-1); searches need labelled train and eval data")
+            raise DataError(
+                f"{what} ({getattr(src, 'path', None) or 'arrays'}): {int((y < 0).sum())} examples "
+                "are unlabelled (-1); searches need labelled train and eval data"
+            )
     return y
 
 
@@ -287,12 +331,18 @@ class Checkpoint:
 
     def __init__(self, out_dir: str | Path | None, verb: str, key: Mapping[str, Any]):
         self.key = _hash(key)
-        self.dir = None if out_dir is None else Path(out_dir) / ".probekit-ckpt" / f"{verb}-{self.key[:16]}"
+        self.dir = (
+            None
+            if out_dir is None
+            else Path(out_dir) / ".probekit-ckpt" / f"{verb}-{self.key[:16]}"
+        )
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
             kp = self.dir / "key.json"
             if not kp.exists():
-                _atomic_write_text(kp, json.dumps(_jsonable(dict(key)), indent=1, sort_keys=True, default=str))
+                _atomic_write_text(
+                    kp, json.dumps(_jsonable(dict(key)), indent=1, sort_keys=True, default=str)
+                )
 
     def _p(self, unit: str, ext: str) -> Path:
         return self.dir / f"{unit}.{ext}"
@@ -356,7 +406,12 @@ class _Settings:
         return self.metrics[0]
 
     def engine(self) -> ProbeEngine:
-        return ProbeEngine(regression=self.regression, C=self.C, device=self.device, memory_budget=self.memory_budget)
+        return ProbeEngine(
+            regression=self.regression,
+            C=self.C,
+            device=self.device,
+            memory_budget=self.memory_budget,
+        )
 
 
 class _Problem:
@@ -366,9 +421,24 @@ class _Problem:
     ``report(dims)`` fits on the whole training set and scores on dev (for reporting).
     """
 
-    def __init__(self, X_train: np.ndarray, y_train: np.ndarray, X_dev: np.ndarray, y_dev: np.ndarray,
-                 st: _Settings, *, split_seed: int | None = None, bootstrap_seed: int | None = None):
-        self.X_train, self.y_train, self.X_dev, self.y_dev, self.st = X_train, y_train, X_dev, y_dev, st
+    def __init__(
+        self,
+        X_train: np.ndarray,
+        y_train: np.ndarray,
+        X_dev: np.ndarray,
+        y_dev: np.ndarray,
+        st: _Settings,
+        *,
+        split_seed: int | None = None,
+        bootstrap_seed: int | None = None,
+    ):
+        self.X_train, self.y_train, self.X_dev, self.y_dev, self.st = (
+            X_train,
+            y_train,
+            X_dev,
+            y_dev,
+            st,
+        )
         self.D = X_train.shape[1]
         seed = st.seed if split_seed is None else split_seed
         idx_fit, idx_val = train_val_split(y_train, val_fraction=st.val_fraction, seed=seed)
@@ -382,18 +452,33 @@ class _Problem:
 
     def select(self, dims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Validation ``(primary metric [B], loss [B])`` of probes on ``dims [B, k]``."""
-        sc = self.engine.fit_score(self.X_fit, self.y_fit, self.X_val, self.y_val, np.asarray(dims),
-                                   metrics=(self.st.primary,))
+        sc = self.engine.fit_score(
+            self.X_fit,
+            self.y_fit,
+            self.X_val,
+            self.y_val,
+            np.asarray(dims),
+            metrics=(self.st.primary,),
+        )
         return sc[self.st.primary], sc["loss"]
 
     def report(self, dims: np.ndarray) -> dict[str, np.ndarray]:
         """Dev ``{metric: [B]}`` of probes on ``dims [B, k]`` refitted on all training data."""
-        sc = self.engine.fit_score(self.X_train, self.y_train, self.X_dev, self.y_dev, np.asarray(dims),
-                                   metrics=self.st.metrics)
+        sc = self.engine.fit_score(
+            self.X_train,
+            self.y_train,
+            self.X_dev,
+            self.y_dev,
+            np.asarray(dims),
+            metrics=self.st.metrics,
+        )
         return {m: sc[m] for m in self.st.metrics}
 
     def report_one(self, dims: Sequence[int]) -> dict[str, float]:
-        return {m: float(v[0]) for m, v in self.report(np.asarray(dims, dtype=np.int64)[None, :]).items()}
+        return {
+            m: float(v[0])
+            for m, v in self.report(np.asarray(dims, dtype=np.int64)[None, :]).items()
+        }
 
     def full(self) -> dict[str, float]:
         return self.report_one(np.arange(self.D))
@@ -403,13 +488,23 @@ class _Problem:
         return float(s[0])
 
     def random(self, k: int, seed: int | None = None) -> dict[str, Any]:
-        out = random_dims_baseline(self.engine, self.X_train, self.y_train, self.X_dev, self.y_dev, k,
-                                   n_draws=self.st.n_random, seed=self.st.seed if seed is None else seed,
-                                   metrics=self.st.metrics)
+        out = random_dims_baseline(
+            self.engine,
+            self.X_train,
+            self.y_train,
+            self.X_dev,
+            self.y_dev,
+            k,
+            n_draws=self.st.n_random,
+            seed=self.st.seed if seed is None else seed,
+            metrics=self.st.metrics,
+        )
         return out
 
     def majority(self) -> dict[str, float]:
-        return majority_baseline(self.y_train, self.y_dev, self.st.metrics, regression=self.st.regression)
+        return majority_baseline(
+            self.y_train, self.y_dev, self.st.metrics, regression=self.st.regression
+        )
 
 
 def _order(score: np.ndarray, loss: np.ndarray, criterion: str = "metric") -> np.ndarray:
@@ -448,9 +543,14 @@ def stability(sets: Sequence[Sequence[int]]) -> dict[str, Any]:
     for i, j in itertools.combinations(range(R), 2):
         J[i, j] = J[j, i] = jaccard(sets[i], sets[j])
     off = J[~np.eye(R, dtype=bool)]
-    return {"n_repeats": R, "frequency": freq, "jaccard_mean": float(off.mean()) if off.size else 1.0,
-            "jaccard_min": float(off.min()) if off.size else 1.0, "jaccard": J.tolist(),
-            "sets": [[int(d) for d in s] for s in sets]}
+    return {
+        "n_repeats": R,
+        "frequency": freq,
+        "jaccard_mean": float(off.mean()) if off.size else 1.0,
+        "jaccard_min": float(off.min()) if off.size else 1.0,
+        "jaccard": J.tolist(),
+        "sets": [[int(d) for d in s] for s in sets],
+    }
 
 
 # ============================================================================ results
@@ -525,15 +625,31 @@ def _versions() -> dict[str, str]:
 
     from . import __version__
 
-    return {"probekit": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "scikit-learn": sklearn.__version__, "joblib": joblib.__version__}
+    return {
+        "probekit": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "joblib": joblib.__version__,
+    }
 
 
 # ============================================================================ common driver
 
 
-def _settings(train: Any, metrics: Sequence[str] | None, *, C: float, device: str, memory_budget: int,
-              val_fraction: float, n_random: int, seed: int, criterion: str = "metric") -> _Settings:
+def _settings(
+    train: Any,
+    metrics: Sequence[str] | None,
+    *,
+    C: float,
+    device: str,
+    memory_budget: int,
+    val_fraction: float,
+    n_random: int,
+    seed: int,
+    criterion: str = "metric",
+) -> _Settings:
     task = train.task
     mets = tuple(metrics) if metrics else tuple(task.metrics)
     if n_random < 1:
@@ -541,32 +657,76 @@ def _settings(train: Any, metrics: Sequence[str] | None, *, C: float, device: st
     if not 0 < val_fraction < 1:
         raise ConfigError(f"val_fraction must lie in (0, 1), got {val_fraction}")
     if criterion not in ("metric", "loss"):
-        raise ConfigError(f"criterion must be 'metric' (the task's primary metric on validation, loss breaks ties) "
-                          f"or 'loss' (validation log-loss / MSE), got {criterion!r}")
-    return _Settings(criterion=criterion, regression=bool(task.is_regression), metrics=mets, C=float(C),
-                     device=str(device),
-                     memory_budget=int(memory_budget), val_fraction=float(val_fraction), n_random=int(n_random),
-                     seed=int(seed))
+        raise ConfigError(
+            f"criterion must be 'metric' (the task's primary metric on validation, loss breaks ties) "
+            f"or 'loss' (validation log-loss / MSE), got {criterion!r}"
+        )
+    return _Settings(
+        criterion=criterion,
+        regression=bool(task.regression),
+        metrics=mets,
+        C=float(C),
+        device=str(device),
+        memory_budget=int(memory_budget),
+        val_fraction=float(val_fraction),
+        n_random=int(n_random),
+        seed=int(seed),
+    )
 
 
 class _Run:
     """Shared set-up of a search: sources checked, labels loaded, checkpoint opened, clock started."""
 
-    def __init__(self, verb: str, train: Any, dev: Any, config: dict[str, Any], *, out_dir, metrics, C, device,
-                 memory_budget, val_fraction, n_random, seed, criterion="metric"):
+    def __init__(
+        self,
+        verb: str,
+        train: Any,
+        dev: Any,
+        config: dict[str, Any],
+        *,
+        out_dir,
+        metrics,
+        C,
+        device,
+        memory_budget,
+        val_fraction,
+        n_random,
+        seed,
+        criterion="metric",
+    ):
         self.t0 = time.perf_counter()
         self.verb = verb
         _check_sources(train, dev)
         self.train, self.dev = train, dev
-        self.st = _settings(train, metrics, C=C, device=device, memory_budget=memory_budget,
-                            val_fraction=val_fraction, n_random=n_random, seed=seed,
-               criterion=criterion)
+        self.st = _settings(
+            train,
+            metrics,
+            C=C,
+            device=device,
+            memory_budget=memory_budget,
+            val_fraction=val_fraction,
+            n_random=n_random,
+            seed=seed,
+            criterion=criterion,
+        )
         self.y_train = _labels_of(train, self.st.regression, "train")
         self.y_dev = _labels_of(dev, self.st.regression, "eval")
-        self.config = dict(config, metrics=list(self.st.metrics), C=self.st.C, val_fraction=self.st.val_fraction,
-                           n_random=self.st.n_random, seed=self.st.seed, criterion=self.st.criterion)
-        key = {"verb": verb, "config": self.config, "train": source_identity(train), "eval": source_identity(dev),
-               "schema": RESULT_SCHEMA_VERSION}
+        self.config = dict(
+            config,
+            metrics=list(self.st.metrics),
+            C=self.st.C,
+            val_fraction=self.st.val_fraction,
+            n_random=self.st.n_random,
+            seed=self.st.seed,
+            criterion=self.st.criterion,
+        )
+        key = {
+            "verb": verb,
+            "config": self.config,
+            "train": source_identity(train),
+            "eval": source_identity(dev),
+            "schema": RESULT_SCHEMA_VERSION,
+        }
         self.ckpt = Checkpoint(out_dir, verb, key)
         self.out_dir = out_dir
 
@@ -574,21 +734,40 @@ class _Run:
         return np.asarray(src.features(layer, pool, dtype=np.float32))
 
     def problem(self, layer: int, pool: str, **kw) -> _Problem:
-        return _Problem(self.X(self.train, layer, pool), self.y_train, self.X(self.dev, layer, pool), self.y_dev,
-                        self.st, **kw)
+        return _Problem(
+            self.X(self.train, layer, pool),
+            self.y_train,
+            self.X(self.dev, layer, pool),
+            self.y_dev,
+            self.st,
+            **kw,
+        )
 
     def header(self) -> dict[str, Any]:
         return {
-            "schema": RESULT_SCHEMA, "schema_version": RESULT_SCHEMA_VERSION, "verb": self.verb,
-            "task": self.train.task.name, "metric_names": list(self.st.metrics), "primary_metric": self.st.primary,
-            "seed": self.st.seed, "config": self.config, "train": _describe_source(self.train),
-            "eval": _describe_source(self.dev), "versions": _versions(),
-            "protocol": (f"selection on a {self.st.val_fraction:g} validation split of train (seeded); reported "
-                         "metrics from probes refitted on all of train, scored on eval"),
+            "schema": RESULT_SCHEMA,
+            "schema_version": RESULT_SCHEMA_VERSION,
+            "verb": self.verb,
+            "task": self.train.task.name,
+            "metric_names": list(self.st.metrics),
+            "primary_metric": self.st.primary,
+            "seed": self.st.seed,
+            "config": self.config,
+            "train": _describe_source(self.train),
+            "eval": _describe_source(self.dev),
+            "versions": _versions(),
+            "protocol": (
+                f"selection on a {self.st.val_fraction:g} validation split of train (seeded); reported "
+                "metrics from probes refitted on all of train, scored on eval"
+            ),
         }
 
-    def finish(self, data: dict[str, Any], rows: list[dict[str, Any]], arrays: dict[str, np.ndarray] | None = None
-               ) -> SearchResult:
+    def finish(
+        self,
+        data: dict[str, Any],
+        rows: list[dict[str, Any]],
+        arrays: dict[str, np.ndarray] | None = None,
+    ) -> SearchResult:
         out = self.header()
         out.update(data)
         out["elapsed_s"] = time.perf_counter() - self.t0
@@ -626,7 +805,12 @@ def _metrics_row(prefix: str, d: Mapping[str, float]) -> dict[str, float]:
 
 def _best_greedy(per: Sequence[Mapping[str, Any]], metric: str) -> Mapping[str, Any]:
     """The unit (layer or pool) whose greedy-k set scores best on dev; missing scores rank last."""
-    return max(per, key=lambda r: r["greedy_metrics"][metric] if r["greedy_metrics"][metric] is not None else -np.inf)
+    return max(
+        per,
+        key=lambda r: (
+            r["greedy_metrics"][metric] if r["greedy_metrics"][metric] is not None else -np.inf
+        ),
+    )
 
 
 def _greedy_cells(r: Mapping[str, Any], k: int) -> dict[str, Any]:
@@ -638,8 +822,9 @@ def _greedy_cells(r: Mapping[str, Any], k: int) -> dict[str, Any]:
     return cells
 
 
-def _singles_layer(X_train, y_train, X_dev, y_dev, st: _Settings, layer: int, probe: bool,
-                   ckpt: Checkpoint) -> dict[str, Any]:
+def _singles_layer(
+    X_train, y_train, X_dev, y_dev, st: _Settings, layer: int, probe: bool, ckpt: Checkpoint
+) -> dict[str, Any]:
     done = ckpt.load(f"layer-{layer}")
     if done is not None:
         return done
@@ -650,13 +835,21 @@ def _singles_layer(X_train, y_train, X_dev, y_dev, st: _Settings, layer: int, pr
     # stumps: thresholds chosen on the fitting part (ranked on validation), refitted on all train for dev
     from .metrics import batch_metrics
 
-    sf = fit_stumps(pb.X_fit, pb.y_fit, regression=st.regression, metric=st.primary, n_classes=n_classes)
+    sf = fit_stumps(
+        pb.X_fit, pb.y_fit, regression=st.regression, metric=st.primary, n_classes=n_classes
+    )
     stump_val = batch_metrics((st.primary,), pb.y_val, predict_stumps(sf, pb.X_val))[st.primary]
-    sa = fit_stumps(X_train, y_train, regression=st.regression, metric=st.primary, n_classes=n_classes)
+    sa = fit_stumps(
+        X_train, y_train, regression=st.regression, metric=st.primary, n_classes=n_classes
+    )
     stump_dev = batch_metrics(st.metrics, y_dev, predict_stumps(sa, X_dev))
     out: dict[str, Any] = {
-        "layer": layer, "stump_threshold": sa.threshold, "stump_train": sa.train_score,
-        "stump_val": stump_val, "stump_dev": stump_dev, "stump_s": time.perf_counter() - t0,
+        "layer": layer,
+        "stump_threshold": sa.threshold,
+        "stump_train": sa.train_score,
+        "stump_val": stump_val,
+        "stump_dev": stump_dev,
+        "stump_s": time.perf_counter() - t0,
     }
     if probe:
         dims = np.arange(D)[:, None]
@@ -672,11 +865,26 @@ def _singles_layer(X_train, y_train, X_dev, y_dev, st: _Settings, layer: int, pr
     return out
 
 
-def singles(train: Any, dev: Any, *, layers: Sequence[int] | None = None, pool: str = "cls", probe: bool = True,
-            top: int = 20, metrics: Sequence[str] | None = None, C: float = 1.0, device: str = "cpu",
-            memory_budget: int = 2 * 2**30, val_fraction: float = 0.2, n_random: int = 20, seed: int = 0,
-            criterion: str = "metric",
-            n_jobs: int | None = None, out_dir: str | Path | None = None, progress: bool = False) -> SearchResult:
+def singles(
+    train: Any,
+    dev: Any,
+    *,
+    layers: Sequence[int] | None = None,
+    pool: str = "cls",
+    probe: bool = True,
+    top: int = 20,
+    metrics: Sequence[str] | None = None,
+    C: float = 1.0,
+    device: str = "cpu",
+    memory_budget: int = 2 * 2**30,
+    val_fraction: float = 0.2,
+    n_random: int = 20,
+    seed: int = 0,
+    criterion: str = "metric",
+    n_jobs: int | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = False,
+) -> SearchResult:
     """Every dimension of every layer on its own: an exact-threshold stump and a 1-d probe.
 
     Args:
@@ -696,21 +904,48 @@ def singles(train: Any, dev: Any, *, layers: Sequence[int] | None = None, pool: 
         (of the best dimension's layer), ``per_layer`` baselines; rows: one per (layer, dim).
     """
     cfg = dict(layers=None if layers is None else list(layers), pool=pool, probe=probe, top=top)
-    run = _Run("singles", train, dev, cfg, out_dir=out_dir, metrics=metrics, C=C, device=device,
-               memory_budget=memory_budget, val_fraction=val_fraction, n_random=n_random, seed=seed,
-               criterion=criterion)
+    run = _Run(
+        "singles",
+        train,
+        dev,
+        cfg,
+        out_dir=out_dir,
+        metrics=metrics,
+        C=C,
+        device=device,
+        memory_budget=memory_budget,
+        val_fraction=val_fraction,
+        n_random=n_random,
+        seed=seed,
+        criterion=criterion,
+    )
     st = run.st
     lays = _layers_arg(train, layers)
-    jobs = (delayed(_singles_layer)(run.X(train, l, pool), run.y_train, run.X(dev, l, pool), run.y_dev, st, l, probe,
-                                    run.ckpt) for l in lays)
+    jobs = (
+        delayed(_singles_layer)(
+            run.X(train, l, pool),
+            run.y_train,
+            run.X(dev, l, pool),
+            run.y_dev,
+            st,
+            l,
+            probe,
+            run.ckpt,
+        )
+        for l in lays
+    )
     res = list(_progress(_parallel(n_jobs)(jobs), len(lays), progress, "layers"))
     rows = []
     key = "probe_val" if probe else "stump_val"
     for r in res:
         D = len(r["stump_val"])
         for d in range(D):
-            row = {"layer": r["layer"], "dim": d, "stump_threshold": r["stump_threshold"][d],
-                   f"stump_val_{st.primary}": r["stump_val"][d]}
+            row = {
+                "layer": r["layer"],
+                "dim": d,
+                "stump_threshold": r["stump_threshold"][d],
+                f"stump_val_{st.primary}": r["stump_val"][d],
+            }
             row.update({f"stump_dev_{m}": r["stump_dev"][m][d] for m in st.metrics})
             if probe:
                 row[f"probe_val_{st.primary}"] = r["probe_val"][d]
@@ -718,12 +953,21 @@ def singles(train: Any, dev: Any, *, layers: Sequence[int] | None = None, pool: 
                 row.update({f"probe_dev_{m}": r["probe_dev"][m][d] for m in st.metrics})
             rows.append(row)
     score = np.array([np.nan if v is None else v for r in res for v in r[key]], dtype=np.float64)
-    loss = (np.array([np.nan if v is None else v for r in res for v in r["probe_val_loss"]], dtype=np.float64)
-            if probe else -np.array([np.nan if v is None else v for r in res for v in r["stump_train"]], dtype=np.float64))
+    loss = (
+        np.array(
+            [np.nan if v is None else v for r in res for v in r["probe_val_loss"]], dtype=np.float64
+        )
+        if probe
+        else -np.array(
+            [np.nan if v is None else v for r in res for v in r["stump_train"]], dtype=np.float64
+        )
+    )
     order = _order(score, loss, st.criterion if probe else "metric")
     for rank, i in enumerate(order):
         rows[i]["rank"] = rank + 1
-    stump_score = np.array([np.nan if v is None else v for r in res for v in r["stump_val"]], dtype=np.float64)
+    stump_score = np.array(
+        [np.nan if v is None else v for r in res for v in r["stump_val"]], dtype=np.float64
+    )
     for rank, i in enumerate(_order(stump_score, np.zeros_like(stump_score))):
         rows[i]["rank_stump"] = rank + 1
     top_rows = [rows[i] for i in order[:top]]
@@ -731,20 +975,35 @@ def singles(train: Any, dev: Any, *, layers: Sequence[int] | None = None, pool: 
     for r in res:
         lrows = [row for row in rows if row["layer"] == r["layer"]]
         b = min(lrows, key=lambda row: row["rank"])
-        best_per_layer.append({"layer": r["layer"], "dim": b["dim"], "rank": b["rank"],
-                               "val": b[f"{'probe' if probe else 'stump'}_val_{st.primary}"],
-                               "dev": {m: b[f"{'probe' if probe else 'stump'}_dev_{m}"] for m in st.metrics},
-                               "full_metrics": r["full_metrics"], "random_baseline": r["random_baseline"],
-                               "stump_s": r["stump_s"]})
+        best_per_layer.append(
+            {
+                "layer": r["layer"],
+                "dim": b["dim"],
+                "rank": b["rank"],
+                "val": b[f"{'probe' if probe else 'stump'}_val_{st.primary}"],
+                "dev": {m: b[f"{'probe' if probe else 'stump'}_dev_{m}"] for m in st.metrics},
+                "full_metrics": r["full_metrics"],
+                "random_baseline": r["random_baseline"],
+                "stump_s": r["stump_s"],
+            }
+        )
     best = rows[order[0]]
     bl = next(r for r in res if r["layer"] == best["layer"])
     pref = "probe" if probe else "stump"
     data = {
-        "layers": lays, "pool": pool, "layer": best["layer"], "selected": [best["dim"]],
+        "layers": lays,
+        "pool": pool,
+        "layer": best["layer"],
+        "selected": [best["dim"]],
         "metrics": {m: best[f"{pref}_dev_{m}"] for m in st.metrics},
-        "full_metrics": bl["full_metrics"], "random_baseline": bl["random_baseline"],
-        "majority_baseline": majority_baseline(run.y_train, run.y_dev, st.metrics, regression=st.regression),
-        "ranked_by": f"{pref}_val_{st.primary}", "top": top_rows, "best_per_layer": best_per_layer,
+        "full_metrics": bl["full_metrics"],
+        "random_baseline": bl["random_baseline"],
+        "majority_baseline": majority_baseline(
+            run.y_train, run.y_dev, st.metrics, regression=st.regression
+        ),
+        "ranked_by": f"{pref}_val_{st.primary}",
+        "top": top_rows,
+        "best_per_layer": best_per_layer,
         "stump_seconds": float(sum(r["stump_s"] for r in res)),
     }
     return run.finish(data, rows)
@@ -761,8 +1020,9 @@ def _progress(it: Iterable, total: int, progress: bool, desc: str) -> Iterable:
 # ============================================================================ pairs
 
 
-def _pair_chunk(X_fit, y_fit, X_val, y_val, st: _Settings, pairs_idx: np.ndarray, ckpt: Checkpoint, unit: str
-                ) -> np.ndarray:
+def _pair_chunk(
+    X_fit, y_fit, X_val, y_val, st: _Settings, pairs_idx: np.ndarray, ckpt: Checkpoint, unit: str
+) -> np.ndarray:
     arr = ckpt.load_array(unit)
     if arr is not None and arr.shape == (2, len(pairs_idx)):
         return arr
@@ -772,26 +1032,60 @@ def _pair_chunk(X_fit, y_fit, X_val, y_val, st: _Settings, pairs_idx: np.ndarray
     return arr
 
 
-def _all_pairs(pb: _Problem, cand: np.ndarray, ckpt: Checkpoint, prefix: str, n_jobs: int | None,
-               chunk: int, progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _all_pairs(
+    pb: _Problem,
+    cand: np.ndarray,
+    ckpt: Checkpoint,
+    prefix: str,
+    n_jobs: int | None,
+    chunk: int,
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validation scores of every pair of ``cand``: ``(pairs [P, 2], score [P], loss [P])``."""
     iu, ju = np.triu_indices(len(cand), k=1)
     P = np.stack([cand[iu], cand[ju]], axis=1).astype(np.int64)
     if len(P) == 0:
         return P, np.zeros(0), np.zeros(0)
     starts = list(range(0, len(P), chunk))
-    jobs = (delayed(_pair_chunk)(pb.X_fit, pb.y_fit, pb.X_val, pb.y_val, pb.st, P[s:s + chunk], ckpt,
-                                 f"{prefix}pairs-{s}-{min(len(P), s + chunk)}") for s in starts)
+    jobs = (
+        delayed(_pair_chunk)(
+            pb.X_fit,
+            pb.y_fit,
+            pb.X_val,
+            pb.y_val,
+            pb.st,
+            P[s : s + chunk],
+            ckpt,
+            f"{prefix}pairs-{s}-{min(len(P), s + chunk)}",
+        )
+        for s in starts
+    )
     parts = list(_progress(_parallel(n_jobs)(jobs), len(starts), progress, "pair chunks"))
     arr = np.concatenate(parts, axis=1)
     return P, arr[0], arr[1]
 
 
-def pairs(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", top: int = 20, candidates: int | None = None,
-          chunk: int = 4096, metrics: Sequence[str] | None = None, C: float = 1.0, device: str = "cpu",
-          memory_budget: int = 2 * 2**30, val_fraction: float = 0.2, n_random: int = 20, seed: int = 0,
-            criterion: str = "metric",
-          n_jobs: int | None = None, out_dir: str | Path | None = None, progress: bool = False) -> SearchResult:
+def pairs(
+    train: Any,
+    dev: Any,
+    *,
+    layer: int = -1,
+    pool: str = "cls",
+    top: int = 20,
+    candidates: int | None = None,
+    chunk: int = 4096,
+    metrics: Sequence[str] | None = None,
+    C: float = 1.0,
+    device: str = "cpu",
+    memory_budget: int = 2 * 2**30,
+    val_fraction: float = 0.2,
+    n_random: int = 20,
+    seed: int = 0,
+    criterion: str = "metric",
+    n_jobs: int | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = False,
+) -> SearchResult:
     """All pairs of dimensions of one layer.
 
     Args:
@@ -807,10 +1101,24 @@ def pairs(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", top: int 
         ``pairs_matrix`` ``[D, D]`` of validation scores (NaN on the diagonal and for pairs
         not scored); rows: the top pairs.
     """
-    cfg = dict(layer=int(train.layer_index(layer)), pool=pool, top=top, candidates=candidates, chunk=chunk)
-    run = _Run("pairs", train, dev, cfg, out_dir=out_dir, metrics=metrics, C=C, device=device,
-               memory_budget=memory_budget, val_fraction=val_fraction, n_random=n_random, seed=seed,
-               criterion=criterion)
+    cfg = dict(
+        layer=int(train.layer_index(layer)), pool=pool, top=top, candidates=candidates, chunk=chunk
+    )
+    run = _Run(
+        "pairs",
+        train,
+        dev,
+        cfg,
+        out_dir=out_dir,
+        metrics=metrics,
+        C=C,
+        device=device,
+        memory_budget=memory_budget,
+        val_fraction=val_fraction,
+        n_random=n_random,
+        seed=seed,
+        criterion=criterion,
+    )
     st, li = run.st, cfg["layer"]
     pb = run.problem(li, pool)
     D = pb.D
@@ -824,18 +1132,31 @@ def pairs(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", top: int 
     dev_sc = pb.report(best)
     top_rows = []
     for r, i in enumerate(order):
-        row = {"rank": r + 1, "dim_a": int(P[i, 0]), "dim_b": int(P[i, 1]), f"val_{st.primary}": float(score[i]),
-               "val_loss": float(loss[i])}
+        row = {
+            "rank": r + 1,
+            "dim_a": int(P[i, 0]),
+            "dim_b": int(P[i, 1]),
+            f"val_{st.primary}": float(score[i]),
+            "val_loss": float(loss[i]),
+        }
         row.update({f"dev_{m}": float(dev_sc[m][r]) for m in st.metrics})
         top_rows.append(row)
     data = {
-        "layer": li, "pool": pool, "n_dims": D, "n_candidates": int(len(cand)), "n_pairs": int(len(P)),
+        "layer": li,
+        "pool": pool,
+        "n_dims": D,
+        "n_candidates": len(cand),
+        "n_pairs": len(P),
         "selected": [int(x) for x in P[order[0]]] if len(order) else [],
         "metrics": {m: float(dev_sc[m][0]) for m in st.metrics} if len(order) else {},
         "val_score": float(score[order[0]]) if len(order) else None,
-        "full_metrics": pb.full(), "random_baseline": pb.random(2),
-        "majority_baseline": pb.majority(), "top": top_rows, "matrix": "pairs_matrix.npy",
-        "matrix_split": "validation", "matrix_metric": st.primary,
+        "full_metrics": pb.full(),
+        "random_baseline": pb.random(2),
+        "majority_baseline": pb.majority(),
+        "top": top_rows,
+        "matrix": "pairs_matrix.npy",
+        "matrix_split": "validation",
+        "matrix_metric": st.primary,
     }
     return run.finish(data, top_rows, {"pairs_matrix": M})
 
@@ -847,7 +1168,9 @@ def _candidates(pb: _Problem, candidates: int | Sequence[int] | None) -> np.ndar
     if not isinstance(candidates, (int, np.integer)):
         c = np.unique(np.asarray(candidates, dtype=np.int64))
         if c.size < 1 or c.min() < 0 or c.max() >= pb.D:
-            raise ConfigError(f"candidates: dimensions must lie in 0..{pb.D - 1}, got {list(candidates)[:10]}")
+            raise ConfigError(
+                f"candidates: dimensions must lie in 0..{pb.D - 1}, got {list(candidates)[:10]}"
+            )
         return c
     m = int(candidates)
     if m < 2:
@@ -882,14 +1205,16 @@ class _Screen:
     classes' one-vs-rest blocks (a shortlist heuristic; the exact fits decide).
     """
 
-    def __init__(self, pb: "_Problem"):
+    def __init__(self, pb: _Problem):
         self.pb = pb
         X = pb.X_fit
         mu = X.mean(0, dtype=np.float64)
         sd = X.std(0, dtype=np.float64)
         sd[sd < 1e-12] = 1.0
         # float32 is plenty for a shortlist statistic and halves the cost of the products below
-        self.Z = ((X - mu.astype(np.float32)) / sd.astype(np.float32)).astype(np.float32)  # [n_fit, D]
+        self.Z = ((X - mu.astype(np.float32)) / sd.astype(np.float32)).astype(
+            np.float32
+        )  # [n_fit, D]
         self.Z2 = self.Z**2
         self.lam = 1.0 / pb.st.C
         y = pb.y_fit
@@ -905,7 +1230,9 @@ class _Screen:
         pb, n = self.pb, self.Z.shape[0]
         if selected:
             fit = pb.engine.fit(pb.X_fit, pb.y_fit, np.asarray(selected, dtype=np.int64)[None, :])
-            Zd = np.asarray(fit.decision_function(pb.X_fit, device=pb.engine.device))[0]  # [n] or [n, K]
+            Zd = np.asarray(fit.decision_function(pb.X_fit, device=pb.engine.device))[
+                0
+            ]  # [n] or [n, K]
         else:
             Zd = None
         if pb.st.regression:
@@ -922,10 +1249,14 @@ class _Screen:
                 P = E / E.sum(1, keepdims=True)
             Wt = P * (1 - P)
         R = (self.Y - P).astype(np.float32)  # [n, K']
-        S1 = np.concatenate([self.Z[:, selected].astype(np.float64), np.ones((n, 1))], axis=1)  # [n, s+1]
+        S1 = np.concatenate(
+            [self.Z[:, selected].astype(np.float64), np.ones((n, 1))], axis=1
+        )  # [n, s+1]
         pen = np.full(S1.shape[1], self.lam)
         pen[-1] = 0.0  # the intercept is not penalised
-        U = (self.Z.T @ R).astype(np.float64)  # [D, K'] scores at the current fit (all dims; cheap GEMMs)
+        U = (self.Z.T @ R).astype(
+            np.float64
+        )  # [D, K'] scores at the current fit (all dims; cheap GEMMs)
         Ijj = (self.Z2.T @ Wt.astype(np.float32)).astype(np.float64) + self.lam  # [D, K']
         out = np.zeros(self.Z.shape[1])
         for c in range(R.shape[1]):
@@ -937,8 +1268,17 @@ class _Screen:
         return out[np.asarray(cand, dtype=np.int64)]
 
 
-def _greedy_select(pb: _Problem, k: int, within: float | None, full_val: float | None, cand: np.ndarray,
-                   ckpt: Checkpoint, unit: str, progress: bool = False, screen: int | None = None) -> dict[str, Any]:
+def _greedy_select(
+    pb: _Problem,
+    k: int,
+    within: float | None,
+    full_val: float | None,
+    cand: np.ndarray,
+    ckpt: Checkpoint,
+    unit: str,
+    progress: bool = False,
+    screen: int | None = None,
+) -> dict[str, Any]:
     """Forward selection on validation; one batch of candidates per step; checkpoint per step.
 
     With ``screen=M``, each step fits only the ``M`` candidates with the largest score-test
@@ -966,24 +1306,41 @@ def _greedy_select(pb: _Problem, k: int, within: float | None, full_val: float |
         if scr is not None and len(rest) > screen:
             st_ = scr.stats(selected, rest)
             rest = np.sort(rest[np.argsort(-st_, kind="stable")[:screen]])
-        dims = np.concatenate([np.tile(np.asarray(selected, dtype=np.int64), (len(rest), 1)), rest[:, None]], axis=1)
+        dims = np.concatenate(
+            [np.tile(np.asarray(selected, dtype=np.int64), (len(rest), 1)), rest[:, None]], axis=1
+        )
         s, l = pb.select(dims)
         b = int(_order(s, l, pb.st.criterion)[0])
         selected.append(int(rest[b]))
-        steps.append({"step": len(selected), "dim": int(rest[b]), "val_score": float(s[b]), "val_loss": float(l[b]),
-                      "n_candidates": int(n_rest), "n_fitted": int(len(rest)), "seconds": time.perf_counter() - t0})
+        steps.append(
+            {
+                "step": len(selected),
+                "dim": int(rest[b]),
+                "val_score": float(s[b]),
+                "val_loss": float(l[b]),
+                "n_candidates": int(n_rest),
+                "n_fitted": len(rest),
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         ckpt.save(unit, {"selected": selected, "steps": steps, "done": False})
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
-    state = {"selected": selected, "steps": steps, "done": True,
-             "stopped": "within" if len(selected) < k else "k"}
+    state = {
+        "selected": selected,
+        "steps": steps,
+        "done": True,
+        "stopped": "within" if len(selected) < k else "k",
+    }
     ckpt.save(unit, state)
     return state
 
 
-def _repeat_problem(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, resample: str) -> _Problem:
+def _repeat_problem(
+    X_train, y_train, X_dev, y_dev, st: _Settings, r: int, resample: str
+) -> _Problem:
     if r == 0:
         return _Problem(X_train, y_train, X_dev, y_dev, st)
     if resample == "bootstrap":
@@ -991,9 +1348,21 @@ def _repeat_problem(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, resam
     return _Problem(X_train, y_train, X_dev, y_dev, st, split_seed=st.seed + r)
 
 
-def _greedy_repeat(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, resample: str, k: int,
-                   within: float | None, candidates, ckpt: Checkpoint, progress: bool,
-                   screen: int | None = None) -> dict[str, Any]:
+def _greedy_repeat(
+    X_train,
+    y_train,
+    X_dev,
+    y_dev,
+    st: _Settings,
+    r: int,
+    resample: str,
+    k: int,
+    within: float | None,
+    candidates,
+    ckpt: Checkpoint,
+    progress: bool,
+    screen: int | None = None,
+) -> dict[str, Any]:
     pb = _repeat_problem(X_train, y_train, X_dev, y_dev, st, r, resample)
     full_val = None
     if within is not None:
@@ -1005,13 +1374,30 @@ def _greedy_repeat(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, resamp
     return dict(out, full_val=full_val)
 
 
-def greedy(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", k: int = 10, within: float | None = None,
-           candidates: int | Sequence[int] | None = None, screen: int | None = None, repeats: int = 1,
-           resample: str = "split",
-           metrics: Sequence[str] | None = None, C: float = 1.0, device: str = "cpu",
-           memory_budget: int = 2 * 2**30, val_fraction: float = 0.2, n_random: int = 20, seed: int = 0,
-            criterion: str = "metric",
-           n_jobs: int | None = None, out_dir: str | Path | None = None, progress: bool = False) -> SearchResult:
+def greedy(
+    train: Any,
+    dev: Any,
+    *,
+    layer: int = -1,
+    pool: str = "cls",
+    k: int = 10,
+    within: float | None = None,
+    candidates: int | Sequence[int] | None = None,
+    screen: int | None = None,
+    repeats: int = 1,
+    resample: str = "split",
+    metrics: Sequence[str] | None = None,
+    C: float = 1.0,
+    device: str = "cpu",
+    memory_budget: int = 2 * 2**30,
+    val_fraction: float = 0.2,
+    n_random: int = 20,
+    seed: int = 0,
+    criterion: str = "metric",
+    n_jobs: int | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = False,
+) -> SearchResult:
     """Greedy forward selection of dimensions.
 
     Each step adds the dimension whose probe (together with those already chosen) scores best
@@ -1047,17 +1433,61 @@ def greedy(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", k: int =
         raise ConfigError(f"resample must be 'split' or 'bootstrap', got {resample!r}")
     if screen is not None and screen < 1:
         raise ConfigError(f"screen must be >= 1 (candidates fitted per step), got {screen}")
-    cfg = dict(layer=int(train.layer_index(layer)), pool=pool, k=k, within=within,
-               candidates=candidates if candidates is None or isinstance(candidates, int) else list(candidates),
-               screen=screen, repeats=repeats, resample=resample)
-    run = _Run("greedy", train, dev, cfg, out_dir=out_dir, metrics=metrics, C=C, device=device,
-               memory_budget=memory_budget, val_fraction=val_fraction, n_random=n_random, seed=seed,
-               criterion=criterion)
+    cfg = dict(
+        layer=int(train.layer_index(layer)),
+        pool=pool,
+        k=k,
+        within=within,
+        candidates=candidates
+        if candidates is None or isinstance(candidates, int)
+        else list(candidates),
+        screen=screen,
+        repeats=repeats,
+        resample=resample,
+    )
+    run = _Run(
+        "greedy",
+        train,
+        dev,
+        cfg,
+        out_dir=out_dir,
+        metrics=metrics,
+        C=C,
+        device=device,
+        memory_budget=memory_budget,
+        val_fraction=val_fraction,
+        n_random=n_random,
+        seed=seed,
+        criterion=criterion,
+    )
     st, li = run.st, cfg["layer"]
     X_train, X_dev = run.X(train, li, pool), run.X(dev, li, pool)
-    jobs = (delayed(_greedy_repeat)(X_train, run.y_train, X_dev, run.y_dev, st, r, resample, k, within, candidates,
-                                    run.ckpt, progress and repeats == 1, screen) for r in range(repeats))
-    reps = list(_progress(_parallel(n_jobs if repeats > 1 else 1)(jobs), repeats, progress and repeats > 1, "repeats"))
+    jobs = (
+        delayed(_greedy_repeat)(
+            X_train,
+            run.y_train,
+            X_dev,
+            run.y_dev,
+            st,
+            r,
+            resample,
+            k,
+            within,
+            candidates,
+            run.ckpt,
+            progress and repeats == 1,
+            screen,
+        )
+        for r in range(repeats)
+    )
+    reps = list(
+        _progress(
+            _parallel(n_jobs if repeats > 1 else 1)(jobs),
+            repeats,
+            progress and repeats > 1,
+            "repeats",
+        )
+    )
     main = reps[0]
     pb = _Problem(X_train, run.y_train, X_dev, run.y_dev, st)
     selected = main["selected"]
@@ -1067,20 +1497,35 @@ def greedy(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", k: int =
         rb = pb.random(t)
         curve.append(dict(step, dev=dev_t, random_mean=rb["mean"], random_std=rb["std"]))
     data = {
-        "layer": li, "pool": pool, "k": k, "within": within, "selected": selected,
-        "metrics": curve[-1]["dev"] if curve else {}, "val_score": main["steps"][-1]["val_score"] if curve else None,
-        "full_val_score": main["full_val"], "stopped": main.get("stopped"),
-        "full_metrics": pb.full(), "random_baseline": pb.random(len(selected)),
-        "majority_baseline": pb.majority(), "curve": curve,
-        "n_fit": int(len(pb.idx_fit)), "n_val": int(len(pb.idx_val)), "n_eval": int(len(run.y_dev)),
+        "layer": li,
+        "pool": pool,
+        "k": k,
+        "within": within,
+        "selected": selected,
+        "metrics": curve[-1]["dev"] if curve else {},
+        "val_score": main["steps"][-1]["val_score"] if curve else None,
+        "full_val_score": main["full_val"],
+        "stopped": main.get("stopped"),
+        "full_metrics": pb.full(),
+        "random_baseline": pb.random(len(selected)),
+        "majority_baseline": pb.majority(),
+        "curve": curve,
+        "n_fit": len(pb.idx_fit),
+        "n_val": len(pb.idx_val),
+        "n_eval": len(run.y_dev),
     }
     if repeats > 1:
         data["stability"] = stability([r["selected"] for r in reps])
         data["stability"]["resample"] = resample
     rows = []
     for c in curve:
-        row = {"step": c["step"], "dim": c["dim"], f"val_{st.primary}": c["val_score"], "val_loss": c["val_loss"],
-               "selected": selected[:c["step"]]}
+        row = {
+            "step": c["step"],
+            "dim": c["dim"],
+            f"val_{st.primary}": c["val_score"],
+            "val_loss": c["val_loss"],
+            "selected": selected[: c["step"]],
+        }
         row.update(_metrics_row("dev_", c["dev"]))
         row.update(_metrics_row("random_mean_", c["random_mean"]))
         row.update(_metrics_row("random_std_", c["random_std"]))
@@ -1091,8 +1536,21 @@ def greedy(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", k: int =
 # ============================================================================ eliminate
 
 
-def _eliminate_repeat(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, resample: str, start: Any, k: int,
-                      tol: float | None, exact_max: int, ckpt: Checkpoint, progress: bool) -> dict[str, Any]:
+def _eliminate_repeat(
+    X_train,
+    y_train,
+    X_dev,
+    y_dev,
+    st: _Settings,
+    r: int,
+    resample: str,
+    start: Any,
+    k: int,
+    tol: float | None,
+    exact_max: int,
+    ckpt: Checkpoint,
+    progress: bool,
+) -> dict[str, Any]:
     unit = f"repeat-{r}"
     state = ckpt.load(unit)
     if state is not None and state.get("done"):
@@ -1123,8 +1581,15 @@ def _eliminate_repeat(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, res
             m = max(1, min(len(S) - exact_max, math.ceil(0.1 * len(S))))
             out = np.argsort(w, kind="stable")[:m]
             removed = [S[i] for i in out]
-            steps.append({"size": len(S), "method": "weights", "removed": removed,
-                          "weights": {int(S[i]): float(w[i]) for i in out}, "seconds": time.perf_counter() - t0})
+            steps.append(
+                {
+                    "size": len(S),
+                    "method": "weights",
+                    "removed": removed,
+                    "weights": {int(S[i]): float(w[i]) for i in out},
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
             S = [d for d in S if d not in set(removed)]
         else:
             base, base_l = pb.select(np.asarray(S)[None, :])
@@ -1134,13 +1599,29 @@ def _eliminate_repeat(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, res
             # remove the dimension whose removal hurts least (best score without it)
             b = int(_order(s, l, pb.st.criterion)[0])
             if tol is not None and drops[b] > tol:
-                steps.append({"size": len(S), "method": "exact", "score": float(base[0]), "stopped": "tol",
-                              "drops": {int(S[i]): float(drops[i]) for i in range(len(S))},
-                              "seconds": time.perf_counter() - t0})
+                steps.append(
+                    {
+                        "size": len(S),
+                        "method": "exact",
+                        "score": float(base[0]),
+                        "stopped": "tol",
+                        "drops": {int(S[i]): float(drops[i]) for i in range(len(S))},
+                        "seconds": time.perf_counter() - t0,
+                    }
+                )
                 break
-            steps.append({"size": len(S), "method": "exact", "score": float(base[0]), "loss": float(base_l[0]),
-                          "drops": {int(S[i]): float(drops[i]) for i in range(len(S))}, "removed": [int(S[b])],
-                          "score_after": float(s[b]), "seconds": time.perf_counter() - t0})
+            steps.append(
+                {
+                    "size": len(S),
+                    "method": "exact",
+                    "score": float(base[0]),
+                    "loss": float(base_l[0]),
+                    "drops": {int(S[i]): float(drops[i]) for i in range(len(S))},
+                    "removed": [int(S[b])],
+                    "score_after": float(s[b]),
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
             S = [d for d in S if d != S[b]]
         state = {"start": state["start"], "survivors": S, "steps": steps, "done": False}
         ckpt.save(unit, state)
@@ -1157,20 +1638,52 @@ def _eliminate_repeat(X_train, y_train, X_dev, y_dev, st: _Settings, r: int, res
         Pp = np.array(list(itertools.combinations(sorted(S), 2)), dtype=np.int64)
         ps, pl = pb.select(Pp)
         for i in _order(ps, pl, pb.st.criterion):
-            pair_scores.append({"dims": [int(x) for x in Pp[i]], "val_score": float(ps[i]), "val_loss": float(pl[i])})
-    state = {"start": state["start"], "survivors": S, "selected": ordered, "final_score": float(base[0]),
-             "final_drops": final_drops, "steps": steps, "pairs": pair_scores, "done": True}
+            pair_scores.append(
+                {
+                    "dims": [int(x) for x in Pp[i]],
+                    "val_score": float(ps[i]),
+                    "val_loss": float(pl[i]),
+                }
+            )
+    state = {
+        "start": state["start"],
+        "survivors": S,
+        "selected": ordered,
+        "final_score": float(base[0]),
+        "final_drops": final_drops,
+        "steps": steps,
+        "pairs": pair_scores,
+        "done": True,
+    }
     state = json.loads(json.dumps(_jsonable(state)))  # the same types whether fresh or resumed
     ckpt.save(unit, state)
     return state
 
 
-def eliminate(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", start: int | str | Sequence[int] = 3,
-              k: int = 2, tol: float | None = None, exact_max: int = 64, repeats: int = 1, resample: str = "split",
-              metrics: Sequence[str] | None = None, C: float = 1.0, device: str = "cpu",
-              memory_budget: int = 2 * 2**30, val_fraction: float = 0.2, n_random: int = 20, seed: int = 0,
-            criterion: str = "metric",
-              n_jobs: int | None = None, out_dir: str | Path | None = None, progress: bool = False) -> SearchResult:
+def eliminate(
+    train: Any,
+    dev: Any,
+    *,
+    layer: int = -1,
+    pool: str = "cls",
+    start: int | str | Sequence[int] = 3,
+    k: int = 2,
+    tol: float | None = None,
+    exact_max: int = 64,
+    repeats: int = 1,
+    resample: str = "split",
+    metrics: Sequence[str] | None = None,
+    C: float = 1.0,
+    device: str = "cpu",
+    memory_budget: int = 2 * 2**30,
+    val_fraction: float = 0.2,
+    n_random: int = 20,
+    seed: int = 0,
+    criterion: str = "metric",
+    n_jobs: int | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = False,
+) -> SearchResult:
     """Backward elimination, the paper's remove-one procedure, then all pairs of the survivors.
 
     Starting from ``start`` (an int: that many random dimensions drawn with ``seed``; a list:
@@ -1202,58 +1715,136 @@ def eliminate(train: Any, dev: Any, *, layer: int = -1, pool: str = "cls", start
             try:
                 start = [int(t) for t in start.replace(" ", "").split(",") if t]
             except ValueError:
-                raise ConfigError(f"start: expected an int, 'all' or a list like '5,17,203', got {start!r}") from None
+                raise ConfigError(
+                    f"start: expected an int, 'all' or a list like '5,17,203', got {start!r}"
+                ) from None
             start = start[0] if len(start) == 1 else start
         else:
             start = "all"
     if not isinstance(start, (int, str)):
         start = [int(x) for x in start]
-    cfg = dict(layer=int(train.layer_index(layer)), pool=pool, start=start, k=k, tol=tol, exact_max=exact_max,
-               repeats=repeats, resample=resample)
-    run = _Run("eliminate", train, dev, cfg, out_dir=out_dir, metrics=metrics, C=C, device=device,
-               memory_budget=memory_budget, val_fraction=val_fraction, n_random=n_random, seed=seed,
-               criterion=criterion)
+    cfg = dict(
+        layer=int(train.layer_index(layer)),
+        pool=pool,
+        start=start,
+        k=k,
+        tol=tol,
+        exact_max=exact_max,
+        repeats=repeats,
+        resample=resample,
+    )
+    run = _Run(
+        "eliminate",
+        train,
+        dev,
+        cfg,
+        out_dir=out_dir,
+        metrics=metrics,
+        C=C,
+        device=device,
+        memory_budget=memory_budget,
+        val_fraction=val_fraction,
+        n_random=n_random,
+        seed=seed,
+        criterion=criterion,
+    )
     st, li = run.st, cfg["layer"]
     X_train, X_dev = run.X(train, li, pool), run.X(dev, li, pool)
     if isinstance(start, int) and k >= start:
         logger.warning("eliminate: k=%d >= start=%d; nothing will be removed", k, start)
-    jobs = (delayed(_eliminate_repeat)(X_train, run.y_train, X_dev, run.y_dev, st, r, resample, start, k, tol,
-                                       exact_max, run.ckpt, progress) for r in range(repeats))
-    reps = list(_progress(_parallel(n_jobs if repeats > 1 else 1)(jobs), repeats, progress and repeats > 1, "repeats"))
+    jobs = (
+        delayed(_eliminate_repeat)(
+            X_train,
+            run.y_train,
+            X_dev,
+            run.y_dev,
+            st,
+            r,
+            resample,
+            start,
+            k,
+            tol,
+            exact_max,
+            run.ckpt,
+            progress,
+        )
+        for r in range(repeats)
+    )
+    reps = list(
+        _progress(
+            _parallel(n_jobs if repeats > 1 else 1)(jobs),
+            repeats,
+            progress and repeats > 1,
+            "repeats",
+        )
+    )
     main = reps[0]
     pb = _Problem(X_train, run.y_train, X_dev, run.y_dev, st)
     selected = main["selected"]
     best_pair = main["pairs"][0]["dims"] if main["pairs"] else None
     data = {
-        "layer": li, "pool": pool, "start": main["start"], "k": k, "tol": tol, "selected": selected,
-        "metrics": pb.report_one(selected), "val_score": main["final_score"], "final_drops": main["final_drops"],
-        "steps": main["steps"], "pairs": main["pairs"], "best_pair": best_pair,
+        "layer": li,
+        "pool": pool,
+        "start": main["start"],
+        "k": k,
+        "tol": tol,
+        "selected": selected,
+        "metrics": pb.report_one(selected),
+        "val_score": main["final_score"],
+        "final_drops": main["final_drops"],
+        "steps": main["steps"],
+        "pairs": main["pairs"],
+        "best_pair": best_pair,
         "pair_metrics": pb.report_one(best_pair) if best_pair else None,
-        "full_metrics": pb.full(), "random_baseline": pb.random(len(selected)),
+        "full_metrics": pb.full(),
+        "random_baseline": pb.random(len(selected)),
         "random_baseline_pair": pb.random(2) if best_pair and len(selected) != 2 else None,
         "majority_baseline": pb.majority(),
     }
     if repeats > 1:
         data["stability"] = stability([r["selected"] for r in reps])
         data["stability"]["resample"] = resample
-        data["stability"]["best_pairs"] = [r["pairs"][0]["dims"] if r["pairs"] else None for r in reps]
+        data["stability"]["best_pairs"] = [
+            r["pairs"][0]["dims"] if r["pairs"] else None for r in reps
+        ]
     rows = []
     for s_ in main["steps"]:
-        row = {"size": s_["size"], "method": s_["method"], "removed": s_.get("removed", []),
-               f"val_{st.primary}": s_.get("score"), "score_after": s_.get("score_after")}
+        row = {
+            "size": s_["size"],
+            "method": s_["method"],
+            "removed": s_.get("removed", []),
+            f"val_{st.primary}": s_.get("score"),
+            "score_after": s_.get("score_after"),
+        }
         if "drops" in s_:
             row["drops"] = ";".join(f"{d}:{v:.4f}" for d, v in s_["drops"].items())
         rows.append(row)
-    rows.append({"size": len(selected), "method": "final", "removed": [], f"val_{st.primary}": main["final_score"],
-                 "drops": ";".join(f"{d}:{v:.4f}" for d, v in main["final_drops"].items())})
+    rows.append(
+        {
+            "size": len(selected),
+            "method": "final",
+            "removed": [],
+            f"val_{st.primary}": main["final_score"],
+            "drops": ";".join(f"{d}:{v:.4f}" for d, v in main["final_drops"].items()),
+        }
+    )
     return run.finish(data, rows)
 
 
 # ============================================================================ layers
 
 
-def _layer_unit(X_train, y_train, X_dev, y_dev, st: _Settings, layer: int, k: int, pair_candidates,
-                ckpt: Checkpoint) -> dict[str, Any]:
+def _layer_unit(
+    X_train,
+    y_train,
+    X_dev,
+    y_dev,
+    st: _Settings,
+    layer: int,
+    k: int,
+    pair_candidates,
+    ckpt: Checkpoint,
+) -> dict[str, Any]:
     done = ckpt.load(f"layer-{layer}")
     if done is not None:
         return done
@@ -1266,22 +1857,44 @@ def _layer_unit(X_train, y_train, X_dev, y_dev, st: _Settings, layer: int, k: in
     pair = [int(x) for x in P[b]]
     g = _greedy_select(pb, k, None, None, np.arange(pb.D), ckpt, f"layer-{layer}-greedy")
     out = {
-        "layer": layer, "full_metrics": full, "best_pair": pair, "pair_val": float(s[b]),
-        "pair_metrics": pb.report_one(pair), "pair_candidates": int(len(cand)),
-        "greedy_selected": g["selected"], "greedy_val": g["steps"][-1]["val_score"],
-        "greedy_metrics": pb.report_one(g["selected"]), "random_baseline": pb.random(k),
-        "random_baseline_pair": pb.random(2), "elapsed_s": time.perf_counter() - t0,
+        "layer": layer,
+        "full_metrics": full,
+        "best_pair": pair,
+        "pair_val": float(s[b]),
+        "pair_metrics": pb.report_one(pair),
+        "pair_candidates": len(cand),
+        "greedy_selected": g["selected"],
+        "greedy_val": g["steps"][-1]["val_score"],
+        "greedy_metrics": pb.report_one(g["selected"]),
+        "random_baseline": pb.random(k),
+        "random_baseline_pair": pb.random(2),
+        "elapsed_s": time.perf_counter() - t0,
     }
     out = _jsonable(out)
     ckpt.save(f"layer-{layer}", out)
     return out
 
 
-def layers(train: Any, dev: Any, *, layers: Sequence[int] | None = None, pool: str = "cls", k: int = 3,
-           pair_candidates: int | None = None, metrics: Sequence[str] | None = None, C: float = 1.0,
-           device: str = "cpu", memory_budget: int = 2 * 2**30, val_fraction: float = 0.2, n_random: int = 20,
-           seed: int = 0, criterion: str = "metric", n_jobs: int | None = None, out_dir: str | Path | None = None,
-           progress: bool = False) -> SearchResult:
+def layers(
+    train: Any,
+    dev: Any,
+    *,
+    layers: Sequence[int] | None = None,
+    pool: str = "cls",
+    k: int = 3,
+    pair_candidates: int | None = None,
+    metrics: Sequence[str] | None = None,
+    C: float = 1.0,
+    device: str = "cpu",
+    memory_budget: int = 2 * 2**30,
+    val_fraction: float = 0.2,
+    n_random: int = 20,
+    seed: int = 0,
+    criterion: str = "metric",
+    n_jobs: int | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = False,
+) -> SearchResult:
     """Layer sweep: for every layer (embeddings and each block) the full-dimension score, the
     best pair (all pairs, or pairs among the ``pair_candidates`` best single dimensions) and the
     greedy ``k``-dimension score, each with random baselines. Layers fan out over joblib.
@@ -1295,12 +1908,36 @@ def layers(train: Any, dev: Any, *, layers: Sequence[int] | None = None, pool: s
         raise ConfigError(f"k must be >= 1, got {k}")
     lays = _layers_arg(train, layers)
     cfg = dict(layers=lays, pool=pool, k=k, pair_candidates=pair_candidates)
-    run = _Run("layers", train, dev, cfg, out_dir=out_dir, metrics=metrics, C=C, device=device,
-               memory_budget=memory_budget, val_fraction=val_fraction, n_random=n_random, seed=seed,
-               criterion=criterion)
+    run = _Run(
+        "layers",
+        train,
+        dev,
+        cfg,
+        out_dir=out_dir,
+        metrics=metrics,
+        C=C,
+        device=device,
+        memory_budget=memory_budget,
+        val_fraction=val_fraction,
+        n_random=n_random,
+        seed=seed,
+        criterion=criterion,
+    )
     st = run.st
-    jobs = (delayed(_layer_unit)(run.X(train, l, pool), run.y_train, run.X(dev, l, pool), run.y_dev, st, l, k,
-                                 pair_candidates, run.ckpt) for l in lays)
+    jobs = (
+        delayed(_layer_unit)(
+            run.X(train, l, pool),
+            run.y_train,
+            run.X(dev, l, pool),
+            run.y_dev,
+            st,
+            l,
+            k,
+            pair_candidates,
+            run.ckpt,
+        )
+        for l in lays
+    )
     per = list(_progress(_parallel(n_jobs)(jobs), len(lays), progress, "layers"))
     p = st.primary
     best = _best_greedy(per, p)
@@ -1313,10 +1950,18 @@ def layers(train: Any, dev: Any, *, layers: Sequence[int] | None = None, pool: s
         row.update(_greedy_cells(r, k))
         rows.append(row)
     data = {
-        "pool": pool, "k": k, "layers": lays, "per_layer": per, "layer": best["layer"],
-        "selected": best["greedy_selected"], "metrics": best["greedy_metrics"],
-        "full_metrics": best["full_metrics"], "random_baseline": best["random_baseline"],
-        "majority_baseline": majority_baseline(run.y_train, run.y_dev, st.metrics, regression=st.regression),
+        "pool": pool,
+        "k": k,
+        "layers": lays,
+        "per_layer": per,
+        "layer": best["layer"],
+        "selected": best["greedy_selected"],
+        "metrics": best["greedy_metrics"],
+        "full_metrics": best["full_metrics"],
+        "random_baseline": best["random_baseline"],
+        "majority_baseline": majority_baseline(
+            run.y_train, run.y_dev, st.metrics, regression=st.regression
+        ),
     }
     return run.finish(data, rows)
 
@@ -1324,27 +1969,49 @@ def layers(train: Any, dev: Any, *, layers: Sequence[int] | None = None, pool: s
 # ============================================================================ tokens
 
 
-def _pool_unit(X_train, y_train, X_dev, y_dev, st: _Settings, pool: str, k: int, ckpt: Checkpoint) -> dict[str, Any]:
+def _pool_unit(
+    X_train, y_train, X_dev, y_dev, st: _Settings, pool: str, k: int, ckpt: Checkpoint
+) -> dict[str, Any]:
     done = ckpt.load(f"pool-{pool}")
     if done is not None:
         return done
     t0 = time.perf_counter()
     pb = _Problem(X_train, y_train, X_dev, y_dev, st)
     g = _greedy_select(pb, k, None, None, np.arange(pb.D), ckpt, f"pool-{pool}-greedy")
-    out = _jsonable({
-        "pool": pool, "full_metrics": pb.full(), "greedy_selected": g["selected"],
-        "greedy_val": g["steps"][-1]["val_score"], "greedy_metrics": pb.report_one(g["selected"]),
-        "random_baseline": pb.random(k), "elapsed_s": time.perf_counter() - t0,
-    })
+    out = _jsonable(
+        {
+            "pool": pool,
+            "full_metrics": pb.full(),
+            "greedy_selected": g["selected"],
+            "greedy_val": g["steps"][-1]["val_score"],
+            "greedy_metrics": pb.report_one(g["selected"]),
+            "random_baseline": pb.random(k),
+            "elapsed_s": time.perf_counter() - t0,
+        }
+    )
     ckpt.save(f"pool-{pool}", out)
     return out
 
 
-def tokens(train: Any, dev: Any, *, layer: int = -1, pools: Sequence[str] = ("cls", "mean", "max_norm"), k: int = 3,
-           metrics: Sequence[str] | None = None, C: float = 1.0, device: str = "cpu",
-           memory_budget: int = 2 * 2**30, val_fraction: float = 0.2, n_random: int = 20, seed: int = 0,
-            criterion: str = "metric",
-           n_jobs: int | None = None, out_dir: str | Path | None = None, progress: bool = False) -> SearchResult:
+def tokens(
+    train: Any,
+    dev: Any,
+    *,
+    layer: int = -1,
+    pools: Sequence[str] = ("cls", "mean", "max_norm"),
+    k: int = 3,
+    metrics: Sequence[str] | None = None,
+    C: float = 1.0,
+    device: str = "cpu",
+    memory_budget: int = 2 * 2**30,
+    val_fraction: float = 0.2,
+    n_random: int = 20,
+    seed: int = 0,
+    criterion: str = "metric",
+    n_jobs: int | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = False,
+) -> SearchResult:
     """Token comparison: ``cls`` vs ``mean`` vs ``max_norm`` pooling of one layer, at full
     width and with ``k`` greedily chosen dimensions (chosen on validation, scored on dev).
 
@@ -1356,15 +2023,33 @@ def tokens(train: Any, dev: Any, *, layer: int = -1, pools: Sequence[str] = ("cl
     pools = list(pools)
     missing = [p for p in pools if p not in train.pools or p not in dev.pools]
     if missing:
-        raise ConfigError(f"pools {missing} are not in both sources (train has {list(train.pools)}, "
-                          f"eval has {list(dev.pools)})")
+        raise ConfigError(
+            f"pools {missing} are not in both sources (train has {list(train.pools)}, "
+            f"eval has {list(dev.pools)})"
+        )
     cfg = dict(layer=int(train.layer_index(layer)), pools=pools, k=k)
-    run = _Run("tokens", train, dev, cfg, out_dir=out_dir, metrics=metrics, C=C, device=device,
-               memory_budget=memory_budget, val_fraction=val_fraction, n_random=n_random, seed=seed,
-               criterion=criterion)
+    run = _Run(
+        "tokens",
+        train,
+        dev,
+        cfg,
+        out_dir=out_dir,
+        metrics=metrics,
+        C=C,
+        device=device,
+        memory_budget=memory_budget,
+        val_fraction=val_fraction,
+        n_random=n_random,
+        seed=seed,
+        criterion=criterion,
+    )
     st, li = run.st, cfg["layer"]
-    jobs = (delayed(_pool_unit)(run.X(train, li, p), run.y_train, run.X(dev, li, p), run.y_dev, st, p, k, run.ckpt)
-            for p in pools)
+    jobs = (
+        delayed(_pool_unit)(
+            run.X(train, li, p), run.y_train, run.X(dev, li, p), run.y_dev, st, p, k, run.ckpt
+        )
+        for p in pools
+    )
     per = list(_progress(_parallel(n_jobs)(jobs), len(pools), progress, "pools"))
     pm = st.primary
     best = _best_greedy(per, pm)
@@ -1375,10 +2060,18 @@ def tokens(train: Any, dev: Any, *, layer: int = -1, pools: Sequence[str] = ("cl
         row.update(_greedy_cells(r, k))
         rows.append(row)
     data = {
-        "layer": li, "k": k, "pools": pools, "per_pool": per, "pool": best["pool"], "selected": best["greedy_selected"],
-        "metrics": best["greedy_metrics"], "full_metrics": best["full_metrics"],
+        "layer": li,
+        "k": k,
+        "pools": pools,
+        "per_pool": per,
+        "pool": best["pool"],
+        "selected": best["greedy_selected"],
+        "metrics": best["greedy_metrics"],
+        "full_metrics": best["full_metrics"],
         "random_baseline": best["random_baseline"],
-        "majority_baseline": majority_baseline(run.y_train, run.y_dev, st.metrics, regression=st.regression),
+        "majority_baseline": majority_baseline(
+            run.y_train, run.y_dev, st.metrics, regression=st.regression
+        ),
     }
     return run.finish(data, rows)
 
@@ -1386,7 +2079,12 @@ def tokens(train: Any, dev: Any, *, layer: int = -1, pools: Sequence[str] = ("cl
 # ============================================================================ dispatch
 
 _FUNCS: dict[str, Callable[..., SearchResult]] = {
-    "singles": singles, "pairs": pairs, "greedy": greedy, "eliminate": eliminate, "layers": layers, "tokens": tokens,
+    "singles": singles,
+    "pairs": pairs,
+    "greedy": greedy,
+    "eliminate": eliminate,
+    "layers": layers,
+    "tokens": tokens,
 }
 
 
@@ -1426,5 +2124,7 @@ def run_many(specs: Sequence[Mapping[str, Any]], n_jobs: int | None = None) -> l
         if missing:
             raise ConfigError(f"run_many: spec {dict(s)} lacks {sorted(missing)}")
         if s["verb"] not in _FUNCS:
-            raise ConfigError(f"run_many: unknown search {s['verb']!r}; choose one of {', '.join(VERBS)}")
+            raise ConfigError(
+                f"run_many: unknown search {s['verb']!r}; choose one of {', '.join(VERBS)}"
+            )
     return list(_parallel(n_jobs)(delayed(_run_spec)(s) for s in specs))

@@ -146,7 +146,9 @@ def fit_stumps(
     else:
         yv = y.astype(np.int64)
         if yv.min() < 0:
-            raise DataError("class labels must be >= 0 (unlabelled examples, -1, cannot train a stump)")
+            raise DataError(
+                "class labels must be >= 0 (unlabelled examples, -1, cannot train a stump)"
+            )
         C = max(2, int(n_classes or yv.max() + 1))
         objective = metric if (C == 2 and metric in _BINARY_METRICS) else "accuracy"
         if objective != metric:
@@ -235,8 +237,14 @@ def fit_stumps(
         t = np.where(best <= 0, -np.inf, t)
         t = np.where(best >= n, np.inf, t)
         thr[s:e] = t
-    return StumpFit(threshold=thr, left=left, right=right, train_score=score, objective=objective,
-                    regression=regression)
+    return StumpFit(
+        threshold=thr,
+        left=left,
+        right=right,
+        train_score=score,
+        objective=objective,
+        regression=regression,
+    )
 
 
 def predict_stumps(fit: StumpFit, X: np.ndarray) -> np.ndarray:
@@ -244,5 +252,5 @@ def predict_stumps(fit: StumpFit, X: np.ndarray) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != fit.threshold.shape[0]:
         raise DataError(f"X must be [n_examples, {fit.threshold.shape[0]}], got shape {X.shape}")
-    low = X.T <= fit.threshold[:, None]
+    low = fit.threshold[:, None] >= X.T
     return np.where(low, fit.left[:, None], fit.right[:, None])

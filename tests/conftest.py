@@ -40,8 +40,14 @@ def minilm_tokenizer():
 def tiny_bert_config(**kw):
     from transformers import BertConfig
 
-    base = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                intermediate_size=64, max_position_embeddings=128)
+    base = dict(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     base.update(kw)
     return BertConfig(**base)
 

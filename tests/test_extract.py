@@ -34,7 +34,7 @@ def _pair_fixture(tmp_path: Path) -> Path:
     g = tmp_path / "glue"
     (g / "RTE").mkdir(parents=True)
     rows = ["index\tsentence1\tsentence2\tlabel"]
-    words = "the cat sat on a mat while dogs ran far away from home".split()
+    words = ["the", "cat", "sat", "on", "a", "mat", "while", "dogs", "ran", "far", "away", "from", "home"]
     rng = np.random.default_rng(0)
     for i in range(30):
         a = " ".join(rng.choice(words, size=int(rng.integers(3, 12))))
@@ -58,8 +58,10 @@ def _check_against_direct(lm, data, path: Path, rows) -> None:
         for layer in range(c.n_layers):
             V, _ = c.tokens(layer)
             for i in rows:
-                ref = _direct_hidden(lm, data.texts[i], data.pairs[i] if data.pairs else None)[layer]
-                got = V[off[i]:off[i + 1]].astype(np.float32)
+                ref = _direct_hidden(lm, data.texts[i], data.pairs[i] if data.pairs else None)[
+                    layer
+                ]
+                got = V[off[i] : off[i + 1]].astype(np.float32)
                 assert got.shape == ref.shape
                 np.testing.assert_allclose(got, ref, rtol=2e-3, atol=2e-3)
 
@@ -86,17 +88,21 @@ def test_pooled_views_equal_recomputation_from_tokens(tiny, tmp_path):
         pos = c.max_norm_positions()
         for layer in (0, 1, -1):
             V, _ = c.tokens(layer, dtype=np.float32)
-            cls_, mean, mx = (c.features(layer, p, dtype=np.float32) for p in ("cls", "mean", "max_norm"))
+            cls_, mean, mx = (
+                c.features(layer, p, dtype=np.float32) for p in ("cls", "mean", "max_norm")
+            )
             for i in range(c.n_examples):
-                tok = V[off[i]:off[i + 1]]
-                content = ~special[off[i]:off[i + 1]]
+                tok = V[off[i] : off[i + 1]]
+                content = ~special[off[i] : off[i + 1]]
                 np.testing.assert_allclose(cls_[i], tok[0], atol=1e-6)
                 np.testing.assert_allclose(mean[i], tok[content].mean(0), rtol=2e-3, atol=2e-3)
                 p = pos[i, c.layer_index(layer)]
                 assert content[p]
                 np.testing.assert_allclose(mx[i], tok[p], atol=1e-6)
                 norms = np.linalg.norm(tok, axis=1)
-                assert norms[p] >= norms[content].max() - 1e-2  # float16 storage may reorder near-ties
+                assert (
+                    norms[p] >= norms[content].max() - 1e-2
+                )  # float16 storage may reorder near-ties
 
 
 def test_features_layers_dims_and_reader_api(tiny, tmp_path):
@@ -127,7 +133,9 @@ def test_no_tokens_and_truncation_counted(tiny, tmp_path):
     rep = extract(tiny, data, tmp_path / "t.h5", max_length=6, store_tokens=False, progress=False)
     assert rep.n_truncated == 10
     with ActivationCache(rep.path) as c:
-        assert not c.has_tokens and c.meta["n_truncated"] == 10 and int(c._f["lengths"][:].max()) == 6
+        assert (
+            not c.has_tokens and c.meta["n_truncated"] == 10 and int(c._f["lengths"][:].max()) == 6
+        )
         with pytest.raises(CacheError, match="without token-level vectors"):
             c.tokens(0)
 
@@ -135,19 +143,41 @@ def test_no_tokens_and_truncation_counted(tiny, tmp_path):
 def _cache_arrays(path: Path) -> dict[str, np.ndarray]:
     out = {}
     with h5py.File(path, "r") as f:
-        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+        f.visititems(
+            lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None
+        )
     return out
 
 
 def test_killed_extraction_resumes_to_identical_file(tiny_model_dir, tmp_path):
     """A real subprocess is SIGKILLed after its first flushed window; --resume finishes it and
     the file equals an uninterrupted run's, dataset by dataset."""
-    args = [sys.executable, str(REPO / "cli.py"), "-v", "extract", "--model", str(tiny_model_dir), "--task", "demo",
-            "--split", "train", "--limit", "200", "--device", "cpu", "--batch-size", "1", "--window-tokens", "300"]
+    args = [
+        sys.executable,
+        str(REPO / "cli.py"),
+        "-v",
+        "extract",
+        "--model",
+        str(tiny_model_dir),
+        "--task",
+        "demo",
+        "--split",
+        "train",
+        "--limit",
+        "200",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "1",
+        "--window-tokens",
+        "300",
+    ]
     ref = tmp_path / "ref.h5"
     subprocess.run(args + ["--out", str(ref)], check=True, capture_output=True, cwd=tmp_path)
     out = tmp_path / "killed.h5"
-    proc = subprocess.Popen(args + ["--out", str(out)], stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        args + ["--out", str(out)], stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         line = proc.stderr.readline()
@@ -155,7 +185,9 @@ def test_killed_extraction_resumes_to_identical_file(tiny_model_dir, tmp_path):
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not out.exists() and partial_path(out).exists(), "the run finished before it could be killed"
+    assert not out.exists() and partial_path(out).exists(), (
+        "the run finished before it could be killed"
+    )
     with h5py.File(partial_path(out), "r") as f:
         n_done = int(f.attrs["n_done"])
         assert 0 < n_done < 200 and not f.attrs["complete"]
@@ -163,7 +195,9 @@ def test_killed_extraction_resumes_to_identical_file(tiny_model_dir, tmp_path):
         ActivationCache(partial_path(out))
     r = subprocess.run(args + ["--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and "pass --resume" in r.stderr  # refuses to clobber the partial file
-    r = subprocess.run(args + ["--out", str(out), "--resume"], capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run(
+        args + ["--out", str(out), "--resume"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     assert f"resumed at example {n_done}" in r.stdout
     a, b = _cache_arrays(ref), _cache_arrays(out)
@@ -181,14 +215,19 @@ def test_resume_refuses_other_settings_and_keeps_partial(tiny, tmp_path):
     with pytest.raises(CacheMismatchError, match="max_length"):
         extract(tiny, data, out, max_length=64, resume=True, progress=False, window_tokens=100)
     with pytest.raises(CacheMismatchError, match="data_hash"):
-        extract(tiny, load_demo("dev", limit=29), out, resume=True, progress=False, window_tokens=100)
+        extract(
+            tiny, load_demo("dev", limit=29), out, resume=True, progress=False, window_tokens=100
+        )
     assert partial_path(out).read_bytes() == before
 
 
 def test_shards_merge_to_unsharded(tiny, tmp_path):
     data = load_demo("dev", limit=50)
     whole = extract(tiny, data, tmp_path / "whole.h5", progress=False).path
-    parts = [extract(tiny, data, tmp_path / f"s{i}.h5", shard=f"{i}/3", progress=False).path for i in range(3)]
+    parts = [
+        extract(tiny, data, tmp_path / f"s{i}.h5", shard=f"{i}/3", progress=False).path
+        for i in range(3)
+    ]
     with ActivationCache(parts[1]) as c:
         assert c.meta["shard"] == "1/3" and c.example_index[0] > 0
     with pytest.raises(CacheMismatchError, match="need all of 0..2"):
@@ -200,13 +239,19 @@ def test_shards_merge_to_unsharded(tiny, tmp_path):
     # max-norm choice may flip on round-off between batchings: compare where it agrees.
     same = a["pooled/max_norm_pos"] == b["pooled/max_norm_pos"]
     assert same.mean() > 0.5
-    np.testing.assert_allclose(a["pooled/max_norm"][same].astype(np.float32), b["pooled/max_norm"][same].astype(np.float32),
-                               rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(
+        a["pooled/max_norm"][same].astype(np.float32),
+        b["pooled/max_norm"][same].astype(np.float32),
+        rtol=2e-3,
+        atol=2e-3,
+    )
     for k in a:
         if k in ("pooled/max_norm", "pooled/max_norm_pos"):
             continue
         if a[k].dtype.kind == "f":
-            np.testing.assert_allclose(a[k].astype(np.float32), b[k].astype(np.float32), rtol=2e-3, atol=2e-3, err_msg=k)
+            np.testing.assert_allclose(
+                a[k].astype(np.float32), b[k].astype(np.float32), rtol=2e-3, atol=2e-3, err_msg=k
+            )
         else:
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     with ActivationCache(merged) as c:
@@ -231,9 +276,8 @@ def test_truncated_file_is_reported(tiny, tmp_path):
     path = extract(tiny, load_demo("dev", limit=20), tmp_path / "c.h5", progress=False).path
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
-    with pytest.raises(CacheError, match=str(path.name)):
-        with ActivationCache(path) as c:
-            c.tokens(-1)
+    with pytest.raises(CacheError, match=str(path.name)), ActivationCache(path) as c:
+        c.tokens(-1)
 
 
 def test_existing_output_is_not_clobbered(tiny, tmp_path):
@@ -257,14 +301,50 @@ def test_non_encoder_model_is_refused(tmp_path):
 
 def test_cli_extract_info_and_user_errors(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "cli.h5"
-    assert cli.main(["extract", "--model", str(tiny_model_dir), "--task", "demo", "--split", "dev", "--limit", "12",
-                     "--device", "cpu", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "extract",
+                "--model",
+                str(tiny_model_dir),
+                "--task",
+                "demo",
+                "--split",
+                "dev",
+                "--limit",
+                "12",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "wrote" in capsys.readouterr().out
     assert cli.main(["info", str(out)]) == 0
     text = capsys.readouterr().out
     assert "complete" in text and "pooled/max_norm" in text and "demo/dev" in text
-    assert cli.main(["extract", "--model", str(tiny_model_dir), "--task", "mrpc", "--split", "dev",
-                     "--glue-dir", str(tmp_path), "--device", "cpu", "--out", str(tmp_path / "x.h5")]) == 2
+    assert (
+        cli.main(
+            [
+                "extract",
+                "--model",
+                str(tiny_model_dir),
+                "--task",
+                "mrpc",
+                "--split",
+                "dev",
+                "--glue-dir",
+                str(tmp_path),
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "x.h5"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "no MRPC/ directory" in err and "Traceback" not in err
     assert cli.main(["info", str(tmp_path / "nope.h5")]) == 2

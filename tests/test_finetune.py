@@ -61,10 +61,18 @@ def glue_fixture(tmp_path_factory) -> Path:
 
     for split, n in (("train", 48), ("dev", 24)):
         rows = ["index\tsentence1\tsentence2\tlabel"]
-        rows += [f"{i}\t{sent()}\t{sent(3)}\t{'entailment' if i % 2 else 'not_entailment'}" for i in range(n)]
+        rows += [
+            f"{i}\t{sent()}\t{sent(3)}\t{'entailment' if i % 2 else 'not_entailment'}"
+            for i in range(n)
+        ]
         _write(g / "RTE" / f"{split}.tsv", "\n".join(rows) + "\n")
-        rows = ["index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"]
-        rows += [f"{i}\tm\tf\t2012\t{i}\tn\tn\t{sent()}\t{sent()}\t{rng.uniform(0, 5):.3f}" for i in range(n)]
+        rows = [
+            "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
+        ]
+        rows += [
+            f"{i}\tm\tf\t2012\t{i}\tn\tn\t{sent()}\t{sent()}\t{rng.uniform(0, 5):.3f}"
+            for i in range(n)
+        ]
         _write(g / "STS-B" / f"{split}.tsv", "\n".join(rows) + "\n")
         rows = ["sentence\tlabel"] + [f"{sent()}\t{i % 2}" for i in range(n)]
         _write(g / "SST-2" / f"{split}.tsv", "\n".join(rows) + "\n")
@@ -72,13 +80,26 @@ def glue_fixture(tmp_path_factory) -> Path:
 
 
 def _cfg(model_dir: Path, **kw) -> FinetuneConfig:
-    base = dict(model=str(model_dir), task="demo", dims="3,17", epochs=1, batch_size=16, lr=1e-3, head_lr=1e-2,
-                max_length=32, max_train_examples=64, max_eval_examples=32, checkpoint_every=0, seed=3)
+    base = dict(
+        model=str(model_dir),
+        task="demo",
+        dims="3,17",
+        epochs=1,
+        batch_size=16,
+        lr=1e-3,
+        head_lr=1e-2,
+        max_length=32,
+        max_train_examples=64,
+        max_eval_examples=32,
+        checkpoint_every=0,
+        seed=3,
+    )
     base.update(kw)
     return FinetuneConfig(**base)
 
 
 # ------------------------------------------------------------------------------------- heads
+
 
 def test_parse_dims():
     assert parse_dims("3,17", 32) == (3, 17)
@@ -98,7 +119,9 @@ def test_parse_dims():
 @pytest.mark.parametrize("n_layers", [1, 2])
 def test_masked_head_ignores_unselected_dims(n_layers):
     torch.manual_seed(0)
-    head = SelectedDimHead(HeadConfig(input_size=32, num_labels=3, dims=(3, 17), n_layers=n_layers, hidden=8))
+    head = SelectedDimHead(
+        HeadConfig(input_size=32, num_labels=3, dims=(3, 17), n_layers=n_layers, hidden=8)
+    )
     assert not any(n == "mask" for n, _ in head.named_parameters())  # a buffer, not trained
     assert head.mask.sum().item() == 2
     x = torch.randn(5, 32, requires_grad=True)
@@ -112,7 +135,9 @@ def test_masked_head_ignores_unselected_dims(n_layers):
     x3[:, 17] += 1.0
     assert not torch.allclose(head(x3), y.detach())
     y.sum().backward()  # gradient reaches only the selected dims of the input
-    assert torch.count_nonzero(x.grad[:, other]) == 0 and torch.count_nonzero(x.grad[:, [3, 17]]) > 0
+    assert (
+        torch.count_nonzero(x.grad[:, other]) == 0 and torch.count_nonzero(x.grad[:, [3, 17]]) > 0
+    )
     c = head.parameter_counts()
     assert c["selected_dims"] == 2
     assert c["effective"] == (2 * 3 + 3 if n_layers == 1 else 2 * 8 + 8 + 8 * 3 + 3)
@@ -124,7 +149,9 @@ def test_pool_tokens():
     attn = torch.tensor([[1, 1, 1, 1, 0]])
     special = torch.tensor([[1, 0, 0, 1, 1]])  # CLS, a, b, SEP, pad
     assert pool_tokens(h, attn, special, "cls").tolist() == [[1.0, 0.0]]
-    assert pool_tokens(h, attn, special, "max_norm").tolist() == [[0.0, 5.0]]  # SEP (norm 12.7) excluded
+    assert pool_tokens(h, attn, special, "max_norm").tolist() == [
+        [0.0, 5.0]
+    ]  # SEP (norm 12.7) excluded
     h2 = h.clone()
     h2[0, 0] = torch.tensor([10.0, 0])
     assert pool_tokens(h2, attn, special, "max_norm", include_cls=True).tolist() == [[10.0, 0.0]]
@@ -158,11 +185,14 @@ def test_epoch_schedule_modes():
     assert [s[0][0] for s in alt] == [0, 1, 0, 1, 0, 0]
     mixed = _epoch_schedule([8, 3], 2, 0, 0, "mixed")
     assert [[t for t, _ in s] for s in mixed] == [[0, 1], [0, 1], [0], [0]]
-    assert not np.array_equal(_epoch_schedule([10], 10, 0, 1, "alternate")[0][0][1],
-                              _epoch_schedule([10], 10, 0, 2, "alternate")[0][0][1])
+    assert not np.array_equal(
+        _epoch_schedule([10], 10, 0, 1, "alternate")[0][0][1],
+        _epoch_schedule([10], 10, 0, 2, "alternate")[0][0][1],
+    )
 
 
 # ------------------------------------------------------------------------------------- training
+
 
 def _state(run_dir: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
@@ -182,8 +212,16 @@ def test_finetune_writes_result_model_and_heads(tiny_model_dir, tmp_path):
     assert torch.equal(torch.get_rng_state(), caller)  # the caller's random state is left as it was
     assert r.complete and set(r.metrics) == {"accuracy"}
     rec = json.loads((out / "result.json").read_text())
-    assert rec["complete"] and rec["config"]["dims"] == "3,17" and rec["heads"]["demo"]["dims"] == [3, 17]
-    assert [e["epoch"] for e in rec["epochs"]] == [1, 2] and rec["steps"] == {"per_epoch": 4, "total": 8, "done": 8}
+    assert (
+        rec["complete"]
+        and rec["config"]["dims"] == "3,17"
+        and rec["heads"]["demo"]["dims"] == [3, 17]
+    )
+    assert [e["epoch"] for e in rec["epochs"]] == [1, 2] and rec["steps"] == {
+        "per_epoch": 4,
+        "total": 8,
+        "done": 8,
+    }
     assert rec["params"]["heads"]["demo"] == {"nominal": 66, "effective": 6, "selected_dims": 2}
     assert rec["params"]["encoder_trainable"] > 0 and rec["versions"]["torch"] == torch.__version__
     assert rec["wall_seconds"] > 0 and rec["train_examples_per_second"] > 0
@@ -199,12 +237,16 @@ def test_finetune_writes_result_model_and_heads(tiny_model_dir, tmp_path):
 
 
 def test_resumed_run_equals_uninterrupted(tiny_model_dir, tmp_path):
-    cfg = _cfg(tiny_model_dir, epochs=2, grad_accum=2, batch_size=8, head_dropout=0.1)  # 4 steps/epoch
+    cfg = _cfg(
+        tiny_model_dir, epochs=2, grad_accum=2, batch_size=8, head_dropout=0.1
+    )  # 4 steps/epoch
     full = finetune(cfg, device="cpu", out_dir=tmp_path / "full", progress=False)
     part = finetune(cfg, device="cpu", out_dir=tmp_path / "cut", progress=False, stop_after_steps=3)
     assert not part.complete and (tmp_path / "cut" / "checkpoint.pt").is_file()
     assert not (tmp_path / "cut" / "model").exists()
-    part2 = finetune(cfg, device="cpu", out_dir=tmp_path / "cut", progress=False, stop_after_steps=2)  # crosses epoch end
+    part2 = finetune(
+        cfg, device="cpu", out_dir=tmp_path / "cut", progress=False, stop_after_steps=2
+    )  # crosses epoch end
     assert not part2.complete and len(part2.record["epochs"]) == 1
     done = finetune(cfg, device="cpu", out_dir=tmp_path / "cut", progress=False)
     assert done.complete
@@ -213,12 +255,18 @@ def test_resumed_run_equals_uninterrupted(tiny_model_dir, tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert done.metrics == full.metrics
-    assert [e["train_loss"] for e in done.record["epochs"]] == [e["train_loss"] for e in full.record["epochs"]]
+    assert [e["train_loss"] for e in done.record["epochs"]] == [
+        e["train_loss"] for e in full.record["epochs"]
+    ]
     # a checkpoint made with other settings is refused, naming the difference
     finetune(cfg, device="cpu", out_dir=tmp_path / "other", progress=False, stop_after_steps=1)
     with pytest.raises(ConfigError, match="config.lr"):
-        finetune(_cfg(tiny_model_dir, epochs=2, grad_accum=2, batch_size=8, head_dropout=0.1, lr=5e-4),
-                 device="cpu", out_dir=tmp_path / "other", progress=False)
+        finetune(
+            _cfg(tiny_model_dir, epochs=2, grad_accum=2, batch_size=8, head_dropout=0.1, lr=5e-4),
+            device="cpu",
+            out_dir=tmp_path / "other",
+            progress=False,
+        )
 
 
 @pytest.mark.parametrize("freeze", ["encoder", "bottom-1", "embeddings"])
@@ -226,8 +274,12 @@ def test_frozen_parameters_are_unchanged(tiny_model_dir, tmp_path, freeze):
     from safetensors.torch import load_file
 
     before = load_file(str(tiny_model_dir / "model.safetensors"))
-    r = finetune(_cfg(tiny_model_dir, freeze=freeze, head_layers=2, weight_decay=0.1), device="cpu",
-                 out_dir=tmp_path / freeze, progress=False)
+    r = finetune(
+        _cfg(tiny_model_dir, freeze=freeze, head_layers=2, weight_decay=0.1),
+        device="cpu",
+        out_dir=tmp_path / freeze,
+        progress=False,
+    )
     after = load_file(str(r.model_dir / "model.safetensors"))
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     if freeze == "encoder":
@@ -250,22 +302,49 @@ def test_apply_freeze_counts(tiny_model_dir):
 
     m = AutoModel.from_pretrained(str(tiny_model_dir))
     info = apply_freeze(m, "bottom-2")
-    assert info["encoder_trainable"] == sum(p.numel() for n, p in m.named_parameters() if p.requires_grad) == 0
+    assert (
+        info["encoder_trainable"]
+        == sum(p.numel() for n, p in m.named_parameters() if p.requires_grad)
+        == 0
+    )
     info = apply_freeze(m, "none")
-    assert info["encoder_trainable"] == info["encoder_total"] - sum(p.numel() for p in m.pooler.parameters())
+    assert info["encoder_trainable"] == info["encoder_total"] - sum(
+        p.numel() for p in m.pooler.parameters()
+    )
     with pytest.raises(ConfigError, match="only 2 transformer blocks"):
         apply_freeze(m, "bottom-3")
 
 
 def test_pair_regression_layer_and_token_options(tiny_model_dir, tmp_path, glue_fixture):
-    r = finetune(_cfg(tiny_model_dir, task="rte", token="max_norm", include_cls=True, layer=1),
-                 device="cpu", out_dir=tmp_path / "rte", glue_dir=glue_fixture, progress=False)
+    r = finetune(
+        _cfg(tiny_model_dir, task="rte", token="max_norm", include_cls=True, layer=1),
+        device="cpu",
+        out_dir=tmp_path / "rte",
+        glue_dir=glue_fixture,
+        progress=False,
+    )
     assert set(r.metrics) == {"accuracy"} and r.record["data"]["rte"]["train"]["n"] == 48
-    assert r.record["heads"]["rte"]["layer"] == 1 and r.record["heads"]["rte"]["token"] == "max_norm"
-    s = finetune(_cfg(tiny_model_dir, task="stsb", token="mean", dims="all", head_layers=2, head_activation="gelu"),
-                 device="cpu", out_dir=tmp_path / "stsb", glue_dir=glue_fixture, progress=False)
+    assert (
+        r.record["heads"]["rte"]["layer"] == 1 and r.record["heads"]["rte"]["token"] == "max_norm"
+    )
+    s = finetune(
+        _cfg(
+            tiny_model_dir,
+            task="stsb",
+            token="mean",
+            dims="all",
+            head_layers=2,
+            head_activation="gelu",
+        ),
+        device="cpu",
+        out_dir=tmp_path / "stsb",
+        glue_dir=glue_fixture,
+        progress=False,
+    )
     assert set(s.metrics) == {"pearson", "spearman"} and np.isfinite(s.metrics["pearson"])
-    assert s.record["heads"]["stsb"]["num_labels"] == 1 and s.record["heads"]["stsb"]["dims"] is None
+    assert (
+        s.record["heads"]["stsb"]["num_labels"] == 1 and s.record["heads"]["stsb"]["dims"] is None
+    )
 
 
 def test_saved_model_extracts(tiny_model_dir, tmp_path):
@@ -287,10 +366,18 @@ def test_saved_model_extracts(tiny_model_dir, tmp_path):
 
 # ------------------------------------------------------------------------------------- cross / multi
 
+
 def test_cross_task_reports_forgetting(tiny_model_dir, tmp_path, glue_fixture):
     cfg = _cfg(tiny_model_dir, max_train_examples=32, max_eval_examples=16)
-    r = cross_finetune(cfg, ("sst2", "rte"), device="cpu", out_dir=tmp_path / "cross", glue_dir=glue_fixture,
-                       disjoint=True, progress=False)
+    r = cross_finetune(
+        cfg,
+        ("sst2", "rte"),
+        device="cpu",
+        out_dir=tmp_path / "cross",
+        glue_dir=glue_fixture,
+        disjoint=True,
+        progress=False,
+    )
     rec = json.loads((tmp_path / "cross" / "result.json").read_text())
     assert rec["dims"]["sst2"] == [3, 17] and len(rec["dims"]["rte"]) == 2
     assert not set(rec["dims"]["rte"]) & {3, 17}
@@ -298,12 +385,22 @@ def test_cross_task_reports_forgetting(tiny_model_dir, tmp_path, glue_fixture):
     assert r.forgetting == pytest.approx(r.single["sst2"]["accuracy"] - r.after["sst2"]["accuracy"])
     stage2 = json.loads((tmp_path / "cross" / "sst2_then_rte" / "result.json").read_text())
     stage1 = json.loads((tmp_path / "cross" / "single_sst2" / "result.json").read_text())
-    assert stage2["model"]["initial_weights_hash"] == stage1["final_weights_hash"]  # B starts from A's encoder
+    assert (
+        stage2["model"]["initial_weights_hash"] == stage1["final_weights_hash"]
+    )  # B starts from A's encoder
     assert stage1["config"]["task"] == "sst2" and stage2["config"]["task"] == "rte"
     assert stage2["heads"]["rte"]["dims"] == rec["dims"]["rte"]
     with pytest.raises(ConfigError, match="overlap"):
-        cross_finetune(cfg, ("sst2", "rte"), device="cpu", out_dir=tmp_path / "c2", glue_dir=glue_fixture,
-                       dims_b="17,20", disjoint=True, progress=False)
+        cross_finetune(
+            cfg,
+            ("sst2", "rte"),
+            device="cpu",
+            out_dir=tmp_path / "c2",
+            glue_dir=glue_fixture,
+            dims_b="17,20",
+            disjoint=True,
+            progress=False,
+        )
 
 
 def test_assign_dims():
@@ -319,8 +416,17 @@ def test_assign_dims():
 @pytest.mark.parametrize("mode", ["alternate", "mixed"])
 def test_multihead_each_head_sees_only_its_dims(tiny_model_dir, tmp_path, glue_fixture, mode):
     cfg = _cfg(tiny_model_dir, max_train_examples=32, max_eval_examples=16)
-    r = multihead_finetune(cfg, ["demo", "rte"], device="cpu", out_dir=tmp_path / mode, dims={"demo": "3,17"},
-                           dims_per_task=2, mode=mode, glue_dir=glue_fixture, progress=False)
+    r = multihead_finetune(
+        cfg,
+        ["demo", "rte"],
+        device="cpu",
+        out_dir=tmp_path / mode,
+        dims={"demo": "3,17"},
+        dims_per_task=2,
+        mode=mode,
+        glue_dir=glue_fixture,
+        progress=False,
+    )
     assert set(r.metrics) == {"demo", "rte"} and r.record["mode"] == mode
     dims = {t: tuple(d) for t, d in r.record["dims"].items()}
     assert dims["demo"] == (3, 17) and not set(dims["demo"]) & set(dims["rte"])
@@ -334,26 +440,87 @@ def test_multihead_each_head_sees_only_its_dims(tiny_model_dir, tmp_path, glue_f
         x2[:, other] += torch.randn(4, len(other)) * 10
         assert torch.equal(h(x), h(x2))
     rte_dev = load_task("rte", "dev", glue_dir=glue_fixture, limit=16)
-    assert evaluate(loaded, heads, {"rte": rte_dev}, max_length=32)["rte"] == pytest.approx(r.metrics["rte"])
+    assert evaluate(loaded, heads, {"rte": rte_dev}, max_length=32)["rte"] == pytest.approx(
+        r.metrics["rte"]
+    )
 
 
 def test_cli_finetune_and_multihead(tiny_model_dir, tmp_path, glue_fixture, capsys):
     from cli import main
 
     out = tmp_path / "cli"
-    rc = main(["finetune", "--model", str(tiny_model_dir), "--task", "rte", "--glue-dir", str(glue_fixture),
-               "--dims", "3,17", "--layer", "-1", "--token", "cls", "--freeze", "none", "--head-layers", "1",
-               "--epochs", "1", "--max-train-examples", "32", "--max-length", "32", "--device", "cpu",
-               "--out", str(out)])
+    rc = main(
+        [
+            "finetune",
+            "--model",
+            str(tiny_model_dir),
+            "--task",
+            "rte",
+            "--glue-dir",
+            str(glue_fixture),
+            "--dims",
+            "3,17",
+            "--layer",
+            "-1",
+            "--token",
+            "cls",
+            "--freeze",
+            "none",
+            "--head-layers",
+            "1",
+            "--epochs",
+            "1",
+            "--max-train-examples",
+            "32",
+            "--max-length",
+            "32",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     rec = json.loads((out / "result.json").read_text())
     assert "accuracy" in rec["metrics"] and (out / "model" / "config.json").is_file()
     assert "dev: accuracy" in capsys.readouterr().out
-    rc = main(["multihead", "--model", str(tiny_model_dir), "--tasks", "sst2,rte", "--glue-dir", str(glue_fixture),
-               "--dims-per-task", "2", "--epochs", "1", "--max-train-examples", "16", "--max-length", "32",
-               "--device", "cpu", "--out", str(tmp_path / "mh")])
+    rc = main(
+        [
+            "multihead",
+            "--model",
+            str(tiny_model_dir),
+            "--tasks",
+            "sst2,rte",
+            "--glue-dir",
+            str(glue_fixture),
+            "--dims-per-task",
+            "2",
+            "--epochs",
+            "1",
+            "--max-train-examples",
+            "16",
+            "--max-length",
+            "32",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "mh"),
+        ]
+    )
     assert rc == 0 and "rte" in capsys.readouterr().out
-    rc = main(["finetune", "--model", str(tiny_model_dir), "--dims", "3,99", "--device", "cpu", "--out", str(out)])
+    rc = main(
+        [
+            "finetune",
+            "--model",
+            str(tiny_model_dir),
+            "--dims",
+            "3,99",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 2 and "dimension 99 is out of range" in capsys.readouterr().err
 
 
@@ -370,19 +537,67 @@ def test_cli_finetune_on_own_files(tiny_model_dir, tmp_path, capsys):
     rows = [(f"it was {words[i % 6]} {i}", "pos" if i % 2 == 0 else "neg") for i in range(40)]
     tr = _write_table(tmp_path / "train.csv", rows[:30], ("sentence", "label"))
     ev = _write_table(tmp_path / "dev.csv", rows[30:], ("sentence", "label"))
-    common = ["--model", str(tiny_model_dir), "--text-col", "sentence", "--label-col", "label", "--dims", "3,17",
-              "--epochs", "1", "--max-length", "16", "--batch-size", "8", "--device", "cpu"]
-    rc = main(["finetune", "--train-data", str(tr), "--eval-data", str(ev), *common, "--out", str(tmp_path / "c")])
+    common = [
+        "--model",
+        str(tiny_model_dir),
+        "--text-col",
+        "sentence",
+        "--label-col",
+        "label",
+        "--dims",
+        "3,17",
+        "--epochs",
+        "1",
+        "--max-length",
+        "16",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+    ]
+    rc = main(
+        [
+            "finetune",
+            "--train-data",
+            str(tr),
+            "--eval-data",
+            str(ev),
+            *common,
+            "--out",
+            str(tmp_path / "c"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     rec = json.loads((tmp_path / "c" / "result.json").read_text())
     assert "custom" in rec["heads"] and "accuracy" in rec["metrics"]
     assert "train.csv" in capsys.readouterr().out
 
     bad = _write_table(tmp_path / "bad.csv", [("it was odd", "meh")], ("sentence", "label"))
-    rc = main(["finetune", "--train-data", str(tr), "--eval-data", str(bad), *common, "--out", str(tmp_path / "b")])
+    rc = main(
+        [
+            "finetune",
+            "--train-data",
+            str(tr),
+            "--eval-data",
+            str(bad),
+            *common,
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "bad.csv" in err and "meh" in err
-    rc = main(["finetune", "--train-data", str(tr), "--model", str(tiny_model_dir), "--out", str(tmp_path / "m")])
+    rc = main(
+        [
+            "finetune",
+            "--train-data",
+            str(tr),
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(tmp_path / "m"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "--eval-data" in err and "--text-col" in err
 
@@ -390,13 +605,25 @@ def test_cli_finetune_on_own_files(tiny_model_dir, tmp_path, capsys):
     tr = _write_table(tmp_path / "rtrain.csv", reg[:20], ("sentence", "score"))
     ev = _write_table(tmp_path / "rdev.csv", reg[20:], ("sentence", "score"))
     common[common.index("label")] = "score"
-    rc = main(["finetune", "--train-data", str(tr), "--eval-data", str(ev), "--regression", *common,
-               "--out", str(tmp_path / "r")])
+    rc = main(
+        [
+            "finetune",
+            "--train-data",
+            str(tr),
+            "--eval-data",
+            str(ev),
+            "--regression",
+            *common,
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert "pearson" in json.loads((tmp_path / "r" / "result.json").read_text())["metrics"]
 
 
 # ------------------------------------------------------------------------------------- integration
+
 
 @pytest.mark.integration
 def test_minilm_sst2_beats_majority(shared_glue, tmp_path):
@@ -404,8 +631,18 @@ def test_minilm_sst2_beats_majority(shared_glue, tmp_path):
     dev = load_task("sst2", "dev", glue_dir=shared_glue)
     majority = max(dev.labels.mean(), 1 - dev.labels.mean())
     cfg = FinetuneConfig(model="minilm", task="sst2", dims="all", epochs=1, max_length=64, lr=5e-5)
-    r = finetune(cfg, device="cpu", out_dir=tmp_path / "sst2", train_data=train, eval_data=dev, progress=False)
-    assert r.record["data"]["sst2"]["train"]["n"] == 2000 and r.record["data"]["sst2"]["eval"]["n"] == 872
+    r = finetune(
+        cfg,
+        device="cpu",
+        out_dir=tmp_path / "sst2",
+        train_data=train,
+        eval_data=dev,
+        progress=False,
+    )
+    assert (
+        r.record["data"]["sst2"]["train"]["n"] == 2000
+        and r.record["data"]["sst2"]["eval"]["n"] == 872
+    )
     assert r.metrics["accuracy"] > majority + 0.1, (r.metrics, majority)
 
 

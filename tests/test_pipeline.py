@@ -9,8 +9,21 @@ import cli
 
 def test_run_end_to_end_then_reuses_caches(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["run", "--model", str(tiny_model_dir), "--device", "cpu", "--limit", "160", "--eval-limit", "80",
-            "--out", str(out), "--k", "3"]
+    argv = [
+        "run",
+        "--model",
+        str(tiny_model_dir),
+        "--device",
+        "cpu",
+        "--limit",
+        "160",
+        "--eval-limit",
+        "80",
+        "--out",
+        str(out),
+        "--k",
+        "3",
+    ]
     assert cli.main(argv) == 0
     text = capsys.readouterr().out
     assert "dimensions carry demo" in text and "remove-one from" in text
@@ -26,5 +39,7 @@ def test_run_end_to_end_then_reuses_caches(tiny_model_dir, tmp_path, capsys):
     assert cli.main(argv + ["--no-report"]) == 0
     capsys.readouterr()
     s2 = json.loads((out / "summary.json").read_text())
-    assert s2["caches"]["train"]["status"] == "reused" and s2["caches"]["eval"]["status"] == "reused"
+    assert (
+        s2["caches"]["train"]["status"] == "reused" and s2["caches"]["eval"]["status"] == "reused"
+    )
     assert s2["greedy"]["selected"] == s["greedy"]["selected"]

@@ -23,7 +23,6 @@ from probekit.probes import (
     train_val_split,
 )
 
-
 # ----------------------------------------------------------------------------- planted data
 
 
@@ -34,10 +33,12 @@ def planted(n=1500, m=500, D=24, K=2, seed=0, dtype=np.float16):
     X = rng.normal(size=(n + m, D)) * rng.uniform(0.3, 4.0, D) + rng.normal(0, 3, D)
     Xs = (X - X.mean(0)) / X.std(0)
     if K == 2:
-        w = np.zeros(D); w[:6] = rng.normal(0, 1.0, 6)
+        w = np.zeros(D)
+        w[:6] = rng.normal(0, 1.0, 6)
         y = (Xs @ w + rng.logistic(size=n + m) > 0.3).astype(np.int64)
     else:
-        W = np.zeros((D, K)); W[:6] = rng.normal(0, 1.0, (6, K))
+        W = np.zeros((D, K))
+        W[:6] = rng.normal(0, 1.0, (6, K))
         y = np.argmax(Xs @ W + rng.gumbel(size=(n + m, K)), axis=1).astype(np.int64)
     X = X.astype(dtype)
     return X[:n], y[:n], X[n:], y[n:]
@@ -48,8 +49,15 @@ def sklearn_scores(Xtr, ytr, Xev, yev, dims, C, metrics, regression=False, solve
     preds = []
     for d in dims:
         sc = StandardScaler().fit(Xtr[:, d].astype(np.float64))
-        A, E = sc.transform(Xtr[:, d].astype(np.float64)), sc.transform(Xev[:, d].astype(np.float64))
-        est = Ridge(alpha=1.0 / C) if regression else LogisticRegression(C=C, tol=1e-8, max_iter=2000, solver=solver)
+        A, E = (
+            sc.transform(Xtr[:, d].astype(np.float64)),
+            sc.transform(Xev[:, d].astype(np.float64)),
+        )
+        est = (
+            Ridge(alpha=1.0 / C)
+            if regression
+            else LogisticRegression(C=C, tol=1e-8, max_iter=2000, solver=solver)
+        )
         preds.append(est.fit(A, ytr).predict(E))
     return batch_metrics(metrics, yev, np.stack(preds))
 
@@ -67,7 +75,9 @@ def test_binary_parity_planted(k):
     dims = random_dims(24, k, 1 if k == 24 else 200, seed=k)
     eng = ProbeEngine(C=0.5)
     got = eng.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy", "mcc", "f1"))
-    ref = sklearn_scores(Xtr, ytr, Xev, yev, dims, 0.5, ("accuracy", "mcc", "f1"), solver="newton-cholesky")
+    ref = sklearn_scores(
+        Xtr, ytr, Xev, yev, dims, 0.5, ("accuracy", "mcc", "f1"), solver="newton-cholesky"
+    )
     for m in ref:
         diff = np.abs(got[m] - ref[m])
         assert np.median(diff) <= 0.002 and diff.max() <= 0.01, (m, diff)
@@ -109,8 +119,11 @@ def test_multinomial_parity_planted():
         lr = LogisticRegression(C=1.0, tol=1e-10, max_iter=5000).fit(A, ytr)
         np.testing.assert_allclose(fit.coef[b], lr.coef_, atol=5e-4)
         # intercepts agree up to the common shift the likelihood cannot see
-        np.testing.assert_allclose(fit.intercept[b] - fit.intercept[b].mean(), lr.intercept_ - lr.intercept_.mean(),
-                                   atol=5e-4)
+        np.testing.assert_allclose(
+            fit.intercept[b] - fit.intercept[b].mean(),
+            lr.intercept_ - lr.intercept_.mean(),
+            atol=5e-4,
+        )
 
 
 def test_ridge_parity_planted():
@@ -129,8 +142,15 @@ def test_ridge_parity_planted():
     A = StandardScaler().fit_transform(Xtr[:, dims[0]].astype(np.float64))
     r = Ridge(alpha=10.0).fit(A, ytr)
     np.testing.assert_allclose(fit.coef[0, 0], r.coef_, atol=1e-5)
-    np.testing.assert_allclose(fit.predict(Xev)[0], r.predict(StandardScaler().fit(
-        Xtr[:, dims[0]].astype(np.float64)).transform(Xev[:, dims[0]].astype(np.float64))), atol=1e-4)
+    np.testing.assert_allclose(
+        fit.predict(Xev)[0],
+        r.predict(
+            StandardScaler()
+            .fit(Xtr[:, dims[0]].astype(np.float64))
+            .transform(Xev[:, dims[0]].astype(np.float64))
+        ),
+        atol=1e-4,
+    )
 
 
 def test_shared_prefix_batch_matches_generic_path_and_sklearn():
@@ -157,6 +177,7 @@ def test_shared_prefix_batch_matches_generic_path_and_sklearn():
         lr = LogisticRegression(C=1.0, tol=1e-10, max_iter=10000).fit(A, ytr)
         np.testing.assert_allclose(fit.coef[i, 0], lr.coef_[0], atol=1e-4)
         np.testing.assert_allclose(fit.intercept[i, 0], lr.intercept_[0], atol=1e-4)
+
 
 def test_inputs_not_mutated_and_deterministic_and_chunk_invariant():
     Xtr, ytr, Xev, yev = planted(K=2, seed=11)
@@ -266,11 +287,15 @@ def test_majority_and_random_baselines():
     reg = majority_baseline(np.arange(5.0), np.arange(3.0), ("pearson",), regression=True)
     assert np.isnan(reg["pearson"])
     eng = ProbeEngine()
-    rb = random_dims_baseline(eng, Xtr, ytr, Xev, yev, k=2, n_draws=15, seed=1, metrics=("accuracy",))
+    rb = random_dims_baseline(
+        eng, Xtr, ytr, Xev, yev, k=2, n_draws=15, seed=1, metrics=("accuracy",)
+    )
     assert rb["k"] == 2 and rb["n_draws"] == 15 and len(rb["scores"]["accuracy"]) == 15
     assert len({tuple(d) for d in rb["dims"]}) > 1
     assert rb["mean"]["accuracy"] == pytest.approx(np.mean(rb["scores"]["accuracy"]))
-    assert random_dims_baseline(eng, Xtr, ytr, Xev, yev, k=2, n_draws=15, seed=1)["dims"] == rb["dims"]
+    assert (
+        random_dims_baseline(eng, Xtr, ytr, Xev, yev, k=2, n_draws=15, seed=1)["dims"] == rb["dims"]
+    )
 
 
 def test_control_task():
@@ -294,12 +319,16 @@ def test_control_task():
     X[:, 0] = np.asarray(types_tr + types_ev) * 0.1
     X[:, 1] = rng.normal(size=800)
     yy = np.concatenate([y, rng.integers(0, 2, 200)])
-    out = control_task_baseline(ProbeEngine(), X[:600], yy[:600], X[600:], yy[600:], [[0], [1]], types_tr,
-                                types_ev, seed=5)
+    out = control_task_baseline(
+        ProbeEngine(), X[:600], yy[:600], X[600:], yy[600:], [[0], [1]], types_tr, types_ev, seed=5
+    )
     assert set(out) == {"task", "control", "selectivity"}
-    np.testing.assert_allclose(out["selectivity"]["accuracy"],
-                               out["task"]["accuracy"] - out["control"]["accuracy"])
-    assert selectivity({"accuracy": 0.9, "loss": 1}, {"accuracy": 0.6})["accuracy"] == pytest.approx(0.3)
+    np.testing.assert_allclose(
+        out["selectivity"]["accuracy"], out["task"]["accuracy"] - out["control"]["accuracy"]
+    )
+    assert selectivity({"accuracy": 0.9, "loss": 1}, {"accuracy": 0.6})[
+        "accuracy"
+    ] == pytest.approx(0.3)
 
 
 # ----------------------------------------------------------------------------- estimator
@@ -325,8 +354,12 @@ def test_linear_probe_backends_agree():
 def _checks():
     from sklearn.utils.estimator_checks import parametrize_with_checks
 
-    ests = [LinearProbe(), LinearProbe(backend="torch"), LinearProbe(regression=True),
-            LinearProbe(regression=True, backend="torch")]
+    ests = [
+        LinearProbe(),
+        LinearProbe(backend="torch"),
+        LinearProbe(regression=True),
+        LinearProbe(regression=True, backend="torch"),
+    ]
     # every applicable check passes; none needs to be marked as an expected failure
     return parametrize_with_checks(ests)
 
@@ -394,13 +427,48 @@ def test_cli_probe(tiny_probe_caches, tmp_path, capsys):
 
     tr, dv = str(tiny_probe_caches["train"]), str(tiny_probe_caches["dev"])
     out = tmp_path / "r.json"
-    assert main(["probe", "--train", tr, "--eval", dv, "--layer", "-1", "--pool", "mean", "--dims", "3,17",
-                 "--n-random", "5", "--control", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                "--train",
+                tr,
+                "--eval",
+                dv,
+                "--layer",
+                "-1",
+                "--pool",
+                "mean",
+                "--dims",
+                "3,17",
+                "--n-random",
+                "5",
+                "--control",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "majority" in text and "random 2 dims" in text and "selectivity" in text
     d = json.loads(out.read_text())
-    for key in ("metrics", "dims", "layer", "pool", "n_train", "n_eval", "majority_baseline", "random_baseline",
-                "config", "versions", "seed", "wall_time_s", "control", "val_metrics"):
+    for key in (
+        "metrics",
+        "dims",
+        "layer",
+        "pool",
+        "n_train",
+        "n_eval",
+        "majority_baseline",
+        "random_baseline",
+        "config",
+        "versions",
+        "seed",
+        "wall_time_s",
+        "control",
+        "val_metrics",
+    ):
         assert key in d, key
     assert d["dims"] == [3, 17] and d["layer"] == 2 and d["pool"] == "mean" and d["n_train"] == 200
     assert set(d["metrics"]) == {"accuracy"} and d["random_baseline"]["n_draws"] == 5
@@ -408,7 +476,10 @@ def test_cli_probe(tiny_probe_caches, tmp_path, capsys):
     d = json.loads(out.read_text())
     assert d["k"] == 32 and d["layer"] == 0 and d["random_baseline"]["n_draws"] == 0
     assert main(["probe", "--train", tr, "--eval", dv, "--dims", "3,x", "--out", str(out)]) == 2
-    assert main(["probe", "--train", tr, "--eval", str(tmp_path / "missing.h5"), "--out", str(out)]) == 2
+    assert (
+        main(["probe", "--train", tr, "--eval", str(tmp_path / "missing.h5"), "--out", str(out)])
+        == 2
+    )
 
 
 # ----------------------------------------------------------------------------- real data
@@ -430,7 +501,9 @@ def _parity_on_real(Xtr, ytr, Xev, yev, metric, n_subsets=200, seed=0):
         preds = []
         for d in dims:
             sc = StandardScaler().fit(Xtr[:, d].astype(np.float64))
-            lr = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=1000).fit(sc.transform(Xtr[:, d].astype(np.float64)), ytr)
+            lr = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=1000).fit(
+                sc.transform(Xtr[:, d].astype(np.float64)), ytr
+            )
             preds.append(lr.predict(sc.transform(Xev[:, d].astype(np.float64))))
         ref = batch_metrics((metric,), yev, np.stack(preds))[metric]
         diff = np.abs(got - ref)
@@ -443,8 +516,10 @@ def _parity_on_real(Xtr, ytr, Xev, yev, metric, n_subsets=200, seed=0):
 def test_real_parity_with_sklearn(minilm_cache, task, limit, metric):
     from probekit.cache import ActivationCache
 
-    with ActivationCache(minilm_cache(task, "train", limit=limit)) as tr, \
-            ActivationCache(minilm_cache(task, "dev")) as dv:
+    with (
+        ActivationCache(minilm_cache(task, "train", limit=limit)) as tr,
+        ActivationCache(minilm_cache(task, "dev")) as dv,
+    ):
         Xtr, ytr = tr.features(-1, "cls"), tr.labels
         Xev, yev = dv.features(-1, "cls"), dv.labels
     assert Xtr.dtype == np.float16  # the engine takes the cache's dtype as it is

@@ -44,8 +44,16 @@ def test_report_writes_tables_and_plots(results_dir, tmp_path):
         assert f"## {verb}:" in md
     assert "Stability over 2 repeats" in md
     pngs = sorted(p.name for p in rep.files if p.suffix == ".png")
-    assert pngs == sorted(["singles_singles_singles.png", "pairs_pairs_heatmap.png", "greedy_greedy_curve.png",
-                           "eliminate_eliminate_drops.png", "layers_layers_layers.png", "tokens_tokens_tokens.png"])
+    assert pngs == sorted(
+        [
+            "singles_singles_singles.png",
+            "pairs_pairs_heatmap.png",
+            "greedy_greedy_curve.png",
+            "eliminate_eliminate_drops.png",
+            "layers_layers_layers.png",
+            "tokens_tokens_tokens.png",
+        ]
+    )
     for p in rep.files:
         assert p.exists() and p.stat().st_size > 0
         if p.suffix == ".png":
@@ -53,7 +61,14 @@ def test_report_writes_tables_and_plots(results_dir, tmp_path):
             assert f"]({p.name})" in md
     with open(tmp_path / "rep" / "summary.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert {r["verb"] for r in rows} == {"singles", "pairs", "greedy", "eliminate", "layers", "tokens"}
+    assert {r["verb"] for r in rows} == {
+        "singles",
+        "pairs",
+        "greedy",
+        "eliminate",
+        "layers",
+        "tokens",
+    }
     g = next(r for r in rows if r["verb"] == "greedy")
     assert float(g["dev"]) > float(g["random_mean"])
 

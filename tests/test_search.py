@@ -49,13 +49,18 @@ def _brute(x, y, metric, C=2, reg=False):
     for t in cands:
         low = x <= t
         if reg:
-            p = np.where(low, y[low].mean() if low.any() else 0, y[~low].mean() if (~low).any() else 0)
+            p = np.where(
+                low, y[low].mean() if low.any() else 0, y[~low].mean() if (~low).any() else 0
+            )
             best = max(best, 1 - ((y - p) ** 2).sum() / ((y - y.mean()) ** 2).sum())
         elif C == 2:
             for a, b in ((0, 1), (1, 0)):
                 p = np.where(low, a, b)
-                s = {"accuracy": lambda: (p == y).mean(), "mcc": lambda: matthews_corrcoef(y, p),
-                     "f1": lambda: f1_score(y, p, zero_division=0)}[metric]()
+                s = {
+                    "accuracy": lambda: (p == y).mean(),
+                    "mcc": lambda: matthews_corrcoef(y, p),
+                    "f1": lambda: f1_score(y, p, zero_division=0),
+                }[metric]()
                 best = max(best, s)
         else:
             lc = np.bincount(y[low], minlength=C).max() if low.any() else 0
@@ -80,10 +85,15 @@ def test_stumps_exact_binary(metric):
         want = [_brute(X[:, j].astype(np.float64), y, metric) for j in range(6)]
         np.testing.assert_allclose(fit.train_score, want, atol=1e-12)
         pred = predict_stumps(fit, X)
-        got = {"accuracy": lambda p: (p == y).mean(), "mcc": lambda p: matthews_corrcoef(y, p),
-               "f1": lambda p: f1_score(y, p, zero_division=0)}[metric]
+        got = {
+            "accuracy": lambda p: (p == y).mean(),
+            "mcc": lambda p: matthews_corrcoef(y, p),
+            "f1": lambda p: f1_score(y, p, zero_division=0),
+        }[metric]
         np.testing.assert_allclose([got(p) for p in pred], fit.train_score, atol=1e-12)
-        assert fit.train_score[0] == pytest.approx(_brute(np.zeros(70), y, metric))  # constant column
+        assert fit.train_score[0] == pytest.approx(
+            _brute(np.zeros(70), y, metric)
+        )  # constant column
 
 
 def test_stumps_exact_multiclass_and_regression():
@@ -91,13 +101,17 @@ def test_stumps_exact_multiclass_and_regression():
     X = np.round(rng.standard_normal((80, 5)), 1).astype(np.float32)
     y3 = np.clip(np.round(X[:, 2] + rng.standard_normal(80) * 0.5).astype(int) + 1, 0, 2)
     fit = fit_stumps(X, y3)
-    np.testing.assert_allclose(fit.train_score, [_brute(X[:, j].astype(np.float64), y3, "accuracy", C=3)
-                                                 for j in range(5)])
+    np.testing.assert_allclose(
+        fit.train_score, [_brute(X[:, j].astype(np.float64), y3, "accuracy", C=3) for j in range(5)]
+    )
     np.testing.assert_allclose((predict_stumps(fit, X) == y3).mean(1), fit.train_score)
     yr = 2.0 * X[:, 3] + rng.standard_normal(80)
     fit = fit_stumps(X, yr, regression=True)
-    np.testing.assert_allclose(fit.train_score, [_brute(X[:, j].astype(np.float64), yr, None, reg=True)
-                                                 for j in range(5)], atol=1e-10)
+    np.testing.assert_allclose(
+        fit.train_score,
+        [_brute(X[:, j].astype(np.float64), yr, None, reg=True) for j in range(5)],
+        atol=1e-10,
+    )
     assert fit.train_score.argmax() == 3
     with pytest.raises(DataError):
         fit_stumps(np.array([[np.nan], [1.0]]), np.array([0, 1]))
@@ -117,8 +131,17 @@ def test_stumps_chunked_equal():
 
 
 def _common_fields(d):
-    for key in ("selected", "metrics", "full_metrics", "random_baseline", "elapsed_s", "seed", "config", "versions",
-                "majority_baseline"):
+    for key in (
+        "selected",
+        "metrics",
+        "full_metrics",
+        "random_baseline",
+        "elapsed_s",
+        "seed",
+        "config",
+        "versions",
+        "majority_baseline",
+    ):
         assert key in d, key
     assert d["random_baseline"]["n_draws"] >= 20
     assert len(d["random_baseline"]["scores"]["accuracy"]) == d["random_baseline"]["n_draws"]
@@ -202,7 +225,9 @@ def test_eliminate_planted(data384, tmp_path):
     assert d["best_pair"] == list(PLANTED)
     exact = [s for s in d["steps"] if s["method"] == "exact"]
     assert [s["size"] for s in exact] == [5, 4, 3]
-    assert all(set(map(int, s["drops"])) <= set(start) and len(s["drops"]) == s["size"] for s in exact)
+    assert all(
+        set(map(int, s["drops"])) <= set(start) and len(s["drops"]) == s["size"] for s in exact
+    )
     # removing a planted dimension costs far more than removing a noise dimension
     assert min(d["final_drops"].values()) > 0.1
     # from 3 random dimensions (the paper's start) plus the default k=2
@@ -226,8 +251,15 @@ def test_screen_multiclass_and_regression():
     reg = ArraySource(X, yr, regression=True)
     res = S.greedy(reg, reg, k=2, screen=5, n_random=20)
     assert set(res["selected"]) == {3, 17} and res["metrics"]["pearson"] > 0.9
-    scr = S._Screen(S._Problem(X[:, 0], yr.astype(np.float64), X[:5, 0], yr[:5].astype(np.float64),
-                               S._Settings(regression=True, metrics=("pearson",))))
+    scr = S._Screen(
+        S._Problem(
+            X[:, 0],
+            yr.astype(np.float64),
+            X[:5, 0],
+            yr[:5].astype(np.float64),
+            S._Settings(regression=True, metrics=("pearson",)),
+        )
+    )
     assert np.argsort(-scr.stats([], np.arange(50)))[:2].tolist() == [3, 17]
     assert np.argmax(scr.stats([3], np.arange(50))) == 17
 
@@ -372,8 +404,17 @@ def test_dask_matches_local():
     with joblib.parallel_config(backend="loky", n_jobs=2):  # worker processes: everything pickles
         loky = S.greedy(tr, dv, k=2, repeats=2, n_random=20)
     assert loky["selected"] == local["selected"] and loky["stability"] == local["stability"]
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            protocol="tcp",
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         assert client.scheduler.address.startswith("tcp://127.0.0.1")
         with joblib.parallel_config(backend="dask"), get_task_stream(client) as ts:
             remote = S.greedy(tr, dv, k=2, repeats=2, n_random=20)
@@ -425,9 +466,19 @@ def test_run_many_over_tasks_and_seeds(tiny_caches, tmp_path):
 
     Xa, ya = planted(300, D=40, L=1)
     Xb, yb = planted(300, D=40, L=1, seed=3)
-    specs = [dict(verb="greedy", train=ArraySource(Xa, ya), eval=ArraySource(Xb, yb), k=2, seed=s) for s in (0, 1)]
-    specs.append(dict(verb="singles", train=str(tiny_caches["train"]), eval=str(tiny_caches["dev"]),
-                      layers=[-1], out_dir=tmp_path / "tiny"))
+    specs = [
+        dict(verb="greedy", train=ArraySource(Xa, ya), eval=ArraySource(Xb, yb), k=2, seed=s)
+        for s in (0, 1)
+    ]
+    specs.append(
+        dict(
+            verb="singles",
+            train=str(tiny_caches["train"]),
+            eval=str(tiny_caches["dev"]),
+            layers=[-1],
+            out_dir=tmp_path / "tiny",
+        )
+    )
     with joblib.parallel_config(backend="threading", n_jobs=2):
         res = S.run_many(specs)
     assert [r.verb for r in res] == ["greedy", "greedy", "singles"]
@@ -460,20 +511,66 @@ def test_cli_search_and_report(tiny_caches, tmp_path, capsys):
 
     tr, dv = str(tiny_caches["train"]), str(tiny_caches["dev"])
     out = tmp_path / "res"
-    assert main(["search", "greedy", "--train", tr, "--eval", dv, "--k", "2", "--out", str(out)]) == 0
+    assert (
+        main(["search", "greedy", "--train", tr, "--eval", dv, "--k", "2", "--out", str(out)]) == 0
+    )
     text = capsys.readouterr().out
     assert "selected" in text and "random" in text and "full" in text
     d = json.loads((out / "greedy.json").read_text())
     assert len(d["selected"]) == 2 and d["train"]["model_hash"] and d["task"] == "demo"
-    assert main(["search", "tokens", "--train", tr, "--eval", dv, "--k", "1", "--out", str(out),
-                 "--backend", "threading", "--n-jobs", "2"]) == 0
-    assert main(["search", "singles", "--train", tr, "--eval", dv, "--layers", "0,-1", "--out", str(out)]) == 0
-    assert main(["search", "eliminate", "--train", tr, "--eval", dv, "--start", "4", "--out", str(out)]) == 0
-    assert main(["search", "greedy", "--train", tr, "--eval", dv, "--k", "0", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "search",
+                "tokens",
+                "--train",
+                tr,
+                "--eval",
+                dv,
+                "--k",
+                "1",
+                "--out",
+                str(out),
+                "--backend",
+                "threading",
+                "--n-jobs",
+                "2",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "search",
+                "singles",
+                "--train",
+                tr,
+                "--eval",
+                dv,
+                "--layers",
+                "0,-1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            ["search", "eliminate", "--train", tr, "--eval", dv, "--start", "4", "--out", str(out)]
+        )
+        == 0
+    )
+    assert (
+        main(["search", "greedy", "--train", tr, "--eval", dv, "--k", "0", "--out", str(out)]) == 2
+    )
     assert main(["report", str(out)]) == 0
     assert (out / "report" / "report.md").exists()
     # rerun: resumes from the checkpoint and gives the same result
-    assert main(["search", "greedy", "--train", tr, "--eval", dv, "--k", "2", "--out", str(out)]) == 0
+    assert (
+        main(["search", "greedy", "--train", tr, "--eval", dv, "--k", "2", "--out", str(out)]) == 0
+    )
     assert json.loads((out / "greedy.json").read_text())["selected"] == d["selected"]
 
 
@@ -481,7 +578,18 @@ def test_cli_mismatched_caches(tiny_caches, tmp_path, capsys):
     from cli import main
 
     tr = str(tiny_caches["train"])
-    rc = main(["search", "greedy", "--train", tr, "--eval", str(tmp_path / "missing.h5"), "--out", str(tmp_path)])
+    rc = main(
+        [
+            "search",
+            "greedy",
+            "--train",
+            tr,
+            "--eval",
+            str(tmp_path / "missing.h5"),
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc == 2
 
 
@@ -492,8 +600,10 @@ def test_cli_mismatched_caches(tiny_caches, tmp_path, capsys):
 def test_real_sst2_greedy_beats_random(minilm_cache, tmp_path):
     from probekit.cache import ActivationCache
 
-    with ActivationCache(minilm_cache("sst2", "train", limit=3000)) as tr, \
-            ActivationCache(minilm_cache("sst2", "dev")) as dv:
+    with (
+        ActivationCache(minilm_cache("sst2", "train", limit=3000)) as tr,
+        ActivationCache(minilm_cache("sst2", "dev")) as dv,
+    ):
         # mean pooling of the last layer: the model's own sentence embedding (frozen, not fine-tuned)
         res = S.greedy(tr, dv, k=3, layer=-1, pool="mean", out_dir=tmp_path)
     d = res.data

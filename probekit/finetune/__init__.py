@@ -28,8 +28,24 @@ from .train import (
 )
 
 __all__ = [
-    "TOKENS", "HeadConfig", "SelectedDimHead", "parse_dims", "pool_tokens",
-    "FinetuneConfig", "FinetuneResult", "TaskRun", "apply_freeze", "evaluate", "finetune",
-    "load_finetuned", "load_heads", "load_run_data", "run_training",
-    "CrossResult", "choose_disjoint_dims", "cross_finetune", "assign_dims", "multihead_finetune",
+    "TOKENS",
+    "CrossResult",
+    "FinetuneConfig",
+    "FinetuneResult",
+    "HeadConfig",
+    "SelectedDimHead",
+    "TaskRun",
+    "apply_freeze",
+    "assign_dims",
+    "choose_disjoint_dims",
+    "cross_finetune",
+    "evaluate",
+    "finetune",
+    "load_finetuned",
+    "load_heads",
+    "load_run_data",
+    "multihead_finetune",
+    "parse_dims",
+    "pool_tokens",
+    "run_training",
 ]

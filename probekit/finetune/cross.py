@@ -46,7 +46,7 @@ from .train import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CrossResult", "cross_finetune", "choose_disjoint_dims"]
+__all__ = ["CrossResult", "choose_disjoint_dims", "cross_finetune"]
 
 
 @dataclass
@@ -68,11 +68,14 @@ class CrossResult:
     record: dict
 
 
-def choose_disjoint_dims(dims_a: tuple[int, ...] | None, hidden_size: int, k: int | None = None, *,
-                         seed: int = 0) -> tuple[int, ...]:
+def choose_disjoint_dims(
+    dims_a: tuple[int, ...] | None, hidden_size: int, k: int | None = None, *, seed: int = 0
+) -> tuple[int, ...]:
     """``k`` (default ``len(dims_a)``) dimensions not in ``dims_a``, drawn with ``seed``."""
     if dims_a is None:
-        raise ConfigError("disjoint dims need a selected-dimension head for the first task (dims is 'all')")
+        raise ConfigError(
+            "disjoint dims need a selected-dimension head for the first task (dims is 'all')"
+        )
     k = len(dims_a) if k is None else k
     rest = np.setdiff1d(np.arange(hidden_size), np.asarray(dims_a))
     if k > len(rest):
@@ -130,16 +133,28 @@ def cross_finetune(
             if dims_a is None or db is None or set(dims_a) & set(db):
                 raise ConfigError(f"disjoint: B dims {db} overlap A dims {dims_a}")
     data = dict(data or {})
-    splits = {t: data[t] if t in data else load_run_data(config, glue_dir=glue_dir, task=t) for t in (a, b)}
+    splits = {
+        t: data[t] if t in data else load_run_data(config, glue_dir=glue_dir, task=t)
+        for t in (a, b)
+    }
     t0 = time.perf_counter()
 
     def stage(name: str, task: str, dims: Any, model: str | None = None) -> FinetuneResult:
         tr, ev = splits[task]
         logger.info("cross: stage %s (%s)", name, task)
         stage_cfg = replace(config, task=task, dims="all" if dims is None else list(dims))
-        return finetune(stage_cfg, device=dev, out_dir=out / name, train_data=tr, eval_data=ev, model=model,
-                        dims="all" if dims is None else list(dims), resume=resume, progress=progress,
-                        extra_record={"cross_stage": name})
+        return finetune(
+            stage_cfg,
+            device=dev,
+            out_dir=out / name,
+            train_data=tr,
+            eval_data=ev,
+            model=model,
+            dims="all" if dims is None else list(dims),
+            resume=resume,
+            progress=progress,
+            extra_record={"cross_stage": name},
+        )
 
     ra = stage(f"single_{a}", a, dims_a)
     rb = stage(f"single_{b}", b, db)
@@ -147,9 +162,14 @@ def cross_finetune(
     # A's head on the encoder after stage 2
     loaded, _ = load_finetuned(rab.out_dir, device=dev)
     head_a = load_heads(ra.heads_path, device=dev)
-    a_after = evaluate(loaded, head_a, {a: splits[a][1].head(config.max_eval_examples)},
-                       max_length=config.max_length, batch_size=config.eval_batch_size,
-                       mixed_precision=config.mixed_precision)[a]
+    a_after = evaluate(
+        loaded,
+        head_a,
+        {a: splits[a][1].head(config.max_eval_examples)},
+        max_length=config.max_length,
+        batch_size=config.eval_batch_size,
+        mixed_precision=config.mixed_precision,
+    )[a]
     single = {a: ra.metrics, b: rb.metrics}
     after = {a: a_after, b: rab.metrics}
     pa = splits[a][0].task.primary_metric
@@ -157,14 +177,24 @@ def cross_finetune(
     forgetting = float(single[a][pa] - after[a][pa])
     transfer = float(after[b][pb] - single[b][pb])
     record = {
-        "kind": "cross", "complete": True, "tasks": [a, b],
+        "kind": "cross",
+        "complete": True,
+        "tasks": [a, b],
         "dims": {a: None if dims_a is None else list(dims_a), b: None if db is None else list(db)},
-        "disjoint": bool(disjoint), "config": config.to_dict(), "versions": _versions(), "device": str(dev),
-        "single": single, "after_second_stage": after,
+        "disjoint": bool(disjoint),
+        "config": config.to_dict(),
+        "versions": _versions(),
+        "device": str(dev),
+        "single": single,
+        "after_second_stage": after,
         "primary_metric": {a: pa, b: pb},
-        "forgetting": {a: forgetting}, "transfer": {b: transfer},
-        "stages": {"single_a": str(ra.out_dir.name), "single_b": str(rb.out_dir.name),
-                   "a_then_b": str(rab.out_dir.name)},
+        "forgetting": {a: forgetting},
+        "transfer": {b: transfer},
+        "stages": {
+            "single_a": str(ra.out_dir.name),
+            "single_b": str(rb.out_dir.name),
+            "a_then_b": str(rab.out_dir.name),
+        },
         "wall_seconds": time.perf_counter() - t0,
     }
     _write_json(out / RESULT_FILE, record)

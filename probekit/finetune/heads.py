@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -38,7 +39,7 @@ from ..pooling import TOKENS, content_mask, pool
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TOKENS", "ACTIVATIONS", "HeadConfig", "SelectedDimHead", "parse_dims", "pool_tokens"]
+__all__ = ["ACTIVATIONS", "TOKENS", "HeadConfig", "SelectedDimHead", "parse_dims", "pool_tokens"]
 
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
@@ -80,7 +81,9 @@ def parse_dims(spec: str | Sequence[int] | None, hidden_size: int) -> tuple[int,
                 else:
                     out.append(int(part))
             except ValueError:
-                raise ConfigError(f"dims: {part!r} is not an integer or range (expected e.g. '3,17' or 'all')") from None
+                raise ConfigError(
+                    f"dims: {part!r} is not an integer or range (expected e.g. '3,17' or 'all')"
+                ) from None
         values: Sequence[int] = out
     else:
         values = [int(v) for v in spec]
@@ -119,7 +122,9 @@ def pool_tokens(
     Returns:
         ``[batch, hidden]``.
     """
-    return pool(hidden, content_mask(attention_mask, special_tokens_mask), token, include_cls=include_cls)[0]
+    return pool(
+        hidden, content_mask(attention_mask, special_tokens_mask), token, include_cls=include_cls
+    )[0]
 
 
 @dataclass
@@ -162,7 +167,9 @@ class HeadConfig:
         if self.n_layers not in (1, 2):
             raise ConfigError(f"head_layers must be 1 or 2, got {self.n_layers}")
         if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"head activation {self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
+            raise ConfigError(
+                f"head activation {self.activation!r} is not one of {', '.join(ACTIVATIONS)}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"head dropout must be in [0, 1), got {self.dropout}")
         if self.num_labels < 1:
@@ -174,7 +181,7 @@ class HeadConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "HeadConfig":
+    def from_dict(cls, d: dict[str, Any]) -> HeadConfig:
         d = dict(d)
         if d.get("dims") is not None:
             d["dims"] = tuple(int(x) for x in d["dims"])
@@ -216,11 +223,20 @@ class SelectedDimHead(nn.Module):
     def n_selected(self) -> int:
         return self.config.input_size if self.config.dims is None else len(self.config.dims)
 
-    def pool(self, hidden_states: Sequence[torch.Tensor], attention_mask: torch.Tensor,
-             special_tokens_mask: torch.Tensor | None) -> torch.Tensor:
+    def pool(
+        self,
+        hidden_states: Sequence[torch.Tensor],
+        attention_mask: torch.Tensor,
+        special_tokens_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
         """``[batch, input_size]`` from the encoder's hidden states (tuple of ``[batch, seq, hidden]``)."""
-        return pool_tokens(hidden_states[self.config.layer], attention_mask, special_tokens_mask,
-                           self.config.token, include_cls=self.config.include_cls)
+        return pool_tokens(
+            hidden_states[self.config.layer],
+            attention_mask,
+            special_tokens_mask,
+            self.config.token,
+            include_cls=self.config.include_cls,
+        )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``features [batch, input_size]`` -> logits ``[batch, num_labels]`` (scores for regression)."""

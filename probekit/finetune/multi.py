@@ -14,9 +14,10 @@ is seen once per epoch.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,9 +32,15 @@ logger = logging.getLogger(__name__)
 __all__ = ["assign_dims", "multihead_finetune"]
 
 
-def assign_dims(tasks: Sequence[str], hidden_size: int, *, dims: Mapping[str, Any] | None = None,
-                dims_per_task: int | None = None, seed: int = 0,
-                allow_overlap: bool = False) -> dict[str, tuple[int, ...] | None]:
+def assign_dims(
+    tasks: Sequence[str],
+    hidden_size: int,
+    *,
+    dims: Mapping[str, Any] | None = None,
+    dims_per_task: int | None = None,
+    seed: int = 0,
+    allow_overlap: bool = False,
+) -> dict[str, tuple[int, ...] | None]:
     """Dimension set of each task's head.
 
     Args:
@@ -50,32 +57,46 @@ def assign_dims(tasks: Sequence[str], hidden_size: int, *, dims: Mapping[str, An
     dims = dict(dims or {})
     unknown = set(dims) - set(tasks)
     if unknown:
-        raise ConfigError(f"dims given for task(s) {sorted(unknown)} not in the run's tasks {list(tasks)}")
-    out: dict[str, tuple[int, ...] | None] = {t: parse_dims(dims[t], hidden_size) for t in tasks if t in dims}
+        raise ConfigError(
+            f"dims given for task(s) {sorted(unknown)} not in the run's tasks {list(tasks)}"
+        )
+    out: dict[str, tuple[int, ...] | None] = {
+        t: parse_dims(dims[t], hidden_size) for t in tasks if t in dims
+    }
     missing = [t for t in tasks if t not in out]
     if missing:
         if dims_per_task is None or dims_per_task < 1:
             raise ConfigError(f"no dims for task(s) {missing}: give dims per task or dims_per_task")
         used = set().union(*[set(d) for d in out.values() if d is not None]) if out else set()
-        free = np.setdiff1d(np.arange(hidden_size), np.fromiter(used, dtype=np.int64, count=len(used)))
+        free = np.setdiff1d(
+            np.arange(hidden_size), np.fromiter(used, dtype=np.int64, count=len(used))
+        )
         need = dims_per_task * len(missing)
         if need > len(free):
-            raise ConfigError(f"{len(missing)} tasks x {dims_per_task} dims do not fit in {len(free)} free dims")
+            raise ConfigError(
+                f"{len(missing)} tasks x {dims_per_task} dims do not fit in {len(free)} free dims"
+            )
         drawn = np.random.default_rng([seed, 104729]).choice(free, size=need, replace=False)
         for i, t in enumerate(missing):
-            out[t] = tuple(sorted(int(d) for d in drawn[i * dims_per_task:(i + 1) * dims_per_task]))
+            out[t] = tuple(
+                sorted(int(d) for d in drawn[i * dims_per_task : (i + 1) * dims_per_task])
+            )
     if not allow_overlap:
         seen: dict[int, str] = {}
         for t in tasks:
             d = out[t]
             if d is None:
                 if len(tasks) > 1:
-                    raise ConfigError(f"task {t!r} uses all dims, which overlaps the other heads "
-                                      "(use allow_overlap to permit it)")
+                    raise ConfigError(
+                        f"task {t!r} uses all dims, which overlaps the other heads "
+                        "(use allow_overlap to permit it)"
+                    )
                 continue
             for x in d:
                 if x in seen:
-                    raise ConfigError(f"dim {x} is selected by both {seen[x]!r} and {t!r} (dims must be disjoint)")
+                    raise ConfigError(
+                        f"dim {x} is selected by both {seen[x]!r} and {t!r} (dims must be disjoint)"
+                    )
                 seen[x] = t
     return {t: out[t] for t in tasks}
 
@@ -120,8 +141,14 @@ def multihead_finetune(
         raise ConfigError("multihead needs at least one task")
     mc = AutoConfig.from_pretrained(resolve_model_path(config.model))
     hidden, n_layers = int(mc.hidden_size), int(mc.num_hidden_layers) + 1
-    chosen = assign_dims(tasks, hidden, dims=dims, dims_per_task=dims_per_task, seed=config.seed,
-                         allow_overlap=allow_overlap)
+    chosen = assign_dims(
+        tasks,
+        hidden,
+        dims=dims,
+        dims_per_task=dims_per_task,
+        seed=config.seed,
+        allow_overlap=allow_overlap,
+    )
     runs = []
     for t in tasks:
         if t in data:
@@ -135,5 +162,15 @@ def multihead_finetune(
     logger.info("multihead dims: %s", chosen)
     extra = {"dims": {t: None if d is None else list(d) for t, d in chosen.items()}}
     config = replace(config, task=",".join(tasks), dims="per task (see dims)")
-    return run_training(config, runs, device=device, out_dir=out_dir, mode=mode, kind="multihead",
-                        extra_record=extra, resume=resume, progress=progress, stop_after_steps=stop_after_steps)
+    return run_training(
+        config,
+        runs,
+        device=device,
+        out_dir=out_dir,
+        mode=mode,
+        kind="multihead",
+        extra_record=extra,
+        resume=resume,
+        progress=progress,
+        stop_after_steps=stop_after_steps,
+    )

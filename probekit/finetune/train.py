@@ -34,9 +34,10 @@ import os
 import platform
 import re
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,13 +56,13 @@ __all__ = [
     "FinetuneConfig",
     "FinetuneResult",
     "TaskRun",
-    "finetune",
-    "run_training",
     "apply_freeze",
     "evaluate",
+    "finetune",
     "load_finetuned",
     "load_heads",
     "load_run_data",
+    "run_training",
 ]
 
 RESULT_FILE = "result.json"
@@ -142,13 +143,19 @@ class FinetuneConfig:
             if not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
         if self.lr <= 0 or (self.head_lr is not None and self.head_lr <= 0):
-            raise ConfigError(f"learning rates must be positive, got lr={self.lr} head_lr={self.head_lr}")
+            raise ConfigError(
+                f"learning rates must be positive, got lr={self.lr} head_lr={self.head_lr}"
+            )
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.weight_decay < 0 or self.max_grad_norm < 0 or self.checkpoint_every < 0:
-            raise ConfigError("weight_decay, max_grad_norm and checkpoint_every must be non-negative")
+            raise ConfigError(
+                "weight_decay, max_grad_norm and checkpoint_every must be non-negative"
+            )
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
-            raise ConfigError(f"mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
+            raise ConfigError(
+                f"mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}"
+            )
         for name in ("max_train_examples", "max_eval_examples"):
             v = getattr(self, name)
             if v is not None and v < 1:
@@ -158,18 +165,29 @@ class FinetuneConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def head_config(self, task: TaskSpec, hidden_size: int, n_layers: int, dims: Any = None) -> HeadConfig:
+    def head_config(
+        self, task: TaskSpec, hidden_size: int, n_layers: int, dims: Any = None
+    ) -> HeadConfig:
         """The :class:`HeadConfig` of this run for ``task`` (``dims`` overrides ``self.dims``)."""
         layer = self.layer
         if not -n_layers <= layer < n_layers:
-            raise ConfigError(f"layer {layer} is out of range for a model with {n_layers} hidden states "
-                              f"(0 = embeddings .. {n_layers - 1}, or -1 = last)")
+            raise ConfigError(
+                f"layer {layer} is out of range for a model with {n_layers} hidden states "
+                f"(0 = embeddings .. {n_layers - 1}, or -1 = last)"
+            )
         return HeadConfig(
-            input_size=hidden_size, num_labels=task.num_labels,
+            input_size=hidden_size,
+            num_labels=task.num_labels,
             dims=parse_dims(self.dims if dims is None else dims, hidden_size),
-            layer=layer % n_layers, token=self.token, include_cls=self.include_cls,
-            n_layers=self.head_layers, hidden=self.head_hidden, activation=self.head_activation,
-            dropout=self.head_dropout, is_regression=task.is_regression, task=task.name,
+            layer=layer % n_layers,
+            token=self.token,
+            include_cls=self.include_cls,
+            n_layers=self.head_layers,
+            hidden=self.head_hidden,
+            activation=self.head_activation,
+            dropout=self.head_dropout,
+            is_regression=task.regression,
+            task=task.name,
         )
 
 
@@ -237,7 +255,9 @@ def _parse_freeze(spec: str) -> tuple[str, int]:
     m = re.fullmatch(r"bottom-(\d+)", s)
     if m:
         return "bottom", int(m.group(1))
-    raise ConfigError(f"freeze {spec!r} is not one of none, embeddings, encoder, bottom-K (e.g. bottom-3)")
+    raise ConfigError(
+        f"freeze {spec!r} is not one of none, embeddings, encoder, bottom-K (e.g. bottom-3)"
+    )
 
 
 def apply_freeze(model: nn.Module, spec: str) -> dict[str, Any]:
@@ -277,12 +297,18 @@ def apply_freeze(model: nn.Module, spec: str) -> dict[str, Any]:
             frozen.append(n)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"spec": str(spec), "frozen": frozen, "encoder_total": int(total), "encoder_trainable": int(trainable)}
+    return {
+        "spec": str(spec),
+        "frozen": frozen,
+        "encoder_total": int(total),
+        "encoder_trainable": int(trainable),
+    }
 
 
 # ------------------------------------------------------------------------------------------
 # data
 # ------------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Encoded:
@@ -295,10 +321,20 @@ class _Encoded:
         return len(self.ids)
 
 
-def _encode(tokenizer: Any, data: TaskData, max_length: int, use_token_types: bool = True) -> _Encoded:
-    kw = dict(truncation=True, max_length=max_length, return_special_tokens_mask=True,
-              return_attention_mask=False)
-    enc = tokenizer(data.texts, data.pairs, **kw) if data.pairs is not None else tokenizer(data.texts, **kw)
+def _encode(
+    tokenizer: Any, data: TaskData, max_length: int, use_token_types: bool = True
+) -> _Encoded:
+    kw = dict(
+        truncation=True,
+        max_length=max_length,
+        return_special_tokens_mask=True,
+        return_attention_mask=False,
+    )
+    enc = (
+        tokenizer(data.texts, data.pairs, **kw)
+        if data.pairs is not None
+        else tokenizer(data.texts, **kw)
+    )
     use_types = use_token_types and "token_type_ids" in enc
     return _Encoded(
         [np.asarray(x, dtype=np.int64) for x in enc["input_ids"]],
@@ -313,24 +349,31 @@ def _uses_token_types(model: nn.Module) -> bool:
     return int(getattr(model.config, "type_vocab_size", 0) or 0) > 1
 
 
-def _collate(enc: _Encoded, idx: np.ndarray, pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
+def _collate(
+    enc: _Encoded, idx: np.ndarray, pad_id: int, device: torch.device
+) -> dict[str, torch.Tensor]:
     from torch.nn.utils.rnn import pad_sequence
 
-    ids = pad_sequence([torch.from_numpy(enc.ids[i]) for i in idx], batch_first=True, padding_value=pad_id)
+    ids = pad_sequence(
+        [torch.from_numpy(enc.ids[i]) for i in idx], batch_first=True, padding_value=pad_id
+    )
     lengths = torch.tensor([len(enc.ids[i]) for i in idx])
     attn = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
-    special = pad_sequence([torch.from_numpy(enc.special[i]) for i in idx], batch_first=True, padding_value=1)
+    special = pad_sequence(
+        [torch.from_numpy(enc.special[i]) for i in idx], batch_first=True, padding_value=1
+    )
     batch = {"input_ids": ids, "attention_mask": attn, "special_tokens_mask": special}
     if enc.type_ids is not None:
-        batch["token_type_ids"] = pad_sequence([torch.from_numpy(enc.type_ids[i]) for i in idx], batch_first=True,
-                                               padding_value=0)
+        batch["token_type_ids"] = pad_sequence(
+            [torch.from_numpy(enc.type_ids[i]) for i in idx], batch_first=True, padding_value=0
+        )
     batch["labels"] = torch.from_numpy(enc.labels[idx])
     # non_blocking only on CUDA, where a copy from pageable memory is staged before returning
     return {k: v.to(device, non_blocking=device.type == "cuda") for k, v in batch.items()}
 
 
 def _labelled(data: TaskData) -> TaskData:
-    if data.task.is_regression:
+    if data.task.regression:
         keep = ~np.isnan(data.labels)
     else:
         keep = data.labels >= 0
@@ -342,16 +385,25 @@ def _labelled(data: TaskData) -> TaskData:
     return data.subset(np.flatnonzero(keep))
 
 
-def load_run_data(config: FinetuneConfig, *, glue_dir: str | Path | None = None, task: str | None = None,
-                  hub: bool = True) -> tuple[TaskData, TaskData]:
+def load_run_data(
+    config: FinetuneConfig,
+    *,
+    glue_dir: str | Path | None = None,
+    task: str | None = None,
+    hub: bool = True,
+) -> tuple[TaskData, TaskData]:
     """Train and eval splits of ``task`` (default ``config.task``) with the config's limits."""
     name = task or config.task
     train = load_task(name, "train", glue_dir=glue_dir, limit=config.max_train_examples, hub=hub)
-    ev = load_task(name, config.eval_split, glue_dir=glue_dir, limit=config.max_eval_examples, hub=hub)
+    ev = load_task(
+        name, config.eval_split, glue_dir=glue_dir, limit=config.max_eval_examples, hub=hub
+    )
     return train, ev
 
 
-def _epoch_schedule(sizes: Sequence[int], batch_size: int, seed: int, epoch: int, mode: str) -> list[list[tuple[int, np.ndarray]]]:
+def _epoch_schedule(
+    sizes: Sequence[int], batch_size: int, seed: int, epoch: int, mode: str
+) -> list[list[tuple[int, np.ndarray]]]:
     """Micro-steps of one epoch: each a list of ``(task index, example indices)``."""
     per_task = []
     for t, n in enumerate(sizes):
@@ -359,7 +411,7 @@ def _epoch_schedule(sizes: Sequence[int], batch_size: int, seed: int, epoch: int
             per_task.append([])
             continue
         perm = np.random.default_rng([seed, epoch, t]).permutation(n)
-        per_task.append([perm[i:i + batch_size] for i in range(0, n, batch_size)])
+        per_task.append([perm[i : i + batch_size] for i in range(0, n, batch_size)])
     steps: list[list[tuple[int, np.ndarray]]] = []
     longest = max((len(b) for b in per_task), default=0)
     for j in range(longest):
@@ -375,28 +427,38 @@ def _epoch_schedule(sizes: Sequence[int], batch_size: int, seed: int, epoch: int
 # model
 # ------------------------------------------------------------------------------------------
 
+
 class _Model(nn.Module):
     """Encoder plus one head per task (an ``nn.ModuleDict``)."""
 
-    def __init__(self, encoder: nn.Module, heads: dict[str, SelectedDimHead], n_layers: int) -> None:
+    def __init__(
+        self, encoder: nn.Module, heads: dict[str, SelectedDimHead], n_layers: int
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.heads = nn.ModuleDict(heads)
         self.n_layers = n_layers
 
-    def features(self, batch: dict[str, torch.Tensor], names: Sequence[str], *,
-                 encoder_grad: bool = True) -> dict[str, torch.Tensor]:
+    def features(
+        self, batch: dict[str, torch.Tensor], names: Sequence[str], *, encoder_grad: bool = True
+    ) -> dict[str, torch.Tensor]:
         """Pooled head inputs ``{name: [batch, hidden]}`` of one encoder pass."""
         layers = {self.heads[n].config.layer for n in names}
         need_all = any(layer != self.n_layers - 1 for layer in layers)
-        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+        inputs = {
+            k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch
+        }
         with torch.set_grad_enabled(encoder_grad and torch.is_grad_enabled()):
             out = self.encoder(**inputs, output_hidden_states=need_all, return_dict=True)
         hs = out.hidden_states if need_all else {self.n_layers - 1: out.last_hidden_state}
-        return {n: self.heads[n].pool(hs, batch["attention_mask"], batch["special_tokens_mask"]) for n in names}
+        return {
+            n: self.heads[n].pool(hs, batch["attention_mask"], batch["special_tokens_mask"])
+            for n in names
+        }
 
-    def forward(self, batch: dict[str, torch.Tensor], names: Sequence[str], *,
-                encoder_grad: bool = True) -> dict[str, torch.Tensor]:
+    def forward(
+        self, batch: dict[str, torch.Tensor], names: Sequence[str], *, encoder_grad: bool = True
+    ) -> dict[str, torch.Tensor]:
         """Logits ``{name: [batch, num_labels]}``."""
         feats = self.features(batch, names, encoder_grad=encoder_grad)
         return {n: self.heads[n](feats[n]) for n in names}
@@ -416,7 +478,9 @@ def _amp_settings(mode: str, device: torch.device) -> tuple[bool, torch.dtype | 
         if mode == "auto":
             return False, None, False
         raise ConfigError(f"mixed_precision={mode!r} needs a CUDA device (device is {device})")
-    if mode == "auto":  # native bf16 from Ampere (compute capability 8) on; older cards get fp16 + loss scaling
+    if (
+        mode == "auto"
+    ):  # native bf16 from Ampere (compute capability 8) on; older cards get fp16 + loss scaling
         mode = "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
     if mode == "bf16":
         return True, torch.bfloat16, False
@@ -435,13 +499,21 @@ def _autocast(device: torch.device, amp: tuple[bool, torch.dtype | None, bool]) 
 # evaluation
 # ------------------------------------------------------------------------------------------
 
+
 @torch.no_grad()
-def _predict(model: _Model, name: str, enc: _Encoded, pad_id: int, batch_size: int, device: torch.device,
-             amp: tuple[bool, torch.dtype | None, bool]) -> np.ndarray:
+def _predict(
+    model: _Model,
+    name: str,
+    enc: _Encoded,
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    amp: tuple[bool, torch.dtype | None, bool],
+) -> np.ndarray:
     order = np.argsort([len(x) for x in enc.ids], kind="stable")
     outs = np.empty((len(enc), model.heads[name].config.num_labels), dtype=np.float32)
     for i in range(0, len(order), batch_size):
-        idx = order[i:i + batch_size]
+        idx = order[i : i + batch_size]
         batch = _collate(enc, idx, pad_id, device)
         with _autocast(device, amp):
             logits = model(batch, [name])[name]
@@ -449,13 +521,22 @@ def _predict(model: _Model, name: str, enc: _Encoded, pad_id: int, batch_size: i
     return outs
 
 
-def _score(head_cfg: HeadConfig, task: TaskSpec, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def _score(
+    head_cfg: HeadConfig, task: TaskSpec, logits: np.ndarray, labels: np.ndarray
+) -> dict[str, float]:
     pred = logits[:, 0] if head_cfg.is_regression else logits.argmax(1)
     return compute_metrics(task.metrics, labels, pred)
 
 
-def evaluate(loaded: LoadedModel, heads: dict[str, SelectedDimHead], data: TaskData | dict[str, TaskData], *,
-             max_length: int = 128, batch_size: int = 64, mixed_precision: str = "auto") -> dict:
+def evaluate(
+    loaded: LoadedModel,
+    heads: dict[str, SelectedDimHead],
+    data: TaskData | dict[str, TaskData],
+    *,
+    max_length: int = 128,
+    batch_size: int = 64,
+    mixed_precision: str = "auto",
+) -> dict:
     """Score heads on data with the encoder of ``loaded`` (e.g. from :func:`load_finetuned`).
 
     Args:
@@ -469,11 +550,17 @@ def evaluate(loaded: LoadedModel, heads: dict[str, SelectedDimHead], data: TaskD
     """
     single = isinstance(data, TaskData)
     if single:
-        name = data.task.name if data.task.name in heads else (next(iter(heads)) if len(heads) == 1 else None)
+        name = (
+            data.task.name
+            if data.task.name in heads
+            else (next(iter(heads)) if len(heads) == 1 else None)
+        )
         if name is None:
             raise ConfigError(f"no head for task {data.task.name!r}; heads: {', '.join(heads)}")
         data = {name: data}
-    model = _Model(loaded.model, {n: heads[n] for n in data}, loaded.n_layers).to(loaded.device).eval()
+    model = (
+        _Model(loaded.model, {n: heads[n] for n in data}, loaded.n_layers).to(loaded.device).eval()
+    )
     amp = _amp_settings(mixed_precision, loaded.device)
     pad_id = loaded.tokenizer.pad_token_id or 0
     out = {}
@@ -485,7 +572,9 @@ def evaluate(loaded: LoadedModel, heads: dict[str, SelectedDimHead], data: TaskD
     return out[next(iter(out))] if single else out
 
 
-def load_finetuned(run_dir: str | Path, *, device: str | torch.device = "cpu") -> tuple[LoadedModel, dict[str, SelectedDimHead]]:
+def load_finetuned(
+    run_dir: str | Path, *, device: str | torch.device = "cpu"
+) -> tuple[LoadedModel, dict[str, SelectedDimHead]]:
     """Encoder (``RUN/model``) and heads (``RUN/heads.pt``) of a finished run, in eval mode."""
     run_dir = Path(run_dir)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
@@ -493,7 +582,9 @@ def load_finetuned(run_dir: str | Path, *, device: str | torch.device = "cpu") -
     return loaded, load_heads(run_dir / HEADS_FILE, device=dev)
 
 
-def load_heads(path: str | Path, *, device: str | torch.device = "cpu") -> dict[str, SelectedDimHead]:
+def load_heads(
+    path: str | Path, *, device: str | torch.device = "cpu"
+) -> dict[str, SelectedDimHead]:
     """Heads saved by a run (``heads.pt``): ``{task: head}`` in eval mode."""
     path = Path(path)
     if not path.is_file():
@@ -508,9 +599,16 @@ def load_heads(path: str | Path, *, device: str | torch.device = "cpu") -> dict[
 
 
 def save_heads(heads: dict[str, SelectedDimHead], path: Path) -> None:
-    blob = {"format": 1, "heads": {n: {"config": h.config.to_dict(),
-                                       "state_dict": {k: v.detach().cpu() for k, v in h.state_dict().items()}}
-                                   for n, h in heads.items()}}
+    blob = {
+        "format": 1,
+        "heads": {
+            n: {
+                "config": h.config.to_dict(),
+                "state_dict": {k: v.detach().cpu() for k, v in h.state_dict().items()},
+            }
+            for n, h in heads.items()
+        },
+    }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(blob, tmp)
     os.replace(tmp, path)
@@ -520,11 +618,17 @@ def save_heads(heads: dict[str, SelectedDimHead], path: Path) -> None:
 # the loop
 # ------------------------------------------------------------------------------------------
 
+
 def _versions() -> dict[str, str]:
     import transformers
 
-    return {"probekit": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "numpy": np.__version__}
+    return {
+        "probekit": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "numpy": np.__version__,
+    }
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -546,7 +650,9 @@ def _json_default(o: Any) -> Any:
 
 
 def _fingerprint(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=_json_default).encode()).hexdigest()[:16]
+    return hashlib.sha256(
+        json.dumps(obj, sort_keys=True, default=_json_default).encode()
+    ).hexdigest()[:16]
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
@@ -633,8 +739,13 @@ def run_training(
     train_sets = {t.name: _labelled(t.train) for t in tasks if t.train is not None and t.train_head}
     eval_sets = {t.name: _labelled(t.eval) for t in tasks if t.eval is not None}
     fp = {
-        "config": {k: v for k, v in config.to_dict().items() if k not in ("checkpoint_every", "eval_batch_size")},
-        "model": model_name, "mode": mode,
+        "config": {
+            k: v
+            for k, v in config.to_dict().items()
+            if k not in ("checkpoint_every", "eval_batch_size")
+        },
+        "model": model_name,
+        "mode": mode,
         "precision": str(amp[1]).replace("torch.", "") if amp[0] else "float32",
         "heads": {t.name: t.head.to_dict() for t in tasks},
         "train": {n: d.fingerprint() for n, d in train_sets.items()},
@@ -651,8 +762,11 @@ def run_training(
                 diff = _diff_keys(old, new)
                 raise ConfigError(
                     f"{ckpt_path}: checkpoint was made with other settings (differs in: {', '.join(diff) or 'unknown'}); "
-                    "use another --out directory or start afresh (resume=False / --no-resume)")
-            logger.info("resuming %s from epoch %d, step %d", out, ckpt["epoch"], ckpt["global_step"])
+                    "use another --out directory or start afresh (resume=False / --no-resume)"
+                )
+            logger.info(
+                "resuming %s from epoch %d, step %d", out, ckpt["epoch"], ckpt["global_step"]
+            )
         else:
             ckpt_path.unlink()
     if ckpt is None:
@@ -674,10 +788,14 @@ def run_training(
         heads: dict[str, SelectedDimHead] = {}
         for t in tasks:
             if t.head.input_size != loaded.hidden_size:
-                raise ConfigError(f"head {t.name!r}: input size {t.head.input_size} != hidden size "
-                                  f"{loaded.hidden_size} of {model_name}")
+                raise ConfigError(
+                    f"head {t.name!r}: input size {t.head.input_size} != hidden size "
+                    f"{loaded.hidden_size} of {model_name}"
+                )
             if not 0 <= t.head.layer < loaded.n_layers:
-                raise ConfigError(f"head {t.name!r}: layer {t.head.layer} out of range (model has {loaded.n_layers})")
+                raise ConfigError(
+                    f"head {t.name!r}: layer {t.head.layer} out of range (model has {loaded.n_layers})"
+                )
             h = SelectedDimHead(t.head)
             if t.head_state is not None:
                 h.load_state_dict(t.head_state)
@@ -693,9 +811,18 @@ def run_training(
             decay = [p for n, p in ps if p.ndim >= 2]
             no_decay = [p for n, p in ps if p.ndim < 2]
             if decay:
-                groups.append({"params": decay, "lr": lr, "weight_decay": config.weight_decay, "name": f"{label}"})
+                groups.append(
+                    {
+                        "params": decay,
+                        "lr": lr,
+                        "weight_decay": config.weight_decay,
+                        "name": f"{label}",
+                    }
+                )
             if no_decay:
-                groups.append({"params": no_decay, "lr": lr, "weight_decay": 0.0, "name": f"{label}_no_decay"})
+                groups.append(
+                    {"params": no_decay, "lr": lr, "weight_decay": 0.0, "name": f"{label}_no_decay"}
+                )
         trainable = [p for g in groups for p in g["params"]]
         optimizer = torch.optim.AdamW(groups, lr=config.lr)
 
@@ -706,7 +833,9 @@ def run_training(
         steps_per_epoch_micro = len(_epoch_schedule(sizes, config.batch_size, config.seed, 0, mode))
         opt_steps_per_epoch = math.ceil(steps_per_epoch_micro / config.grad_accum)
         total_steps = opt_steps_per_epoch * config.epochs
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+        scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(config.warmup_ratio * total_steps), total_steps
+        )
         scaler = torch.amp.GradScaler("cuda", enabled=amp[2])
         eval_encs = {n: _encode(tok, d, config.max_length, types) for n, d in eval_sets.items()}
 
@@ -721,7 +850,11 @@ def run_training(
             if ckpt.get("scaler"):  # empty when the scaler was off (CPU, bf16)
                 scaler.load_state_dict(ckpt["scaler"])
             history = json.loads(ckpt["history"])
-            start_epoch, start_micro, global_step = ckpt["epoch"], ckpt["micro"], ckpt["global_step"]
+            start_epoch, start_micro, global_step = (
+                ckpt["epoch"],
+                ckpt["micro"],
+                ckpt["global_step"],
+            )
             prior_seconds = float(ckpt["seconds"])
             initial_hash = ckpt["initial_hash"]
             partial0 = json.loads(ckpt.get("partial_epoch") or "{}")
@@ -733,18 +866,34 @@ def run_training(
             "encoder_trainable": freeze_info["encoder_trainable"],
             "heads": head_counts,
             "trainable_total": int(sum(p.numel() for p in trainable)),
-            "trainable_effective": int(freeze_info["encoder_trainable"]
-                                       + sum(c["effective"] for n, c in head_counts.items() if tasks[names.index(n)].train_head)),
+            "trainable_effective": int(
+                freeze_info["encoder_trainable"]
+                + sum(
+                    c["effective"]
+                    for n, c in head_counts.items()
+                    if tasks[names.index(n)].train_head
+                )
+            ),
         }
 
-        def save_checkpoint(epoch: int, micro: int, seconds: float, partial: dict | None = None) -> None:
+        def save_checkpoint(
+            epoch: int, micro: int, seconds: float, partial: dict | None = None
+        ) -> None:
             state = {
-                "run_id": run_id, "fingerprint": json.loads(json.dumps(fp, default=_json_default)),
-                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "rng": _rng_state(dev), "epoch": epoch, "micro": micro, "global_step": global_step,
-                "history": json.dumps(history, default=_json_default), "seconds": seconds,
-                "initial_hash": initial_hash, "partial_epoch": json.dumps(partial or {}),
+                "run_id": run_id,
+                "fingerprint": json.loads(json.dumps(fp, default=_json_default)),
+                "model": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": _rng_state(dev),
+                "epoch": epoch,
+                "micro": micro,
+                "global_step": global_step,
+                "history": json.dumps(history, default=_json_default),
+                "seconds": seconds,
+                "initial_hash": initial_hash,
+                "partial_epoch": json.dumps(partial or {}),
             }
             tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
             torch.save(state, tmp)
@@ -753,31 +902,68 @@ def run_training(
         def record(complete: bool, seconds: float) -> dict:
             last = history[-1]["metrics"] if history else {}
             rec = {
-                "kind": kind, "complete": complete, "run_id": run_id,
-                "config": config.to_dict(), "mode": mode if len(tasks) > 1 else None,
+                "kind": kind,
+                "complete": complete,
+                "run_id": run_id,
+                "config": config.to_dict(),
+                "mode": mode if len(tasks) > 1 else None,
                 "heads": {n: h.config.to_dict() for n, h in heads.items()},
                 "versions": _versions(),
-                "device": str(dev), "mixed_precision": (str(amp[1]).replace("torch.", "") if amp[0] else "no"),
+                "device": str(dev),
+                "mixed_precision": (str(amp[1]).replace("torch.", "") if amp[0] else "no"),
                 "torch_threads": torch.get_num_threads(),
-                "model": {"name": model_name, "path": loaded.path, "n_layers": loaded.n_layers,
-                          "hidden_size": loaded.hidden_size, "initial_weights_hash": initial_hash},
+                "model": {
+                    "name": model_name,
+                    "path": loaded.path,
+                    "n_layers": loaded.n_layers,
+                    "hidden_size": loaded.hidden_size,
+                    "initial_weights_hash": initial_hash,
+                },
                 "data": {
-                    n: {"task": (train_sets.get(n) or eval_sets[n]).task.name,
-                        "train": ({"n": len(train_sets[n]), "source": train_sets[n].source,
-                                   "fingerprint": train_sets[n].fingerprint()} if n in train_sets else None),
-                        "eval": ({"n": len(eval_sets[n]), "split": eval_sets[n].split, "source": eval_sets[n].source,
-                                  "fingerprint": eval_sets[n].fingerprint()} if n in eval_sets else None)}
-                    for n in names},
+                    n: {
+                        "task": (train_sets.get(n) or eval_sets[n]).task.name,
+                        "train": (
+                            {
+                                "n": len(train_sets[n]),
+                                "source": train_sets[n].source,
+                                "fingerprint": train_sets[n].fingerprint(),
+                            }
+                            if n in train_sets
+                            else None
+                        ),
+                        "eval": (
+                            {
+                                "n": len(eval_sets[n]),
+                                "split": eval_sets[n].split,
+                                "source": eval_sets[n].source,
+                                "fingerprint": eval_sets[n].fingerprint(),
+                            }
+                            if n in eval_sets
+                            else None
+                        ),
+                    }
+                    for n in names
+                },
                 "freeze": {k: v for k, v in freeze_info.items() if k != "frozen"},
                 "params": params,
-                "steps": {"per_epoch": opt_steps_per_epoch, "total": total_steps, "done": global_step},
+                "steps": {
+                    "per_epoch": opt_steps_per_epoch,
+                    "total": total_steps,
+                    "done": global_step,
+                },
                 "epochs": history,
                 "metrics": (last.get(names[0], {}) if len(names) == 1 else last),
                 "wall_seconds": seconds,
-                "train_examples_per_second": (sum(e.get("train_examples", 0) for e in history) /
-                                              max(sum(e.get("train_seconds", 0.0) for e in history), 1e-9)
-                                              if history else None),
-                "paths": {"model": MODEL_DIR if complete else None, "heads": HEADS_FILE if complete else None},
+                "train_examples_per_second": (
+                    sum(e.get("train_examples", 0) for e in history)
+                    / max(sum(e.get("train_seconds", 0.0) for e in history), 1e-9)
+                    if history
+                    else None
+                ),
+                "paths": {
+                    "model": MODEL_DIR if complete else None,
+                    "heads": HEADS_FILE if complete else None,
+                },
             }
             if extra_record:
                 rec.update(extra_record)
@@ -794,15 +980,22 @@ def run_training(
             t_ep = time.perf_counter()
             resumed_epoch = epoch == start_epoch and micro0 > 0
             part = partial0 if resumed_epoch else {}
-            loss_sum = torch.tensor(float(part.get("loss_sum", 0.0)), dtype=torch.float32, device=dev)
+            loss_sum = torch.tensor(
+                float(part.get("loss_sum", 0.0)), dtype=torch.float32, device=dev
+            )
             n_loss = int(part.get("n_loss", 0))
             n_examples = int(part.get("n_examples", 0))
             train_before = float(part.get("train_seconds", 0.0))
-            bar = tqdm(total=opt_steps_per_epoch, initial=micro0 // config.grad_accum, desc=f"epoch {epoch + 1}/{config.epochs}",
-                       disable=not progress, leave=False)
+            bar = tqdm(
+                total=opt_steps_per_epoch,
+                initial=micro0 // config.grad_accum,
+                desc=f"epoch {epoch + 1}/{config.epochs}",
+                disable=not progress,
+                leave=False,
+            )
             micro = micro0
             while micro < len(schedule):
-                group = schedule[micro:micro + config.grad_accum]
+                group = schedule[micro : micro + config.grad_accum]
                 for step_items in group:
                     with _autocast(dev, amp):
                         loss = torch.zeros((), device=dev)
@@ -827,11 +1020,21 @@ def run_training(
                 steps_this_call += 1
                 bar.update(1)
                 stop_now = stop_after_steps is not None and steps_this_call >= stop_after_steps
-                if micro < len(schedule) and (stop_now or (config.checkpoint_every
-                                                           and global_step % config.checkpoint_every == 0)):
-                    save_checkpoint(epoch, micro, prior_seconds + time.perf_counter() - t_start, {
-                        "loss_sum": float(loss_sum.item()), "n_loss": n_loss, "n_examples": n_examples,
-                        "train_seconds": train_before + time.perf_counter() - t_ep})
+                if micro < len(schedule) and (
+                    stop_now
+                    or (config.checkpoint_every and global_step % config.checkpoint_every == 0)
+                ):
+                    save_checkpoint(
+                        epoch,
+                        micro,
+                        prior_seconds + time.perf_counter() - t_start,
+                        {
+                            "loss_sum": float(loss_sum.item()),
+                            "n_loss": n_loss,
+                            "n_examples": n_examples,
+                            "train_seconds": train_before + time.perf_counter() - t_ep,
+                        },
+                    )
                     if stop_now:
                         stopped = True
                         break
@@ -848,20 +1051,33 @@ def run_training(
             net.train()
             if not encoder_trains:
                 net.encoder.eval()
-            entry = {"epoch": epoch + 1, "steps": global_step,
-                     "train_loss": float(loss_sum.item() / max(n_loss, 1)),
-                     "train_examples": n_examples, "train_seconds": train_seconds,
-                     "eval_seconds": time.perf_counter() - t_ep - (train_seconds - train_before),
-                     "metrics": metrics}
+            entry = {
+                "epoch": epoch + 1,
+                "steps": global_step,
+                "train_loss": float(loss_sum.item() / max(n_loss, 1)),
+                "train_examples": n_examples,
+                "train_seconds": train_seconds,
+                "eval_seconds": time.perf_counter() - t_ep - (train_seconds - train_before),
+                "metrics": metrics,
+            }
             if resumed_epoch:
                 entry["resumed_at_step"] = micro0 // config.grad_accum
             history.append(entry)
-            logger.info("epoch %d/%d: loss %.4f %s", epoch + 1, config.epochs, entry["train_loss"],
-                        json.dumps(metrics, default=_json_default))
+            logger.info(
+                "epoch %d/%d: loss %.4f %s",
+                epoch + 1,
+                config.epochs,
+                entry["train_loss"],
+                json.dumps(metrics, default=_json_default),
+            )
             seconds = prior_seconds + time.perf_counter() - t_start
             save_checkpoint(epoch + 1, 0, seconds)
             _write_json(out / RESULT_FILE, record(False, seconds))
-            if stop_after_steps is not None and steps_this_call >= stop_after_steps and epoch + 1 < config.epochs:
+            if (
+                stop_after_steps is not None
+                and steps_this_call >= stop_after_steps
+                and epoch + 1 < config.epochs
+            ):
                 stopped = True
                 break
 
@@ -891,8 +1107,12 @@ def _completed_record(out: Path, run_id: str) -> dict | None:
         rec = json.loads((out / RESULT_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if rec.get("complete") and rec.get("run_id") == run_id and (out / HEADS_FILE).is_file() \
-            and (out / MODEL_DIR / "config.json").is_file():
+    if (
+        rec.get("complete")
+        and rec.get("run_id") == run_id
+        and (out / HEADS_FILE).is_file()
+        and (out / MODEL_DIR / "config.json").is_file()
+    ):
         return rec
     return None
 
@@ -961,6 +1181,15 @@ def finetune(
     mc = AutoConfig.from_pretrained(resolve_model_path(model or config.model))
     head = config.head_config(task, int(mc.hidden_size), int(mc.num_hidden_layers) + 1, dims=dims)
     run = TaskRun(task.name, train_data, eval_data, head, head_state)
-    return run_training(config, [run], device=device, out_dir=out_dir, model=model, kind="finetune",
-                        resume=resume, progress=progress, stop_after_steps=stop_after_steps,
-                        extra_record=extra_record)
+    return run_training(
+        config,
+        [run],
+        device=device,
+        out_dir=out_dir,
+        model=model,
+        kind="finetune",
+        resume=resume,
+        progress=progress,
+        stop_after_steps=stop_after_steps,
+        extra_record=extra_record,
+    )
