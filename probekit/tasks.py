@@ -21,9 +21,10 @@ import hashlib
 import io
 import json
 import logging
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -32,16 +33,16 @@ from .errors import DataError, TaskError
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "TaskSpec",
-    "TaskData",
     "TASKS",
+    "TaskData",
+    "TaskSpec",
     "get_task",
-    "normalize_split",
-    "load_task",
+    "load_demo",
     "load_glue_dir",
     "load_hub",
     "load_table",
-    "load_demo",
+    "load_task",
+    "normalize_split",
 ]
 
 
@@ -54,7 +55,7 @@ class TaskSpec:
         glue_dir: directory name in the GLUE download layout, e.g. ``"SST-2"``.
         text_fields: one field for single-sentence tasks, two for sentence pairs.
         label_names: class names in label-index order (empty for regression).
-        is_regression: True for STS-B.
+        regression: True for STS-B (one real-valued target; ridge probes, MSE heads).
         metrics: official GLUE metric names, the first being the primary one.
         splits: split names available for this task.
     """
@@ -63,14 +64,24 @@ class TaskSpec:
     glue_dir: str
     text_fields: tuple[str, ...]
     label_names: tuple[str, ...]
-    is_regression: bool
+    regression: bool
     metrics: tuple[str, ...]
     splits: tuple[str, ...] = ("train", "dev", "test")
 
     @property
     def num_labels(self) -> int:
         """Number of classes; 1 for regression."""
-        return 1 if self.is_regression else len(self.label_names)
+        return 1 if self.regression else len(self.label_names)
+
+    @property
+    def is_regression(self) -> bool:
+        """Deprecated spelling of :attr:`regression` (one release)."""
+        warnings.warn(
+            "TaskSpec.is_regression is deprecated; use TaskSpec.regression",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.regression
 
     @property
     def is_pair(self) -> bool:
@@ -90,33 +101,63 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("cola", "CoLA", ("sentence",), ("unacceptable", "acceptable"), False, ("mcc",)),
         TaskSpec("sst2", "SST-2", ("sentence",), ("negative", "positive"), False, ("accuracy",)),
         TaskSpec(
-            "mrpc", "MRPC", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"), False,
+            "mrpc",
+            "MRPC",
+            ("sentence1", "sentence2"),
+            ("not_equivalent", "equivalent"),
+            False,
             ("f1", "accuracy"),
         ),
         TaskSpec("stsb", "STS-B", ("sentence1", "sentence2"), (), True, ("pearson", "spearman")),
         TaskSpec(
-            "qqp", "QQP", ("question1", "question2"), ("not_duplicate", "duplicate"), False,
+            "qqp",
+            "QQP",
+            ("question1", "question2"),
+            ("not_duplicate", "duplicate"),
+            False,
             ("f1", "accuracy"),
         ),
         TaskSpec(
-            "mnli", "MNLI", ("premise", "hypothesis"), _NLI3, False, ("accuracy",),
+            "mnli",
+            "MNLI",
+            ("premise", "hypothesis"),
+            _NLI3,
+            False,
+            ("accuracy",),
             splits=("train", "dev_matched", "dev_mismatched", "test_matched", "test_mismatched"),
         ),
         TaskSpec("qnli", "QNLI", ("question", "sentence"), _NLI2, False, ("accuracy",)),
         TaskSpec("rte", "RTE", ("sentence1", "sentence2"), _NLI2, False, ("accuracy",)),
         TaskSpec(
-            "wnli", "WNLI", ("sentence1", "sentence2"), ("not_entailment", "entailment"), False,
+            "wnli",
+            "WNLI",
+            ("sentence1", "sentence2"),
+            ("not_entailment", "entailment"),
+            False,
             ("accuracy",),
         ),
-        TaskSpec("ax", "diagnostic", ("premise", "hypothesis"), _NLI3, False, ("mcc",), splits=("test",)),
-        TaskSpec("demo", "demo", ("sentence",), ("negative", "positive"), False, ("accuracy",),
-                 splits=("train", "dev", "test")),
+        TaskSpec(
+            "ax", "diagnostic", ("premise", "hypothesis"), _NLI3, False, ("mcc",), splits=("test",)
+        ),
+        TaskSpec(
+            "demo",
+            "demo",
+            ("sentence",),
+            ("negative", "positive"),
+            False,
+            ("accuracy",),
+            splits=("train", "dev", "test"),
+        ),
     ]
 }
 
 _ALIASES = {
     **{t.glue_dir.lower(): t.name for t in TASKS.values()},
-    "sst-2": "sst2", "sts-b": "stsb", "mnli-m": "mnli", "mnli-mm": "mnli", "diagnostic": "ax",
+    "sst-2": "sst2",
+    "sts-b": "stsb",
+    "mnli-m": "mnli",
+    "mnli-mm": "mnli",
+    "diagnostic": "ax",
     "glue-ax": "ax",
 }
 
@@ -136,12 +177,18 @@ def get_task(name: str) -> TaskSpec:
 def normalize_split(task: TaskSpec, split: str) -> str:
     """Canonical split name: ``validation`` -> ``dev``; MNLI's ``dev`` -> ``dev_matched``."""
     s = split.strip().lower().replace("-", "_")
-    s = {"validation": "dev", "val": "dev", "validation_matched": "dev_matched",
-         "validation_mismatched": "dev_mismatched"}.get(s, s)
+    s = {
+        "validation": "dev",
+        "val": "dev",
+        "validation_matched": "dev_matched",
+        "validation_mismatched": "dev_mismatched",
+    }.get(s, s)
     if task.name == "mnli" and s in ("dev", "test"):
         s = f"{s}_matched"
     if s not in task.splits:
-        raise TaskError(f"task {task.name!r} has no split {split!r}; its splits: {', '.join(task.splits)}")
+        raise TaskError(
+            f"task {task.name!r} has no split {split!r}; its splits: {', '.join(task.splits)}"
+        )
     return s
 
 
@@ -182,20 +229,25 @@ class TaskData:
 
     @property
     def has_labels(self) -> bool:
-        if self.task.is_regression:
+        if self.task.regression:
             return bool(len(self.labels)) and not np.isnan(self.labels).all()
         return bool(len(self.labels)) and bool((self.labels >= 0).any())
 
-    def subset(self, idx: Sequence[int] | np.ndarray) -> "TaskData":
+    def subset(self, idx: Sequence[int] | np.ndarray) -> TaskData:
         """Rows ``idx`` (positions in this object), keeping their ``example_index``."""
         idx = np.asarray(idx, dtype=np.int64)
         return TaskData(
-            self.task, self.split, [self.texts[i] for i in idx],
+            self.task,
+            self.split,
+            [self.texts[i] for i in idx],
             None if self.pairs is None else [self.pairs[i] for i in idx],
-            self.labels[idx].copy(), self.example_index[idx].copy(), self.source, self.text_fields,
+            self.labels[idx].copy(),
+            self.example_index[idx].copy(),
+            self.source,
+            self.text_fields,
         )
 
-    def head(self, limit: int | None) -> "TaskData":
+    def head(self, limit: int | None) -> TaskData:
         """The first ``limit`` examples (all when None)."""
         if limit is None or limit >= len(self):
             return self
@@ -221,13 +273,18 @@ class TaskData:
 # label parsing
 # --------------------------------------------------------------------------------------
 
-def _parse_label(task: TaskSpec, raw: str, where: str, label_names: Sequence[str] | None = None) -> float | int:
+
+def _parse_label(
+    task: TaskSpec, raw: str, where: str, label_names: Sequence[str] | None = None
+) -> float | int:
     raw = raw.strip()
-    if task.is_regression:
+    if task.regression:
         try:
             return float(raw)
         except ValueError:
-            raise DataError(f"{where}: label {raw!r} is not a number (task {task.name} is a regression task)") from None
+            raise DataError(
+                f"{where}: label {raw!r} is not a number (task {task.name} is a regression task)"
+            ) from None
     names = list(label_names if label_names is not None else task.label_names)
     if raw in names:
         return names.index(raw)
@@ -277,7 +334,8 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise DataError(
-            f"{path}: line {line}: bytes {data[e.start:e.end]!r} at offset {e.start} are not valid UTF-8"
+            f"{path}: line {line}: bytes {data[e.start : e.end]!r} at offset {e.start} "
+            "are not valid UTF-8"
         ) from None
 
 
@@ -288,7 +346,9 @@ def _glue_file(task: TaskSpec, split: str, glue_dir: Path) -> Path:
         if (glue_dir / f"{split}.tsv").is_file() or glue_dir.name.lower() == task.glue_dir.lower():
             d = glue_dir
         else:
-            raise DataError(f"{glue_dir}: no {task.glue_dir}/ directory (expected the GLUE download layout)")
+            raise DataError(
+                f"{glue_dir}: no {task.glue_dir}/ directory (expected the GLUE download layout)"
+            )
     if task.name == "ax":
         names = ["diagnostic.tsv", "AX.tsv", "test.tsv"]
     else:
@@ -299,7 +359,9 @@ def _glue_file(task: TaskSpec, split: str, glue_dir: Path) -> Path:
     raise DataError(f"{d}: no {' or '.join(names)} for split {split!r} of task {task.name}")
 
 
-def load_glue_dir(task: TaskSpec | str, split: str, glue_dir: str | Path, limit: int | None = None) -> TaskData:
+def load_glue_dir(
+    task: TaskSpec | str, split: str, glue_dir: str | Path, limit: int | None = None
+) -> TaskData:
     """Load a split from a local directory in the GLUE download-script layout.
 
     Handles the layout's quirks: unquoted TSV, CoLA without a header row (and its test file
@@ -340,7 +402,7 @@ def load_glue_dir(task: TaskSpec | str, split: str, glue_dir: str | Path, limit:
     texts, pairs, labels, index = [], [], [], []
     skipped = 0
     need = max(col_idx + ([lab_idx] if lab_idx is not None else []))
-    for pos, (lineno, row) in enumerate(body):
+    for lineno, row in body:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         where = f"{path}: line {lineno}"
@@ -348,11 +410,13 @@ def load_glue_dir(task: TaskSpec | str, split: str, glue_dir: str | Path, limit:
             if task.name in ("qqp", "mnli"):  # a few known-malformed rows in the official files
                 skipped += 1
                 continue
-            raise DataError(f"{where}: expected at least {need + 1} tab-separated fields, found {len(row)}")
+            raise DataError(
+                f"{where}: expected at least {need + 1} tab-separated fields, found {len(row)}"
+            )
         a = _check_text(row[col_idx[0]], where, str(text_cols[0]))
         b = _check_text(row[col_idx[1]], where, str(text_cols[1])) if len(col_idx) > 1 else None
         if lab_idx is None:
-            lab = float("nan") if task.is_regression else -1
+            lab = float("nan") if task.regression else -1
         elif task.name == "mnli" and row[lab_idx].strip() == "-":
             lab = -1
         else:
@@ -369,25 +433,39 @@ def load_glue_dir(task: TaskSpec | str, split: str, glue_dir: str | Path, limit:
     if not texts:
         raise DataError(f"{path}: no examples")
     return TaskData(
-        task, split, texts, pairs if task.is_pair else None, _label_array(task, labels),
-        np.asarray(index, dtype=np.int64), f"glue_dir:{path}",
+        task,
+        split,
+        texts,
+        pairs if task.is_pair else None,
+        _label_array(task, labels),
+        np.asarray(index, dtype=np.int64),
+        f"glue_dir:{path}",
     )
 
 
 def _label_array(task: TaskSpec, labels: list) -> np.ndarray:
-    return np.asarray(labels, dtype=np.float32 if task.is_regression else np.int64)
+    return np.asarray(labels, dtype=np.float32 if task.regression else np.int64)
 
 
 # --------------------------------------------------------------------------------------
 # Hugging Face hub
 # --------------------------------------------------------------------------------------
 
-_HUB_SPLITS = {"dev": "validation", "dev_matched": "validation_matched",
-               "dev_mismatched": "validation_mismatched"}
+_HUB_SPLITS = {
+    "dev": "validation",
+    "dev_matched": "validation_matched",
+    "dev_mismatched": "validation_mismatched",
+}
 
 
-def load_hub(task: TaskSpec | str, split: str, limit: int | None = None, *,
-             repo: str = "nyu-mll/glue", cache_dir: str | None = None) -> TaskData:
+def load_hub(
+    task: TaskSpec | str,
+    split: str,
+    limit: int | None = None,
+    *,
+    repo: str = "nyu-mll/glue",
+    cache_dir: str | None = None,
+) -> TaskData:
     """Load a split from the Hugging Face hub (``nyu-mll/glue``) through ``datasets``.
 
     Raises:
@@ -412,12 +490,18 @@ def load_hub(task: TaskSpec | str, split: str, limit: int | None = None, *,
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
     cols = [c for c in task.text_fields]
-    texts = [_check_text(t, f"{repo}/{task.name}:{hub_split} row {i}", cols[0]) for i, t in enumerate(ds[cols[0]])]
+    texts = [
+        _check_text(t, f"{repo}/{task.name}:{hub_split} row {i}", cols[0])
+        for i, t in enumerate(ds[cols[0]])
+    ]
     pairs = None
     if task.is_pair:
-        pairs = [_check_text(t, f"{repo}/{task.name}:{hub_split} row {i}", cols[1]) for i, t in enumerate(ds[cols[1]])]
+        pairs = [
+            _check_text(t, f"{repo}/{task.name}:{hub_split} row {i}", cols[1])
+            for i, t in enumerate(ds[cols[1]])
+        ]
     raw = ds["label"]
-    if task.is_regression:
+    if task.regression:
         labels = np.asarray(raw, dtype=np.float32)
     else:
         labels = np.asarray(raw, dtype=np.int64)  # hub uses -1 for unlabelled test rows
@@ -429,11 +513,18 @@ def load_hub(task: TaskSpec | str, split: str, limit: int | None = None, *,
 # any CSV / TSV / JSONL file
 # --------------------------------------------------------------------------------------
 
+
 def _custom_task(label_values: list[str], regression: bool) -> TaskSpec:
     if regression:
         return TaskSpec("custom", "custom", ("text",), (), True, ("pearson", "spearman"))
-    return TaskSpec("custom", "custom", ("text",), tuple(label_values), False,
-                    ("accuracy",) if len(label_values) > 2 else ("accuracy", "f1"))
+    return TaskSpec(
+        "custom",
+        "custom",
+        ("text",),
+        tuple(label_values),
+        False,
+        ("accuracy",) if len(label_values) > 2 else ("accuracy", "f1"),
+    )
 
 
 def load_table(
@@ -500,11 +591,22 @@ def load_table(
     elif regression:
         spec = _custom_task([], True)
     else:
-        names = list(label_names) if label_names else sorted({str(r.get(label_col, "")).strip() for _, r in records})
+        names = (
+            list(label_names)
+            if label_names
+            else sorted({str(r.get(label_col, "")).strip() for _, r in records})
+        )
         spec = _custom_task(names, False)
     if pair_col is not None and not spec.is_pair:
-        spec = TaskSpec(spec.name, spec.glue_dir, (text_col, pair_col), spec.label_names,
-                        spec.is_regression, spec.metrics, spec.splits)
+        spec = TaskSpec(
+            spec.name,
+            spec.glue_dir,
+            (text_col, pair_col),
+            spec.label_names,
+            spec.regression,
+            spec.metrics,
+            spec.splits,
+        )
     texts, pairs, labels = [], [], []
     for lineno, rec in records:
         where = f"{path}: line {lineno}"
@@ -512,29 +614,79 @@ def load_table(
         if pair_col is not None:
             pairs.append(_check_text(rec.get(pair_col), where, pair_col))
         if label_col is None:
-            labels.append(float("nan") if spec.is_regression else -1)
+            labels.append(float("nan") if spec.regression else -1)
         else:
             raw = rec.get(label_col)
             if raw is None or str(raw).strip() == "":
                 raise DataError(f"{where}: empty label in column {label_col!r}")
             labels.append(_parse_label(spec, str(raw), f"{where}: column {label_col!r}"))
     fields = (text_col,) + ((pair_col,) if pair_col else ())
-    return TaskData(spec, split, texts, pairs if pair_col else None, _label_array(spec, labels),
-                    np.arange(len(texts), dtype=np.int64), f"file:{path}", fields)
+    return TaskData(
+        spec,
+        split,
+        texts,
+        pairs if pair_col else None,
+        _label_array(spec, labels),
+        np.arange(len(texts), dtype=np.int64),
+        f"file:{path}",
+        fields,
+    )
 
 
 # --------------------------------------------------------------------------------------
 # built-in demo task
 # --------------------------------------------------------------------------------------
 
-_POS = ["great", "wonderful", "superb", "delightful", "moving", "brilliant", "charming", "excellent",
-        "funny", "beautiful", "gripping", "clever"]
-_NEG = ["awful", "dull", "terrible", "boring", "clumsy", "tedious", "bland", "painful", "lifeless",
-        "weak", "messy", "forgettable"]
-_SUBJ = ["the film", "this movie", "the story", "the acting", "the script", "the ending", "the cast",
-         "the soundtrack", "the director's latest work", "the second half", "its dialogue", "the plot"]
-_FRAMES = ["{s} was {a} .", "{s} is {a} and {b} .", "honestly , {s} felt {a} .",
-           "i thought {s} was {a} , even {b} .", "{s} turned out {a} .", "what a {a} experience ; {s} stays with you ."]
+_POS = [
+    "great",
+    "wonderful",
+    "superb",
+    "delightful",
+    "moving",
+    "brilliant",
+    "charming",
+    "excellent",
+    "funny",
+    "beautiful",
+    "gripping",
+    "clever",
+]
+_NEG = [
+    "awful",
+    "dull",
+    "terrible",
+    "boring",
+    "clumsy",
+    "tedious",
+    "bland",
+    "painful",
+    "lifeless",
+    "weak",
+    "messy",
+    "forgettable",
+]
+_SUBJ = [
+    "the film",
+    "this movie",
+    "the story",
+    "the acting",
+    "the script",
+    "the ending",
+    "the cast",
+    "the soundtrack",
+    "the director's latest work",
+    "the second half",
+    "its dialogue",
+    "the plot",
+]
+_FRAMES = [
+    "{s} was {a} .",
+    "{s} is {a} and {b} .",
+    "honestly , {s} felt {a} .",
+    "i thought {s} was {a} , even {b} .",
+    "{s} turned out {a} .",
+    "what a {a} experience ; {s} stays with you .",
+]
 _DEMO_SIZES = {"train": 600, "dev": 200, "test": 200}
 _DEMO_SEEDS = {"train": 11, "dev": 22, "test": 33}
 
@@ -558,14 +710,22 @@ def load_demo(split: str = "train", limit: int | None = None) -> TaskData:
         frame = _FRAMES[int(rng.integers(len(_FRAMES)))]
         texts.append(frame.format(s=s, a=a, b=b))
         labels.append(y if rng.random() > 0.1 else 1 - y)
-    data = TaskData(task, split, texts, None, np.asarray(labels, dtype=np.int64),
-                    np.arange(n, dtype=np.int64), f"demo:{split}")
+    data = TaskData(
+        task,
+        split,
+        texts,
+        None,
+        np.asarray(labels, dtype=np.int64),
+        np.arange(n, dtype=np.int64),
+        f"demo:{split}",
+    )
     return data.head(limit)
 
 
 # --------------------------------------------------------------------------------------
 # dispatcher
 # --------------------------------------------------------------------------------------
+
 
 def load_task(
     task: str | TaskSpec,
@@ -592,13 +752,23 @@ def load_task(
         spec = None
         if task not in (None, "", "custom"):
             spec = get_task(task) if isinstance(task, str) else task
-        return load_table(data, text_col, label_col, pair_col, task=spec, split=split, limit=limit,
-                          regression=bool(spec.is_regression) if spec is not None else regression)
+        return load_table(
+            data,
+            text_col,
+            label_col,
+            pair_col,
+            task=spec,
+            split=split,
+            limit=limit,
+            regression=bool(spec.regression) if spec is not None else regression,
+        )
     spec = get_task(task) if isinstance(task, str) else task
     if spec.name == "demo":
         return load_demo(split, limit=limit)
     if glue_dir is not None:
         return load_glue_dir(spec, split, glue_dir, limit=limit)
     if not hub:
-        raise TaskError(f"no data source for task {spec.name!r}: pass --glue-dir DIR or --data FILE")
+        raise TaskError(
+            f"no data source for task {spec.name!r}: pass --glue-dir DIR or --data FILE"
+        )
     return load_hub(spec, split, limit=limit)

@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 
 from probekit.errors import DataError, TaskError
-from probekit.tasks import TASKS, get_task, load_demo, load_glue_dir, load_table, load_task, normalize_split
+from probekit.tasks import (
+    TASKS,
+    get_task,
+    load_demo,
+    load_glue_dir,
+    load_table,
+    load_task,
+    normalize_split,
+)
 
 
 def _write(path, text):
@@ -14,7 +22,7 @@ def _write(path, text):
 def test_registry_covers_glue_and_ax():
     for name in ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "ax"]:
         assert name in TASKS
-    assert get_task("STS-B").is_regression and get_task("stsb").metrics == ("pearson", "spearman")
+    assert get_task("STS-B").regression and get_task("stsb").metrics == ("pearson", "spearman")
     assert get_task("SST-2").name == "sst2"
     assert get_task("mnli").num_labels == 3
     assert get_task("mrpc").metrics[0] == "f1" and get_task("cola").metrics == ("mcc",)
@@ -33,14 +41,26 @@ def test_split_aliases():
 def test_glue_fixtures_all_layouts(tmp_path):
     g = tmp_path / "glue_data"
     _write(g / "CoLA/dev.tsv", "gj04\t1\t\tThe sailors rode.\ngj04\t0\t*\tRode sailors the.\n")
-    _write(g / "MRPC/dev.tsv", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tA b.\tA b c.\n0\t3\t4\tX.\tY.\n")
-    _write(g / "STS-B/dev.tsv", "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
-           "0\tmain\tf\t2012\t1\tnone\tnone\tA man.\tA person.\t4.250\n")
-    _write(g / "MNLI/dev_mismatched.tsv", "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\tgold_label\n"
-           "0\t1\t1\tx\tP one.\tH one.\tcontradiction\n1\t2\t2\tx\tP two.\tH two.\tneutral\n")
+    _write(
+        g / "MRPC/dev.tsv",
+        "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tA b.\tA b c.\n0\t3\t4\tX.\tY.\n",
+    )
+    _write(
+        g / "STS-B/dev.tsv",
+        "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+        "0\tmain\tf\t2012\t1\tnone\tnone\tA man.\tA person.\t4.250\n",
+    )
+    _write(
+        g / "MNLI/dev_mismatched.tsv",
+        "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\tgold_label\n"
+        "0\t1\t1\tx\tP one.\tH one.\tcontradiction\n1\t2\t2\tx\tP two.\tH two.\tneutral\n",
+    )
     _write(g / "RTE/test.tsv", "index\tsentence1\tsentence2\n0\tA.\tB.\n")
     cola = load_glue_dir("cola", "dev", g)
-    assert cola.texts == ["The sailors rode.", "Rode sailors the."] and cola.labels.tolist() == [1, 0]
+    assert cola.texts == ["The sailors rode.", "Rode sailors the."] and cola.labels.tolist() == [
+        1,
+        0,
+    ]
     mrpc = load_task("mrpc", "validation", glue_dir=g)
     assert mrpc.pairs == ["A b c.", "Y."] and mrpc.labels.tolist() == [1, 0]
     stsb = load_task("STS-B", "dev", glue_dir=g)
@@ -73,9 +93,11 @@ def test_table_loaders(tmp_path):
     p = _write(tmp_path / "d.csv", "text,other,y\nhello,a,pos\nworld,b,neg\n")
     d = load_table(p, "text", "y")
     assert d.task.label_names == ("neg", "pos") and d.labels.tolist() == [1, 0]
-    j = _write(tmp_path / "d.jsonl", '{"a": "x", "b": "y", "s": 0.5}\n{"a": "z", "b": "w", "s": 1.5}\n')
+    j = _write(
+        tmp_path / "d.jsonl", '{"a": "x", "b": "y", "s": 0.5}\n{"a": "z", "b": "w", "s": 1.5}\n'
+    )
     d = load_table(j, "a", "s", pair_col="b", regression=True)
-    assert d.pairs == ["y", "w"] and d.task.is_regression
+    assert d.pairs == ["y", "w"] and d.task.regression
     with pytest.raises(DataError, match="no label column 'lbl'; columns are"):
         load_table(p, "text", "lbl")
     with pytest.raises(DataError, match="outside the label set of task sst2"):
@@ -107,6 +129,15 @@ def test_hub_offline_says_to_pass_a_local_dir(monkeypatch):
 def test_custom_file_through_the_dispatcher(tmp_path):
     p = _write(tmp_path / "mine.tsv", "q\ta\tscore\nwhat ?\tthat .\t0.5\nwho ?\tthem .\t2.0\n")
     d = load_task("stsb", "dev", data=p, text_col="q", pair_col="a", label_col="score")
-    assert d.task.name == "stsb" and d.pairs == ["that .", "them ."] and d.labels.tolist() == [0.5, 2.0]
+    assert (
+        d.task.name == "stsb"
+        and d.pairs == ["that .", "them ."]
+        and d.labels.tolist() == [0.5, 2.0]
+    )
     with pytest.raises(DataError, match="--text-col is required"):
         load_task("custom", "train", data=p)
+
+
+def test_is_regression_is_a_deprecated_alias():
+    with pytest.warns(DeprecationWarning, match="TaskSpec.regression"):
+        assert get_task("stsb").is_regression is True
