@@ -526,3 +526,103 @@ def test_real_parity_with_sklearn(minilm_cache, task, limit, metric):
     report = _parity_on_real(Xtr, ytr, Xev, yev, metric)
     for k, (med, mx) in report.items():
         assert med <= 0.002 and mx <= 0.01, (task, k, med, mx, report)
+
+
+# ----------------------------------------------------------------------------- mutation guards
+
+
+def test_compile_failure_at_run_time_falls_back_to_eager(monkeypatch, caplog):
+    """torch.compile succeeds but the compiled kernel raises when called: the engine logs it,
+    runs the same kernels eagerly (identical answers), and does not retry the broken kernel."""
+    import logging
+
+    import probekit.probes as P
+
+    calls = []
+
+    def fake_compile(fn, **kw):
+        def broken(*a, **k):
+            calls.append(fn.__name__)
+            raise RuntimeError("inductor exploded")
+
+        return broken
+
+    monkeypatch.setattr(P.torch, "compile", fake_compile)
+    monkeypatch.setattr(P, "_COMPILED", {})
+    monkeypatch.setattr(P, "_COMPILE_FAILED", set())
+    Xtr, ytr, Xev, yev = planted(K=2, seed=13)
+    dims = random_dims(24, 2, 100, seed=0)
+    with caplog.at_level(logging.WARNING, logger="probekit"):
+        a = ProbeEngine(compile=True).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+        a2 = ProbeEngine(compile=True).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    b = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    assert calls and len(calls) == len(set(calls))  # each broken kernel was tried once only
+    assert "falling back to eager" in caplog.text
+    for s in (a, a2):
+        np.testing.assert_array_equal(s["accuracy"], b["accuracy"])
+        np.testing.assert_allclose(s["loss"], b["loss"], rtol=1e-5)  # fused sums, run eagerly
+
+
+def _softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_eval_labels_missing_from_training_classes(K):
+    """Eval examples whose label the probe never saw in training count as errors in the
+    metrics, and are left out of the eval loss (mean over the known examples only)."""
+    Xtr, ytr, Xev, yev = planted(K=K, seed=31)
+    yev = yev.copy()
+    unseen = np.zeros(len(yev), dtype=bool)
+    unseen[::7] = True
+    yev[unseen] = 9  # a class absent from training
+    dims = random_dims(24, 3, 5, seed=4)
+    eng = ProbeEngine(tol=1e-8)
+    got = eng.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    fit = eng.fit(Xtr, ytr, dims)
+    pred = fit.predict(Xev)
+    np.testing.assert_allclose(got["accuracy"], (pred == yev).mean(1), atol=1e-12)
+    assert (got["accuracy"] <= 1 - unseen.mean() + 1e-12).all()
+    Z = fit.decision_function(Xev)
+    kn = ~unseen
+    if K == 2:
+        z = Z[:, kn]
+        ll = _softplus(z) - z * yev[kn]
+    else:
+        Zk = Z[:, kn, :]
+        ll = (
+            np.logaddexp.reduce(Zk, axis=-1)
+            - np.take_along_axis(Zk, yev[kn][None, :, None], axis=-1)[..., 0]
+        )
+    np.testing.assert_allclose(got["loss"], ll.mean(1), rtol=1e-4)
+    known_only = eng.fit_score(Xtr, ytr, Xev[kn], yev[kn], dims, metrics=("accuracy",))
+    np.testing.assert_allclose(got["loss"], known_only["loss"], rtol=1e-5)
+    np.testing.assert_allclose(got["accuracy"], known_only["accuracy"] * kn.mean(), atol=1e-12)
+
+
+def test_control_task_probe_is_fitted_on_control_labels():
+    """Two input types, read off dimension 0; the real labels do not depend on the type. A
+    probe on dimension 0 memorises the control task (each type has one control label) but
+    cannot predict the real labels, so the control score is high and the task score near
+    chance: the control probe must be fitted on the control labels, not the real ones."""
+    rng = np.random.default_rng(3)
+    types_tr = rng.integers(0, 2, 600).tolist()
+    types_ev = rng.integers(0, 2, 300).tolist()
+    t = np.asarray(types_tr + types_ev)
+    X = np.stack([t + 0.05 * rng.normal(size=900), rng.normal(size=900)], 1).astype(np.float32)
+    y = rng.integers(0, 2, 900)
+    seed = next(  # a seed for which the two types draw different control labels
+        s
+        for s in range(50)
+        if len(np.unique(control_task_labels(types_tr, y[:600], types_ev, seed=s)[0])) == 2
+    )
+    yc_tr, yc_ev = control_task_labels(types_tr, y[:600], types_ev, seed=seed)
+    eng = ProbeEngine()
+    out = control_task_baseline(
+        eng, X[:600], y[:600], X[600:], y[600:], [[0]], types_tr, types_ev, seed=seed
+    )
+    assert out["control"]["accuracy"][0] == 1.0
+    assert out["task"]["accuracy"][0] < 0.6
+    ref = eng.fit_score(X[:600], yc_tr, X[600:], yc_ev, [[0]], metrics=("accuracy",))
+    np.testing.assert_array_equal(out["control"]["loss"], ref["loss"])
+    assert out["selectivity"]["accuracy"][0] == pytest.approx(out["task"]["accuracy"][0] - 1.0)
