@@ -1,0 +1,64 @@
+"""The main job (`probekit run`) end to end on a tiny model and the demo task."""
+
+from __future__ import annotations
+
+import json
+
+import cli
+from probekit import search
+
+
+def _count_selections(monkeypatch) -> dict[str, int]:
+    """Count validation fits of the searches (every selection goes through ``select``)."""
+    calls = {"n": 0}
+    cls = search.Problem if hasattr(search, "Problem") else search._Problem
+    orig = cls.select
+
+    def counting(self, dims):
+        calls["n"] += 1
+        return orig(self, dims)
+
+    monkeypatch.setattr(cls, "select", counting)
+    return calls
+
+
+def test_run_end_to_end_then_reuses_caches(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    argv = [
+        "run",
+        "--model",
+        str(tiny_model_dir),
+        "--device",
+        "cpu",
+        "--limit",
+        "160",
+        "--eval-limit",
+        "80",
+        "--out",
+        str(out),
+        "--k",
+        "3",
+    ]
+    calls = _count_selections(monkeypatch)
+    assert cli.main(argv) == 0
+    assert calls["n"] > 0
+    text = capsys.readouterr().out
+    assert "dimensions carry demo" in text and "remove-one from" in text
+    s = json.loads((out / "summary.json").read_text())
+    assert s["caches"]["train"]["status"] == "extracted" and s["caches"]["eval"]["n_examples"] == 80
+    assert len(s["greedy"]["selected"]) == 3 and len(s["layers"]) == 3
+    assert set(s["eliminate"]["selected"]) <= set(s["greedy"]["selected"])
+    assert {r["pool"] for r in s["tokens"]} == {"cls", "mean", "max_norm"}
+    assert (out / "report" / "report.md").is_file()
+    for verb in ("layers", "greedy", "eliminate", "tokens"):
+        assert (out / "search" / f"{verb}.json").is_file()
+    # the second run reuses both caches and the checkpointed searches, with the same answer
+    calls["n"] = 0
+    assert cli.main(argv + ["--no-report"]) == 0
+    assert calls["n"] == 0  # no selection recomputed: every search resumed from its checkpoint
+    capsys.readouterr()
+    s2 = json.loads((out / "summary.json").read_text())
+    assert (
+        s2["caches"]["train"]["status"] == "reused" and s2["caches"]["eval"]["status"] == "reused"
+    )
+    assert s2["greedy"]["selected"] == s["greedy"]["selected"]

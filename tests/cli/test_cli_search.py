@@ -1,0 +1,69 @@
+"""`probekit search VERB` on real cache files (a tiny random BERT on the demo task)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_caches(tmp_path_factory, tiny_model_dir):
+    from probekit.extract import extract
+    from probekit.models import load_encoder
+    from probekit.tasks import load_task
+
+    lm = load_encoder(str(tiny_model_dir), device="cpu")
+    out = tmp_path_factory.mktemp("tiny_caches")
+    paths = {}
+    for split, limit in (("train", 240), ("dev", 120)):
+        paths[split] = out / f"demo-{split}.h5"
+        extract(lm, load_task("demo", split, limit=limit), paths[split], store_tokens=False)
+    return paths
+
+
+def _search(verb: str, tr, dv, out, *extra: str) -> int:
+    return main(["search", verb, "--train", str(tr), "--eval", str(dv), "--out", str(out), *extra])
+
+
+def test_cli_search_and_report(tiny_caches, tmp_path, capsys):
+    tr, dv = tiny_caches["train"], tiny_caches["dev"]
+    out = tmp_path / "res"
+    assert _search("greedy", tr, dv, out, "--k", "2") == 0
+    text = capsys.readouterr().out
+    assert "selected" in text and "random" in text and "full" in text
+    d = json.loads((out / "greedy.json").read_text())
+    assert len(d["selected"]) == 2 and d["train"]["model_hash"] and d["task"] == "demo"
+    assert (
+        _search("tokens", tr, dv, out, "--k", "1", "--backend", "threading", "--n-jobs", "2") == 0
+    )
+    assert _search("singles", tr, dv, out, "--layers", "0,-1") == 0
+    assert _search("eliminate", tr, dv, out, "--start", "4") == 0
+    assert _search("greedy", tr, dv, out, "--k", "0") == 2
+    assert main(["report", str(out)]) == 0
+    assert (out / "report" / "report.md").exists()
+    # rerun: resumes from the checkpoint and gives the same result
+    assert _search("greedy", tr, dv, out, "--k", "2") == 0
+    assert json.loads((out / "greedy.json").read_text())["selected"] == d["selected"]
+
+
+def test_cli_missing_eval_cache(tiny_caches, tmp_path):
+    assert _search("greedy", tiny_caches["train"], tmp_path / "missing.h5", tmp_path) == 2
+
+
+def test_cli_mismatched_caches(tiny_caches, tiny_model_dir, shared_glue, tmp_path, capsys):
+    """A demo train cache and an SST-2 eval cache of the same model: refused, naming the task."""
+    from probekit.extract import extract
+    from probekit.models import load_encoder
+    from probekit.tasks import load_task
+
+    sst2 = tmp_path / "sst2-dev.h5"
+    lm = load_encoder(str(tiny_model_dir), device="cpu")
+    extract(lm, load_task("sst2", "dev", glue_dir=shared_glue, limit=40), sst2, store_tokens=False)
+    capsys.readouterr()
+    assert _search("greedy", tiny_caches["train"], sst2, tmp_path / "out", "--k", "1") == 2
+    err = capsys.readouterr().err
+    assert "task" in err and "demo" in err and "sst2" in err
+    assert not (tmp_path / "out" / "greedy.json").exists()

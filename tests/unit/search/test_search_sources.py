@@ -1,0 +1,46 @@
+"""Sources: ArraySource, the pairing check of a train and an eval source, labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from search_data import data384
+
+from probekit import search as S
+from probekit.errors import CacheMismatchError, DataError
+from probekit.search import ArraySource
+from probekit.tasks import get_task
+
+
+def test_sources_of_different_tasks_are_refused():
+    """Same shape, same metrics, same kind of labels: only the task name differs."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 1, 8)).astype(np.float32)
+    y = (X[:, 0, 0] > 0).astype(np.int64)
+    sst2 = ArraySource(X, y, task=get_task("sst2"))
+    qnli = ArraySource(X, y, task=get_task("qnli"))
+    assert sst2.task.metrics == qnli.task.metrics
+    with pytest.raises(CacheMismatchError, match=r"task.*sst2.*qnli"):
+        S.greedy(sst2, qnli, k=1)
+    with pytest.raises(CacheMismatchError, match=r"task.*qnli.*sst2"):
+        S.singles(qnli, sst2)
+    S.greedy(sst2, ArraySource(X[:30], y[:30], task=get_task("sst2")), k=1, n_random=1)
+
+
+def test_sources_of_different_shape_or_label_kind_are_refused():
+    tr, _ = data384()
+    other = ArraySource(np.zeros((10, 2, 8), np.float32), np.arange(10) % 2)
+    with pytest.raises(CacheMismatchError, match="hidden_size"):
+        S.greedy(tr, other)
+    X = np.random.default_rng(0).standard_normal((10, 1, 4)).astype(np.float32)
+    reg = ArraySource(X, X[:, 0, 0].astype(np.float64), regression=True)
+    cls = ArraySource(X, np.arange(10) % 2)
+    with pytest.raises(CacheMismatchError, match="regression"):
+        S.greedy(reg, cls, k=1)
+
+
+def test_unlabelled_eval_is_refused():
+    tr, dv = data384()
+    unl = ArraySource(dv._features, np.where(np.arange(dv.n_examples) == 0, -1, dv.labels))
+    with pytest.raises(DataError, match="unlabelled"):
+        S.greedy(tr, unl, k=1)
