@@ -387,7 +387,7 @@ def test_compiled_kernels_match_eager():
 
 
 def test_compile_failure_falls_back(monkeypatch):
-    import probekit.probes as P
+    import probekit.probes.kernels as P
 
     def broken(*a, **k):
         raise RuntimeError("no compiler here")
@@ -536,7 +536,7 @@ def test_compile_failure_at_run_time_falls_back_to_eager(monkeypatch, caplog):
     runs the same kernels eagerly (identical answers), and does not retry the broken kernel."""
     import logging
 
-    import probekit.probes as P
+    import probekit.probes.kernels as P
 
     calls = []
 

@@ -1,0 +1,72 @@
+"""Linear probes: a scikit-learn estimator and a batched PyTorch engine.
+
+One objective per probe kind, the same in every code path:
+
+* **classification**: L2-regularised logistic regression exactly as scikit-learn's
+  ``LogisticRegression(C=C)``: ``C * sum_i logloss_i + 0.5 * ||W||^2``, intercept not
+  penalised; a single weight vector (sigmoid) for two classes, multinomial (softmax, one
+  weight vector per class, all penalised) for more;
+* **regression**: ridge, ``sum_i (y_i - f_i)^2 + alpha * ||w||^2`` with ``alpha = 1 / C``
+  (the squared-loss analogue of the logistic objective above; ``Ridge(alpha=1/C)``),
+  intercept not penalised.
+
+Features are standardised with the mean and (population) standard deviation of the
+training data only, as ``sklearn.preprocessing.StandardScaler`` does; a constant feature
+keeps scale 1.
+
+The package, from the bottom up:
+
+* :mod:`.standardize`: input checks and standardisation statistics;
+* :mod:`.kernels`: the sums over examples (fused explicit sums for small k, batched matrix
+  products otherwise, shared-column GEMMs for greedy steps) and the ``torch.compile`` wrapper
+  with its eager fallback;
+* :mod:`.newton`: the one damped-Newton scaffold (step halving, convergence test);
+* :mod:`.solvers`: binary and multinomial logistic Newton on that scaffold, ridge in closed
+  form, the LDA start, and the per-run state they share (typed dataclasses);
+* :mod:`.scoring`: scoring on eval in the same pass;
+* :mod:`.engine`: :class:`ProbeEngine` (validate, standardise, plan chunks, dispatch);
+  :mod:`.results`: what it returns (:class:`ProbeScores` with :class:`FitStats`,
+  :class:`ProbeFit`);
+* :mod:`.baselines`: splits, baselines, control tasks (Hewitt & Liang, 2019) and
+  :func:`evaluate_probe`, the whole record of one fixed-dims probe;
+* :mod:`.estimator`: :class:`LinearProbe`, a scikit-learn estimator whose
+  ``backend="sklearn"`` uses scikit-learn and ``backend="torch"`` the engine.
+"""
+
+from __future__ import annotations
+
+from ..dims import parse_dims
+from .baselines import (
+    control_task_baseline,
+    control_task_labels,
+    evaluate_probe,
+    input_types,
+    majority_baseline,
+    random_dims_baseline,
+    selectivity,
+    train_val_split,
+)
+from .engine import ProbeEngine
+from .estimator import LinearProbe
+from .kernels import SMALL_K
+from .results import FitStats, ProbeFit, ProbeScores
+from .standardize import standardization_stats
+
+__all__ = [
+    "SMALL_K",
+    "FitStats",
+    "LinearProbe",
+    "ProbeEngine",
+    "ProbeFit",
+    "ProbeScores",
+    "control_task_baseline",
+    "control_task_labels",
+    "evaluate_probe",
+    "input_types",
+    "majority_baseline",
+    "parse_dims",
+    "random_dims_baseline",
+    "selectivity",
+    "standardization_stats",
+    "train_val_split",
+]

@@ -1,0 +1,139 @@
+"""The one damped-Newton scaffold that every logistic probe is fitted with.
+
+``B`` probes are solved at once; each keeps its own point, step and merit, and leaves the
+active set when it converges. A variant (binary, multinomial) fills in only what differs
+(:class:`NewtonProblem`): the merit at a batch of points, which merit counts as worse, and
+the Newton step at the points that were accepted. The scaffold does the rest, once:
+
+* **step halving**: a point whose merit is worse than at the last accepted point is
+  replaced by the midpoint of the last step; a step that has shrunk below ``tol * 1e-3``
+  ends the line search at the last accepted point;
+* **convergence**: the accepted step is below ``tol`` (relative to the parameter size when
+  that exceeds 1), or it is already small (< 1e-4) and no longer shrinking quadratically,
+  which means float32 rounding of the sums over examples is the floor (about 1e-6
+  relative); further steps would be noise. The last step is still applied.
+
+The bookkeeping (a few numbers per probe) is float64 NumPy on purpose: it is
+single-threaded, whereas torch parallelises some element-wise ops on a few thousand
+elements and then pays a thread wake-up per op, which dominates on a busy CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+__all__ = ["NewtonProblem", "NewtonState", "damped_newton"]
+
+
+class NewtonProblem(Protocol):
+    """What a Newton variant provides; ``Ba`` is the number of active probes."""
+
+    def merit(self, theta: np.ndarray, act: np.ndarray) -> np.ndarray:
+        """Merit ``[Ba]`` at the points ``theta [Ba, ...]`` of the probes ``act [Ba]`` (indices
+        into the chunk); remembers what :meth:`step` needs at these points."""
+        ...
+
+    def rejected(self, merit: np.ndarray, merit_prev: np.ndarray) -> np.ndarray:
+        """``[Ba]`` bool: the new point is worse than the last accepted one."""
+        ...
+
+    def step(self, good: np.ndarray) -> np.ndarray:
+        """Newton steps ``[Bg, ...]`` at the points of the last :meth:`merit` call selected
+        by ``good [Ba]`` (bool)."""
+        ...
+
+    def retain(self, keep: np.ndarray) -> None:
+        """The active set shrank to the probes selected by ``keep [Ba]`` (bool)."""
+        ...
+
+
+@dataclass
+class NewtonState:
+    """Per-probe state of damped Newton on a chunk of ``B`` probes (float64 NumPy).
+
+    Attributes:
+        theta: ``[B, ...]`` current points (the answer once :func:`damped_newton` returns).
+        prev: ``[B, ...]`` last accepted points.
+        step: ``[B, ...]`` the step from ``prev`` to ``theta``.
+        merit_prev: ``[B]`` merit at ``prev``.
+        snorm: ``[B]`` size of the last accepted step (inf before the first).
+        n_iter: ``[B]`` int64 passes used.
+        done: ``[B]`` bool converged (or line search exhausted at the last accepted point).
+    """
+
+    theta: np.ndarray
+    prev: np.ndarray
+    step: np.ndarray
+    merit_prev: np.ndarray
+    snorm: np.ndarray
+    n_iter: np.ndarray
+    done: np.ndarray
+
+    @classmethod
+    def start(cls, theta: np.ndarray, prev: np.ndarray, merit_prev: np.ndarray) -> NewtonState:
+        """A first trial point ``theta``, checked against ``prev`` whose merit is known."""
+        B = len(theta)
+        return cls(
+            theta=theta,
+            prev=prev,
+            step=theta - prev,
+            merit_prev=merit_prev,
+            snorm=np.full(B, np.inf),
+            n_iter=np.zeros(B, dtype=np.int64),
+            done=np.zeros(B, dtype=bool),
+        )
+
+
+def _converged(
+    step: np.ndarray, size: np.ndarray, snorm: np.ndarray, idx: np.ndarray, tol: float
+) -> np.ndarray:
+    """The convergence test of the module docstring on steps ``[Bg]`` and parameter sizes
+    ``[Bg]`` of the probes ``idx``; records the steps in ``snorm``."""
+    scale = size.clip(min=1.0)
+    stalled = (step <= 1e-4 * scale) & (step >= 0.25 * snorm[idx])
+    snorm[idx] = step
+    return (step <= tol * scale) | stalled
+
+
+def damped_newton(
+    problem: NewtonProblem, state: NewtonState, *, max_iter: int, tol: float
+) -> NewtonState:
+    """Run at most ``max_iter`` passes of damped Newton on every probe of ``state`` (updated
+    in place and returned)."""
+    axes = tuple(range(1, state.theta.ndim))
+    act = np.arange(len(state.theta))
+    for _ in range(max_iter):
+        th = state.theta[act]
+        merit = problem.merit(th, act)
+        state.n_iter[act] += 1
+        worse = problem.rejected(merit, state.merit_prev[act])
+        if worse.any():  # rejected points: halve the step from the last accepted point
+            ia = act[worse]
+            state.step[ia] *= 0.5
+            state.theta[ia] = state.prev[ia] + state.step[ia]
+            tiny = np.abs(state.step[ia]).max(axis=axes) < tol * 1e-3
+            if tiny.any():  # line search exhausted: keep the last accepted point
+                state.theta[ia[tiny]] = state.prev[ia[tiny]]
+                state.done[ia[tiny]] = True
+        good = ~worse
+        if good.any():
+            ig = act[good]
+            thg = th[good]
+            st = problem.step(good)
+            state.prev[ig] = thg
+            state.merit_prev[ig] = merit[good]
+            state.step[ig] = st
+            state.theta[ig] = thg + st
+            size = np.abs(thg).max(axis=axes)
+            conv = _converged(np.abs(st).max(axis=axes), size, state.snorm, ig, tol)
+            state.done[ig[conv]] = True
+        keep = ~state.done[act]
+        if not keep.any():
+            break
+        if not keep.all():
+            act = act[keep]
+            problem.retain(keep)
+    return state

@@ -1,0 +1,78 @@
+"""Feature checks and standardisation, as ``sklearn.preprocessing.StandardScaler`` does it.
+
+Features are standardised with the mean and (population) standard deviation of the training
+data only; a constant feature keeps scale 1. Inputs may be float16 (as the cache stores
+them): they are read in row chunks and upcast chunk by chunk, never modified or copied whole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+
+__all__ = ["as_features", "standardization_stats", "standardized_columns"]
+
+
+def as_features(X, name: str) -> np.ndarray:
+    """``X`` as a numeric 2-d array ``[n_examples, n_dims]`` with ``n_examples >= 1``.
+
+    Raises:
+        DataError: naming ``name``, for any other shape or a non-numeric dtype.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise DataError(f"{name}: expected a 2-d array [n_examples, n_dims], got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise DataError(f"{name}: no examples")
+    if not np.issubdtype(X.dtype, np.floating) and not np.issubdtype(X.dtype, np.integer):
+        raise DataError(f"{name}: expected a numeric array, got dtype {X.dtype}")
+    return X
+
+
+def standardization_stats(X, *, rows_per_chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale ``[D]`` (float64) of ``X [n, D]``, as ``StandardScaler`` computes them
+    (population standard deviation; scale 1 for a constant column). Reads ``X`` in row
+    chunks, upcasting each to float64, so a float16 cache never needs a full float64 copy."""
+    X = as_features(X, "X")
+    n, D = X.shape
+    s1 = np.zeros(D)
+    for i in range(0, n, rows_per_chunk):
+        s1 += X[i : i + rows_per_chunk].sum(axis=0, dtype=np.float64)
+    mean = s1 / n
+    s2 = np.zeros(D)
+    for i in range(0, n, rows_per_chunk):
+        d = X[i : i + rows_per_chunk].astype(np.float64) - mean
+        s2 += np.einsum("ij,ij->j", d, d)
+    var = s2 / n
+    scale = np.sqrt(var)
+    # as sklearn's _handle_zeros_in_scale: (near-)constant columns are left unscaled
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
+    scale[scale < tiny] = 1.0
+    if not np.isfinite(mean).all() or not np.isfinite(scale).all():
+        raise DataError("X: features contain NaN or infinite values")
+    return mean, scale
+
+
+def standardized_columns(
+    X: np.ndarray,
+    cols: np.ndarray,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    device: torch.device,
+    rows_per_chunk: int = 8192,
+) -> torch.Tensor:
+    """``((X[:, cols] - mean[cols]) / scale[cols]).T``: a contiguous float32 tensor
+    ``[len(cols), n]`` on ``device`` (one row per column, the layout every kernel reads),
+    built from float64 row chunks of ``X [n, D]`` (never mutated)."""
+    n = X.shape[0]
+    out = torch.empty((len(cols), n), dtype=torch.float32, device=device)
+    m = mean[cols]
+    s = scale[cols]
+    for i in range(0, n, rows_per_chunk):
+        block = (X[i : i + rows_per_chunk][:, cols].astype(np.float64) - m) / s
+        out[:, i : i + block.shape[0]] = torch.from_numpy(
+            np.ascontiguousarray(block.T, dtype=np.float32)
+        ).to(device)
+    return out
