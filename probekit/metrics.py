@@ -9,7 +9,7 @@ Two entry points with the same names and the same values:
   correlations). It is tested equal to :func:`compute_metrics`.
 
 Metric values are fractions (accuracy 0.873; MCC and correlations in ``[-1, 1]``). The metric
-names of a task come from its :class:`~probekit.tasks.TaskSpec` (``task.metrics``, the first
+names of a task come from its :class:`~probekit.taskspec.TaskSpec` (``task.metrics``, the first
 being the primary one).
 
 Conventions, matching scikit-learn / scipy:
@@ -24,11 +24,12 @@ Conventions, matching scikit-learn / scipy:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from .errors import ConfigError
+from .taskspec import TaskSpec, get_task
 
 __all__ = [
     "CLASSIFICATION_METRICS",
@@ -46,12 +47,11 @@ REGRESSION_METRICS = ("pearson", "spearman")
 METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 
 
-def metric_names(task) -> tuple[str, ...]:
-    """The official GLUE metric names of ``task`` (a :class:`~probekit.tasks.TaskSpec` or a
-    task name), primary metric first: e.g. ``("mcc",)`` for CoLA, ``("f1", "accuracy")`` for MRPC."""
+def metric_names(task: TaskSpec | str) -> tuple[str, ...]:
+    """The official GLUE metric names of ``task`` (a :class:`~probekit.taskspec.TaskSpec` or
+    a task name), primary metric first: ``("mcc",)`` for CoLA, ``("f1", "accuracy")`` for MRPC.
+    """
     if isinstance(task, str):
-        from .tasks import get_task
-
         task = get_task(task)
     return tuple(task.metrics)
 
@@ -99,7 +99,8 @@ def compute_metrics(names: Sequence[str] | str, y_true, y_pred) -> dict[str, flo
     y_pred = np.asarray(y_pred)
     if y_true.ndim != 1 or y_true.shape != y_pred.shape:
         raise ConfigError(
-            f"compute_metrics: y_true {y_true.shape} and y_pred {y_pred.shape} must be equal 1-d shapes"
+            f"compute_metrics: y_true {y_true.shape} and y_pred {y_pred.shape} "
+            "must be equal 1-d shapes"
         )
     out: dict[str, float] = {}
     with warnings.catch_warnings():
@@ -151,9 +152,10 @@ def batch_metrics(names: Sequence[str] | str, y_true, y_pred) -> dict[str, np.nd
         y_pred = y_pred[None, :]
     if y_true.ndim != 1 or y_pred.ndim != 2 or y_pred.shape[1] != y_true.shape[0]:
         raise ConfigError(
-            f"batch_metrics: need y_true [n] and y_pred [B, n]; got {y_true.shape} and {y_pred.shape}"
+            "batch_metrics: need y_true [n] and y_pred [B, n]; "
+            f"got {y_true.shape} and {y_pred.shape}"
         )
-    B, n = y_pred.shape
+    B = y_pred.shape[0]
     out: dict[str, np.ndarray] = {}
     cls_names = [m for m in names if m in CLASSIFICATION_METRICS]
     if cls_names:
@@ -228,8 +230,3 @@ def confusion_metrics(names: Sequence[str] | str, cm, labels) -> dict[str, np.nd
         else:
             raise ConfigError(f"confusion_metrics: {m!r} is not a classification metric")
     return out
-
-
-def mean_metrics(scores: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Mean of each metric over a batch (NaN-aware)."""
-    return {k: float(np.nanmean(v)) for k, v in scores.items()}

@@ -188,3 +188,77 @@ def test_cross_from_the_cli(tiny_model_dir, tiny_glue, tmp_path, capsys):
     assert f"wrote {out / 'result.json'}" in text
     assert cli.main(["cross", "--tasks", "rte", *common]) == 2
     assert "exactly two tasks" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ flags
+def test_renamed_finetune_flags_map_and_warn(capsys):
+    from probekit.cli import build_parser
+
+    parse = build_parser().parse_args
+    a = parse(["finetune", "--out", "x", "--token", "mean", "--max-train-examples", "8"])
+    err = capsys.readouterr().err
+    assert a.pool == "mean" and a.limit == 8 and a.eval_limit is None
+    assert "--token is deprecated" in err and "use --pool" in err
+    assert "--max-train-examples is deprecated" in err and "use --limit" in err
+    a = parse(["cross", "--tasks", "rte,sst2", "--out", "x", "--max-eval-examples", "4"])
+    assert a.eval_limit == 4 and "use --eval-limit" in capsys.readouterr().err
+    a = parse(["multihead", "--tasks", "rte,sst2", "--out", "x", "--pool", "max_norm"])
+    assert a.pool == "max_norm" and a.limit is None and capsys.readouterr().err == ""
+    assert parse(["finetune", "--out", "x"]).pool == "cls"
+    with pytest.raises(SystemExit, match="2"):
+        parse(["finetune", "--out", "x", "--token", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_default_seed_is_0_everywhere():
+    from probekit.cli import build_parser
+
+    parse = build_parser().parse_args
+    io = ["--train", "a.h5", "--eval", "b.h5", "--out", "o"]
+    for argv in (
+        ["run"],
+        ["probe", *io],
+        *(["search", verb, *io] for verb in ("singles", "pairs", "greedy", "eliminate")),
+        *(["search", verb, *io] for verb in ("layers", "tokens")),
+        ["finetune", "--out", "o"],
+        ["cross", "--tasks", "a,b", "--out", "o"],
+        ["multihead", "--tasks", "a,b", "--out", "o"],
+    ):
+        assert parse(argv).seed == 0, argv
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["extract", "--out", "x.h5", "--limit", "4"],
+        ["run"],
+        ["finetune", "--out", "o"],
+        ["cross", "--tasks", "rte,sst2", "--out", "o"],
+        ["multihead", "--tasks", "rte,sst2", "--out", "o"],
+        ["probe", "--train", "a.h5", "--eval", "b.h5", "--out", "o.json"],
+        ["search", "pairs", "--train", "a.h5", "--eval", "b.h5", "--out", "o"],
+    ],
+)
+def test_every_verb_checks_the_device_the_same_way(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*argv, "--device", "tpu7"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown device 'tpu7'" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------ packaging
+def test_only_probekit_is_installed_at_the_top_level():
+    """The console script points into the package; no top-level module named ``cli``."""
+    import tomllib
+    from importlib import metadata
+
+    py = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert py["project"]["scripts"] == {"probekit": "probekit.cli:main"}
+    assert "py-modules" not in py["tool"].get("setuptools", {})
+    assert py["tool"]["setuptools"]["packages"]["find"]["include"] == ["probekit*"]
+    top = metadata.distribution("probekit-dims").read_text("top_level.txt")
+    if top is not None:  # editable installs may not write it
+        assert top.split() == ["probekit"]
+    ep = metadata.entry_points(group="console_scripts", name="probekit")
+    if ep:  # the installed metadata is current (reinstalled after the move)
+        assert next(iter(ep)).value == "probekit.cli:main"

@@ -1,0 +1,190 @@
+"""``probekit probe``: one linear probe on chosen dimensions of one layer, with baselines."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._common import POOL_CHOICES, SubParsers, add_device, device
+
+
+def add_probe(sub: SubParsers) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="one linear probe on chosen dimensions of one layer, with majority, "
+        "random-dimension (and control-task) baselines",
+    )
+    p.add_argument("--train", required=True, help="training cache (.h5)")
+    p.add_argument(
+        "--eval", required=True, help="evaluation cache (.h5, e.g. dev); the reported scores"
+    )
+    p.add_argument(
+        "--layer",
+        type=int,
+        default=-1,
+        help="0 = embeddings, negative counts from the top (default -1)",
+    )
+    p.add_argument(
+        "--pool", default="cls", choices=POOL_CHOICES, help="sentence vector (default cls)"
+    )
+    p.add_argument(
+        "--dims",
+        default="all",
+        help="'all' (default), comma-separated dimensions and ranges, e.g. 12,200 or 0-9",
+    )
+    p.add_argument("--out", required=True, help="result file (.json)")
+    p.add_argument(
+        "--C",
+        type=float,
+        default=1.0,
+        help="inverse L2 strength, as scikit-learn's LogisticRegression (ridge: alpha = 1/C)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the validation split, random baseline, control"
+    )
+    p.add_argument(
+        "--n-random", type=int, default=20, help="random-dimension baseline draws (default 20)"
+    )
+    p.add_argument(
+        "--val-fraction", type=float, default=0.2, help="validation part of --train (default 0.2)"
+    )
+    p.add_argument(
+        "--control",
+        action="store_true",
+        help="also fit a Hewitt & Liang control task (input type = first content token; "
+        "needs token fields in both caches) and report selectivity",
+    )
+    add_device(p, "cpu", "torch device of the probe engine")
+    p.add_argument("--progress", action="store_true", help="progress bars")
+    p.set_defaults(func=cmd_probe)
+
+
+def _input_types(cache: Any) -> list:
+    from probekit.errors import CacheError
+    from probekit.probes import input_types
+
+    if not cache.has_tokens:
+        raise CacheError(f"{cache.path}: --control needs token fields (extracted with --no-tokens)")
+    return input_types(
+        cache.token_field("input_ids"), cache.offsets, cache.token_field("special_tokens_mask")
+    )
+
+
+def _probe(args: argparse.Namespace) -> dict[str, Any]:
+    """Fit and score the probe; the result record (as written to ``--out``)."""
+    import time
+
+    from probekit._io import write_json
+    from probekit.cache import ActivationCache
+    from probekit.dims import parse_dims
+    from probekit.errors import DataError
+    from probekit.probes import evaluate_probe
+    from probekit.provenance import PAIRING_FIELDS, check_same, versions
+
+    t0 = time.perf_counter()
+    dev = str(device(args))
+    with ActivationCache(args.train) as tr, ActivationCache(args.eval) as ev:
+        check_same(
+            tr.meta,
+            ev.meta,
+            PAIRING_FIELDS,
+            what_a=f"--train {tr.path}",
+            what_b=f"--eval {ev.path}",
+        )
+        task = tr.task
+        layer = tr.layer_index(args.layer)
+        dims = parse_dims(args.dims, tr.hidden_size)
+        ytr, yev = tr.labels, ev.labels
+        if not task.regression and ((ytr < 0).any() or (yev < 0).any()):
+            bad = tr.path if (ytr < 0).any() else ev.path
+            raise DataError(f"{bad}: has unlabelled examples (label -1)")
+        types = (_input_types(tr), _input_types(ev)) if args.control else (None, None)
+        print(
+            f"probe: task {task.name}, layer {layer} of {tr.n_layers - 1} ({args.pool}), "
+            f"{len(dims)} of {tr.hidden_size} dims; train {tr.n_examples} ({tr.path.name}), "
+            f"eval {ev.n_examples} ({ev.path.name})"
+        )
+        res = evaluate_probe(
+            tr.features(layer, args.pool),
+            ytr,
+            ev.features(layer, args.pool),
+            yev,
+            dims,
+            metrics=task.metrics,
+            regression=task.regression,
+            C=args.C,
+            device=dev,
+            seed=args.seed,
+            n_random=args.n_random,
+            val_fraction=args.val_fraction,
+            types_train=types[0],
+            types_eval=types[1],
+            progress=args.progress,
+        )
+        sources = {
+            "train": str(tr.path),
+            "eval": str(ev.path),
+            "model": tr.meta.get("model"),
+            "model_hash": tr.meta.get("model_hash"),
+            "train_split": tr.meta.get("split"),
+            "eval_split": ev.meta.get("split"),
+        }
+    elapsed = round(time.perf_counter() - t0, 3)
+    out = {
+        "kind": "probe",
+        "command": "probe",  # deprecated tag (one release): read "kind"
+        "task": task.name,
+        "layer": layer,
+        "layer_arg": args.layer,
+        "pool": args.pool,
+        **res,
+        "probe": {
+            "kind": "ridge" if task.regression else "logistic",
+            "C": args.C,
+            "standardized": "train mean/std",
+        },
+        "seed": args.seed,
+        "sources": sources,
+        "config": {k: v for k, v in vars(args).items() if k != "func"},
+        "versions": versions(),
+        "elapsed_s": elapsed,
+        "wall_time_s": elapsed,  # deprecated spelling of elapsed_s (one release)
+    }
+    write_json(args.out, out)
+    return out
+
+
+def _table(res: dict[str, Any], names: list[str]) -> list[str]:
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    rb = res["random_baseline"]
+    rows = [
+        ("probe (eval)", [f(res["metrics"][m]) for m in names]),
+        ("probe (val split)", [f(res["val_metrics"][m]) for m in names]),
+        ("majority", [f(res["majority_baseline"][m]) for m in names]),
+    ]
+    if rb.get("n_draws"):
+        rows.append(
+            (
+                f"random {rb['k']} dims (x{rb['n_draws']})",
+                [f"{f(rb['mean'][m])} +- {f(rb['std'][m])}" for m in names],
+            )
+        )
+    if "control" in res:
+        rows.append(("control task", [f(res["control"]["metrics"][m]) for m in names]))
+        rows.append(("selectivity", [f(res["control"]["selectivity"][m]) for m in names]))
+    w = max(len(r[0]) for r in rows) + 2
+    lines = [" " * w + "".join(f"{m:>20}" for m in names)]
+    lines += [f"{label:<{w}}" + "".join(f"{v:>20}" for v in vals) for label, vals in rows]
+    return lines
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    out = _probe(args)
+    print("\n".join(_table(out, list(out["metrics"]))))
+    print(f"wrote {args.out} in {out['elapsed_s']:.1f} s")
+    return 0
