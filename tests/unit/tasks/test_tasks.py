@@ -83,7 +83,7 @@ def test_glue_errors_name_the_culprit(tmp_path):
     with pytest.raises(DataError, match="missing column"):
         load_glue_dir("sst2", "dev", g)
     (g / "SST-2/dev.tsv").write_bytes(b"sentence\tlabel\ngood\t1\nbad \xff\xfe\t0\n")
-    with pytest.raises(DataError, match="line 3.*not valid UTF-8"):
+    with pytest.raises(DataError, match=r"line 3.*not valid UTF-8"):
         load_glue_dir("sst2", "dev", g)
     with pytest.raises(DataError, match="no QNLI/ directory"):
         load_glue_dir("qnli", "dev", g)
@@ -141,3 +141,13 @@ def test_custom_file_through_the_dispatcher(tmp_path):
 def test_is_regression_is_a_deprecated_alias():
     with pytest.warns(DeprecationWarning, match="TaskSpec.regression"):
         assert get_task("stsb").is_regression is True
+
+
+def test_the_registry_lives_in_taskspec_and_tasks_re_exports_it():
+    import probekit.taskspec as ts
+    from probekit import tasks
+    from probekit.demo import load_demo as demo_loader
+
+    for name in ts.__all__:
+        assert getattr(tasks, name) is getattr(ts, name)
+    assert tasks.load_demo is demo_loader
