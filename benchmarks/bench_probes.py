@@ -98,7 +98,7 @@ def sklearn_loop(Xs_tr, ytr, Xs_ev, yev, pairs, C=1.0, solver="lbfgs"):
     return time.perf_counter() - t0, acc
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--quick",
@@ -128,7 +128,44 @@ def main() -> None:
         args.sk_pairs, args.eager_pairs = 60, 300
     if args.glue_dir:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    return args
 
+
+def full_width(eng, Xtr, ytr, Xev, yev, Xs_tr, Xs_ev) -> dict:
+    """One full-width probe (all dimensions): the engine vs scikit-learn (lbfgs, newton)."""
+    from sklearn.linear_model import LogisticRegression
+
+    D = Xtr.shape[1]
+    full = np.arange(D)[None, :]
+    t0 = time.perf_counter()
+    sf = eng.fit_score(Xtr, ytr, Xev, yev, full, metrics=("accuracy",))
+    t_full = time.perf_counter() - t0
+    out = {}
+    for solver in ("lbfgs", "newton-cholesky"):
+        t0 = time.perf_counter()
+        lr = LogisticRegression(C=1.0, solver=solver, max_iter=5000).fit(Xs_tr, ytr)
+        out[solver] = (time.perf_counter() - t0, (lr.predict(Xs_ev) == yev).mean())
+    res = {
+        "full_engine_s": t_full,
+        "full_engine_acc": float(sf["accuracy"][0]),
+        "full_sklearn_lbfgs_s": out["lbfgs"][0],
+        "full_sklearn_lbfgs_acc": float(out["lbfgs"][1]),
+        "full_sklearn_newton_s": out["newton-cholesky"][0],
+        "full_sklearn_newton_acc": float(out["newton-cholesky"][1]),
+    }
+    print()
+    print(
+        f"one full-width probe ({D} dims): engine {t_full:.2f} s "
+        f"(acc {sf['accuracy'][0]:.4f}); sklearn lbfgs {out['lbfgs'][0]:.2f} s "
+        f"(acc {out['lbfgs'][1]:.4f}, {out['lbfgs'][0] / t_full:.1f}x the engine); "
+        f"sklearn newton-cholesky {out['newton-cholesky'][0]:.2f} s "
+        f"(acc {out['newton-cholesky'][1]:.4f})"
+    )
+    return res
+
+
+def main() -> None:
+    args = parse_args()
     X, y, desc = load_features(args)
     ntr = args.n_train
     Xtr, ytr, Xev, yev = X[:ntr], y[:ntr], X[ntr:], y[ntr:]
@@ -141,8 +178,8 @@ def main() -> None:
     half = len(sample) // 2
     print(f"data: {desc}; train {len(ytr)}, held-out {len(yev)}, {D} dims, {len(pairs):,} pairs")
     print(
-        f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
-        f"torch {torch.__version__}"
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"torch threads {torch.get_num_threads()}, torch {torch.__version__}"
     )
 
     # scikit-learn sees the same standardisation the engine uses (train mean/std), in float64
@@ -165,7 +202,7 @@ def main() -> None:
     t0 = time.perf_counter()
     s1 = eng.fit_score(Xtr, ytr, Xev, yev, pairs, metrics=("accuracy",))
     t_first = time.perf_counter() - t0
-    st = eng.last_stats_
+    st = s1.stats  # FitStats: convergence, chunking, compilation of that call
     t0 = time.perf_counter()
     s2 = eng.fit_score(Xtr, ytr, Xev, yev, pairs, metrics=("accuracy",))
     t_second = time.perf_counter() - t0
@@ -191,11 +228,11 @@ def main() -> None:
             "engine_first_call_s": t_first,
             "engine_steady_s": t_second,
             "engine_probes_per_s": len(pairs) / t_second,
-            "compiled": bool(st["compiled"]),
-            "chunk_size": int(st["chunk_size"]),
-            "newton_passes_mean": float(st["n_iter"].mean()),
-            "newton_passes_max": int(st["n_iter"].max()),
-            "all_converged": bool(st["converged"].all()),
+            "compiled": bool(st.compiled),
+            "chunk_size": int(st.chunk_size),
+            "newton_passes_mean": float(st.n_iter.mean()),
+            "newton_passes_max": int(st.n_iter.max()),
+            "all_converged": bool(st.converged.all()),
             "sklearn_sample_pairs": len(sample),
             "sklearn_probes_per_s": sk_rate,
             "sklearn_all_pairs_s_extrapolated": sk_all,
@@ -211,28 +248,22 @@ def main() -> None:
     )
     print()
     print(f"{'all pairs, logistic (C=1)':<46}{'seconds':>10}{'probes/s':>11}{'vs sklearn':>12}")
+    t_eager_all = len(pairs) / eager_rate
+    for label, secs in (
+        ("  engine, first call (incl. torch.compile)", t_first),
+        ("  engine, second call", t_second),
+        ("  engine, eager (no compile; extrapolated)", t_eager_all),
+        (f"  sklearn loop (extrapolated from {len(sample)})", sk_all),
+    ):
+        print(f"{label:<46}{secs:>10.2f}{len(pairs) / secs:>11.0f}{sk_all / secs:>11.1f}x")
     print(
-        f"{'  engine, first call (incl. torch.compile)':<46}{t_first:>10.2f}{len(pairs) / t_first:>11.0f}"
-        f"{sk_all / t_first:>11.1f}x"
+        f"  Newton passes per probe: mean {st.n_iter.mean():.2f}, max {st.n_iter.max()}; chunk "
+        f"{st.chunk_size}; compiled: {st.compiled}; all converged: {bool(st.converged.all())}"
     )
     print(
-        f"{'  engine, second call':<46}{t_second:>10.2f}{len(pairs) / t_second:>11.0f}{sk_all / t_second:>11.1f}x"
-    )
-    print(
-        f"{'  engine, eager (no compile; extrapolated)':<46}{len(pairs) / eager_rate:>10.1f}{eager_rate:>11.0f}"
-        f"{sk_all / (len(pairs) / eager_rate):>11.1f}x"
-    )
-    print(
-        f"{'  sklearn loop (extrapolated from ' + str(len(sample)) + ')':<46}{sk_all:>10.1f}{sk_rate:>11.0f}"
-        f"{1.0:>11.1f}x"
-    )
-    print(
-        f"  Newton passes per probe: mean {st['n_iter'].mean():.2f}, max {st['n_iter'].max()}; chunk "
-        f"{st['chunk_size']}; compiled: {st['compiled']}; all converged: {bool(st['converged'].all())}"
-    )
-    print(
-        f"  parity vs sklearn on {len(sample)} pairs: |accuracy diff| median {np.median(diff) * 100:.3f} points, "
-        f"max {diff.max() * 100:.3f} points; eager vs compiled max {eager_vs_compiled.max() * 100:.3f} points"
+        f"  parity vs sklearn on {len(sample)} pairs: |accuracy diff| median "
+        f"{np.median(diff) * 100:.3f} points, max {diff.max() * 100:.3f} points; "
+        f"eager vs compiled max {eager_vs_compiled.max() * 100:.3f} points"
     )
 
     # ridge (closed form from one Gram matrix), all pairs, for scale
@@ -246,33 +277,7 @@ def main() -> None:
     print(f"  ridge engine, all pairs (closed form): {t_ridge:.2f} s")
 
     if not args.quick:
-        from sklearn.linear_model import LogisticRegression
-
-        full = np.arange(D)[None, :]
-        t0 = time.perf_counter()
-        sf = eng.fit_score(Xtr, ytr, Xev, yev, full, metrics=("accuracy",))
-        t_full = time.perf_counter() - t0
-        out = {}
-        for solver in ("lbfgs", "newton-cholesky"):
-            t0 = time.perf_counter()
-            lr = LogisticRegression(C=1.0, solver=solver, max_iter=5000).fit(Xs_tr, ytr)
-            out[solver] = (time.perf_counter() - t0, (lr.predict(Xs_ev) == yev).mean())
-        res.update(
-            {
-                "full_engine_s": t_full,
-                "full_engine_acc": float(sf["accuracy"][0]),
-                "full_sklearn_lbfgs_s": out["lbfgs"][0],
-                "full_sklearn_lbfgs_acc": float(out["lbfgs"][1]),
-                "full_sklearn_newton_s": out["newton-cholesky"][0],
-                "full_sklearn_newton_acc": float(out["newton-cholesky"][1]),
-            }
-        )
-        print()
-        print(
-            f"one full-width probe ({D} dims): engine {t_full:.2f} s (acc {sf['accuracy'][0]:.4f}); sklearn lbfgs "
-            f"{out['lbfgs'][0]:.2f} s (acc {out['lbfgs'][1]:.4f}, {out['lbfgs'][0] / t_full:.1f}x the engine); "
-            f"sklearn newton-cholesky {out['newton-cholesky'][0]:.2f} s (acc {out['newton-cholesky'][1]:.4f})"
-        )
+        res.update(full_width(eng, Xtr, ytr, Xev, yev, Xs_tr, Xs_ev))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     res["peak_rss_gib"] = peak
     print(f"peak resident memory of this process: {peak:.2f} GiB (engine budget 2 GiB in flight)")

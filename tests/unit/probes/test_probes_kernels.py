@@ -1,0 +1,121 @@
+"""probekit.probes.kernels: fused and batched sums agree; compilation and its fallback."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from probe_data import planted, random_dims
+
+import probekit.probes.kernels as P
+from probekit.probes import ProbeEngine
+
+
+def _toy(B=6, k=3, n=200, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    Xt = torch.randn((8, n), generator=g)
+    d = torch.stack([torch.randperm(8, generator=g)[:k] for _ in range(B)])
+    theta = 0.3 * torch.randn((B, k + 1), generator=g)
+    y = (torch.rand(n, generator=g) < 0.4).to(torch.float32)
+    return Xt, d, theta, y
+
+
+def test_fused_sums_equal_batched_and_the_explicit_gradient_and_hessian():
+    Xt, d, theta, y = _toy()
+    k = d.shape[1]
+    fused = P.binary_pass_sums(Xt, d, theta, y).double().numpy()
+    bmm = P.binary_pass_bmm(Xt, d, theta, y).double().numpy()
+    np.testing.assert_allclose(fused, bmm, rtol=1e-5, atol=1e-4)
+    g, H = P.unpack_binary(fused, k)
+    X = Xt.double().numpy()
+    for b in range(len(d)):
+        A = np.vstack([X[d[b].numpy()], np.ones(X.shape[1])])  # [k+1, n]
+        p = 1 / (1 + np.exp(-(theta[b].double().numpy() @ A)))
+        np.testing.assert_allclose(g[b], A @ (p - y.double().numpy()), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(H[b], (A * (p * (1 - p))) @ A.T, rtol=1e-4, atol=1e-4)
+
+
+def test_eval_kernels_agree():
+    Xt, d, theta, y = _toy(seed=1)
+    a = P.binary_eval(Xt, d, theta, y)
+    b = P.binary_eval_bmm(Xt, d, theta, y)
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5)
+    z = (theta[:, :-1, None] * Xt[d]).sum(1) + theta[:, -1:]
+    assert torch.equal(a[:, 2], (z > 0).float().sum(1))  # predicted positives
+
+
+def test_shared_pass_equals_generic_pass():
+    """Probes sharing their first s columns: the shared-column sums are the generic ones."""
+    Xt, _, _, y = _toy(seed=2)
+    s = 2
+    own = torch.tensor([3, 5, 6, 7])
+    d = torch.cat([torch.tensor([[0, 1]]).expand(len(own), s), own[:, None]], 1)
+    theta = 0.2 * torch.randn((len(own), s + 2), generator=torch.Generator().manual_seed(3))
+    S1 = torch.cat([Xt[:s], torch.ones((1, Xt.shape[1]))])
+    a, b = np.triu_indices(s + 1)
+    Q = S1[torch.as_tensor(a)] * S1[torch.as_tensor(b)]
+    g, H = P.shared_unpack(P.shared_pass(S1, Q, Xt[own], theta, y), s)
+    g0, H0 = P.unpack_binary(P.binary_pass_bmm(Xt, d, theta, y).double().numpy(), s + 1)
+    np.testing.assert_allclose(g, g0, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(H, H0, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_compiled_kernels_match_eager():
+    """The torch.compile path gives the eager path's answers (marked slow: compiling costs
+    seconds to a minute on a cold cache)."""
+    Xtr, ytr, Xev, yev = planted(n=3000, K=2, seed=12)
+    dims = np.stack(np.triu_indices(24, 1), 1)  # all 276 pairs
+    a = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy", "f1"))
+    b = ProbeEngine(compile=True).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy", "f1"))
+    assert b.stats.compiled and not b.stats.compile_fallback
+    assert np.abs(a["accuracy"] - b["accuracy"]).max() <= 1.5 / len(yev)
+    np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-4)
+
+
+def test_compile_failure_falls_back(monkeypatch):
+    def broken(*a, **k):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(P.torch, "compile", broken)
+    monkeypatch.setattr(P, "_COMPILED", {})
+    monkeypatch.setattr(P, "_COMPILE_FAILED", set())
+    Xtr, ytr, Xev, yev = planted(K=2, seed=13)
+    dims = random_dims(24, 2, 100, seed=0)
+    a = ProbeEngine(compile=True).fit_score(Xtr, ytr, Xev, yev, dims)
+    b = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, dims)
+    np.testing.assert_array_equal(a["accuracy"], b["accuracy"])
+    assert a.stats.compiled and a.stats.compile_fallback
+
+
+def test_compile_failure_at_run_time_falls_back_to_eager(monkeypatch, caplog):
+    """torch.compile succeeds but the compiled kernel raises when called: the engine logs it,
+    runs the same kernels eagerly (identical answers), records the fallback, and does not
+    retry the broken kernel."""
+    calls = []
+
+    def fake_compile(fn, **kw):
+        def broken(*a, **k):
+            calls.append(fn.__name__)
+            raise RuntimeError("inductor exploded")
+
+        return broken
+
+    monkeypatch.setattr(P.torch, "compile", fake_compile)
+    monkeypatch.setattr(P, "_COMPILED", {})
+    monkeypatch.setattr(P, "_COMPILE_FAILED", set())
+    Xtr, ytr, Xev, yev = planted(K=2, seed=13)
+    dims = random_dims(24, 2, 100, seed=0)
+    with caplog.at_level(logging.WARNING, logger="probekit"):
+        a = ProbeEngine(compile=True).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+        a2 = ProbeEngine(compile=True).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    b = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    assert calls and len(calls) == len(set(calls))  # each broken kernel was tried once only
+    assert "falling back to eager" in caplog.text
+    for s in (a, a2):
+        np.testing.assert_array_equal(s["accuracy"], b["accuracy"])
+        np.testing.assert_allclose(s["loss"], b["loss"], rtol=1e-5)  # fused sums, run eagerly
+        assert s.stats.compile_fallback
+    assert not b.stats.compile_fallback
