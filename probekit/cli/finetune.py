@@ -8,6 +8,8 @@ from typing import Any
 
 from ._common import SubParsers, add_device, add_model, deprecated_alias, device
 
+_POOLS = ["cls", "max_norm", "mean", "max"]  # the pools a fine-tuning head can read
+
 
 def add_training_options(p: argparse.ArgumentParser) -> None:
     """Options shared by finetune, cross and multihead (defaults: ``FinetuneConfig``'s)."""
@@ -43,19 +45,16 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-_POOLS = ["cls", "max_norm", "mean", "max"]
-
-
 def _add_head_options(p: argparse.ArgumentParser, d: Any) -> None:
     p.add_argument(
         "--layer",
         type=int,
-        default=d.layer,
+        default=d.head.layer,
         help="hidden state the head reads (0 = embeddings, -1 = last)",
     )
     p.add_argument(
         "--pool",
-        default="cls",
+        default=d.head.pool,
         choices=_POOLS,
         help="token vector fed to the head (max_norm: largest-norm non-special token)",
     )
@@ -68,12 +67,12 @@ def _add_head_options(p: argparse.ArgumentParser, d: Any) -> None:
         default=d.freeze,
         help="none, embeddings, encoder (all pre-trained weights) or bottom-K",
     )
-    p.add_argument("--head-layers", type=int, default=d.head_layers, choices=[1, 2])
+    p.add_argument("--head-layers", type=int, default=d.head.head_layers, choices=[1, 2])
     p.add_argument(
         "--head-hidden", type=int, help="middle width of 2-layer heads (default: the hidden size)"
     )
-    p.add_argument("--head-activation", default=d.head_activation, choices=["tanh", "relu", "gelu"])
-    p.add_argument("--head-dropout", type=float, default=d.head_dropout)
+    p.add_argument("--head-activation", default=d.head.activation, choices=["tanh", "relu", "gelu"])
+    p.add_argument("--head-dropout", type=float, default=d.head.dropout)
 
 
 def _add_optimizer_options(p: argparse.ArgumentParser, d: Any) -> None:
@@ -93,7 +92,12 @@ def _add_optimizer_options(p: argparse.ArgumentParser, d: Any) -> None:
     p.add_argument(
         "--max-grad-norm", type=float, default=d.max_grad_norm, help="gradient clipping (0: off)"
     )
-    p.add_argument("--seed", type=int, default=0, help="head init, dropout, data order (default 0)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help=f"head init, dropout, data order (default {d.seed})",
+    )
     p.add_argument(
         "--mixed-precision",
         default=d.mixed_precision,
@@ -102,20 +106,24 @@ def _add_optimizer_options(p: argparse.ArgumentParser, d: Any) -> None:
     )
 
 
-def training_config(args: argparse.Namespace, **kw: Any) -> Any:
+def training_config(args: argparse.Namespace, dims: Any = "all", **kw: Any) -> Any:
     """The :class:`~probekit.finetune.FinetuneConfig` of the options above (``kw`` added)."""
-    from probekit.finetune import FinetuneConfig
+    from probekit.finetune import FinetuneConfig, HeadConfig
 
+    head = HeadConfig(
+        dims=dims,
+        layer=args.layer,
+        pool=args.pool,
+        include_cls=args.include_cls,
+        head_layers=args.head_layers,
+        hidden=args.head_hidden,
+        activation=args.head_activation,
+        dropout=args.head_dropout,
+    )
     return FinetuneConfig(
         model=args.model,
-        layer=args.layer,
-        token=args.pool,
-        include_cls=args.include_cls,
+        head=head,
         freeze=args.freeze,
-        head_layers=args.head_layers,
-        head_hidden=args.head_hidden,
-        head_activation=args.head_activation,
-        head_dropout=args.head_dropout,
         lr=args.lr,
         head_lr=args.head_lr,
         batch_size=args.batch_size,
@@ -128,8 +136,8 @@ def training_config(args: argparse.Namespace, **kw: Any) -> Any:
         max_grad_norm=args.max_grad_norm,
         seed=args.seed,
         mixed_precision=args.mixed_precision,
-        max_train_examples=args.limit,
-        max_eval_examples=args.eval_limit,
+        limit=args.limit,
+        eval_limit=args.eval_limit,
         eval_split=args.eval_split,
         checkpoint_every=args.checkpoint_every,
         **kw,
@@ -211,8 +219,7 @@ def _report(r: Any) -> list[str]:
         f"({sum(h['effective'] for h in pc['heads'].values()):,} reachable through the "
         "selected dims)"
     )
-    elapsed = rec["elapsed_s"] if "elapsed_s" in rec else rec["wall_seconds"]
-    lines.append(f"dev: {fmt_scores(r.metrics)}  ({elapsed:.1f} s)")
+    lines.append(f"dev: {fmt_scores(r.metrics)}  ({rec['elapsed_s']:.1f} s)")
     lines.append(
         f"wrote {r.result_path} and {r.model_dir}/ "
         f"(probe it: probekit extract --model {r.model_dir} ...)"

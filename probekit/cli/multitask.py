@@ -36,7 +36,7 @@ def cmd_cross(args: argparse.Namespace) -> int:
         )
         return 2
     r = cross_finetune(
-        training_config(args, dims=args.dims),
+        training_config(args, args.dims),
         tuple(args.tasks),
         device=device(args),
         out_dir=args.out,

@@ -59,99 +59,36 @@ def add_probe(sub: SubParsers) -> None:
     p.set_defaults(func=cmd_probe)
 
 
-def _input_types(cache: Any) -> list:
-    from probekit.errors import CacheError
-    from probekit.probes import input_types
-
-    if not cache.has_tokens:
-        raise CacheError(f"{cache.path}: --control needs token fields (extracted with --no-tokens)")
-    return input_types(
-        cache.token_field("input_ids"), cache.offsets, cache.token_field("special_tokens_mask")
-    )
-
-
 def _probe(args: argparse.Namespace) -> dict[str, Any]:
-    """Fit and score the probe; the result record (as written to ``--out``)."""
-    import time
-
-    from probekit._io import write_json
+    """Fit and score the probe (:func:`probekit.search.probe_sources`); its record."""
     from probekit.cache import ActivationCache
     from probekit.dims import parse_dims
-    from probekit.errors import DataError
-    from probekit.probes import evaluate_probe
-    from probekit.provenance import PAIRING_FIELDS, check_same, versions
+    from probekit.search import SearchConfig, probe_sources
 
-    t0 = time.perf_counter()
-    dev = str(device(args))
+    cfg = SearchConfig(
+        C=args.C,
+        device=str(device(args)),
+        seed=args.seed,
+        n_random=args.n_random,
+        val_fraction=args.val_fraction,
+        progress=args.progress,
+    )
     with ActivationCache(args.train) as tr, ActivationCache(args.eval) as ev:
-        check_same(
-            tr.meta,
-            ev.meta,
-            PAIRING_FIELDS,
-            what_a=f"--train {tr.path}",
-            what_b=f"--eval {ev.path}",
-        )
-        task = tr.task
-        layer = tr.layer_index(args.layer)
-        dims = parse_dims(args.dims, tr.hidden_size)
-        ytr, yev = tr.labels, ev.labels
-        if not task.regression and ((ytr < 0).any() or (yev < 0).any()):
-            bad = tr.path if (ytr < 0).any() else ev.path
-            raise DataError(f"{bad}: has unlabelled examples (label -1)")
-        types = (_input_types(tr), _input_types(ev)) if args.control else (None, None)
         print(
-            f"probe: task {task.name}, layer {layer} of {tr.n_layers - 1} ({args.pool}), "
-            f"{len(dims)} of {tr.hidden_size} dims; train {tr.n_examples} ({tr.path.name}), "
+            f"probe: task {tr.task.name}, layer {tr.layer_index(args.layer)} of "
+            f"{tr.n_layers - 1} ({args.pool}), {len(parse_dims(args.dims, tr.hidden_size))} of "
+            f"{tr.hidden_size} dims; train {tr.n_examples} ({tr.path.name}), "
             f"eval {ev.n_examples} ({ev.path.name})"
         )
-        res = evaluate_probe(
-            tr.features(layer, args.pool),
-            ytr,
-            ev.features(layer, args.pool),
-            yev,
-            dims,
-            metrics=task.metrics,
-            regression=task.regression,
-            C=args.C,
-            device=dev,
-            seed=args.seed,
-            n_random=args.n_random,
-            val_fraction=args.val_fraction,
-            types_train=types[0],
-            types_eval=types[1],
-            progress=args.progress,
+        return probe_sources(
+            tr,
+            ev,
+            layer=args.layer,
+            pool=args.pool,
+            dims=args.dims,
+            config=cfg,
+            control=args.control,
         )
-        sources = {
-            "train": str(tr.path),
-            "eval": str(ev.path),
-            "model": tr.meta.get("model"),
-            "model_hash": tr.meta.get("model_hash"),
-            "train_split": tr.meta.get("split"),
-            "eval_split": ev.meta.get("split"),
-        }
-    elapsed = round(time.perf_counter() - t0, 3)
-    out = {
-        "kind": "probe",
-        "command": "probe",  # deprecated tag (one release): read "kind"
-        "task": task.name,
-        "layer": layer,
-        "layer_arg": args.layer,
-        "pool": args.pool,
-        **res,
-        "probe": {
-            "kind": "ridge" if task.regression else "logistic",
-            "C": args.C,
-            "standardized": "train mean/std",
-        },
-        "seed": args.seed,
-        "sources": sources,
-        "config": {k: v for k, v in vars(args).items() if k != "func"},
-        "versions": versions(),
-        "elapsed_s": elapsed,
-        "wall_time_s": elapsed,  # deprecated spelling of elapsed_s (one release)
-    }
-    write_json(args.out, out)
-    return out
 
 
 def _table(res: dict[str, Any], names: list[str]) -> list[str]:
@@ -181,10 +118,10 @@ def _table(res: dict[str, Any], names: list[str]) -> list[str]:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from probekit.search import write_probe_record
 
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     out = _probe(args)
+    write_probe_record(args.out, out)
     print("\n".join(_table(out, list(out["metrics"]))))
     print(f"wrote {args.out} in {out['elapsed_s']:.1f} s")
     return 0
