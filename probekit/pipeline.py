@@ -15,27 +15,44 @@ dimensions that carry it.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ._io import write_json
 from .cache import ActivationCache, partial_path
 from .errors import CacheError
 from .extract import extract
 from .models import LoadedModel, load_encoder
+from .provenance import DATA_FIELDS, MODEL_FIELDS, TASK_FIELDS, mismatches
 from .tasks import TaskData, load_task, normalize_split
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["StudyConfig", "ensure_cache", "run_study"]
+__all__ = ["RunConfig", "StudyConfig", "ensure_cache", "run_study"]
+
+#: what a reused cache must match (the model, how the vectors were made, the task, the data)
+REUSE_FIELDS = (
+    *MODEL_FIELDS,
+    "max_length",
+    "storage_dtype",
+    "compute_dtype",
+    *TASK_FIELDS,
+    *(f for f in DATA_FIELDS if f != "full_data_hash"),
+    "shard",
+)
 
 
 @dataclass
-class StudyConfig:
-    """Settings of :func:`run_study` (the defaults are the CLI's)."""
+class RunConfig:
+    """Settings of :func:`run_study` (``probekit run``).
+
+    ``device`` is where extraction runs (``cpu`` by default: no helper picks a device on its
+    own; the CLI passes ``auto`` explicitly). The searches' probes run on the CPU.
+    """
 
     model: str = "minilm"
     task: str = "demo"
@@ -45,7 +62,7 @@ class StudyConfig:
     eval_split: str = "dev"
     limit: int | None = None
     eval_limit: int | None = None
-    device: str = "auto"
+    device: str = "cpu"
     batch_size: int = 32
     max_length: int = 128
     layer: int = -1
@@ -55,6 +72,36 @@ class StudyConfig:
     n_random: int = 20
     pair_candidates: int | None = 48
     report: bool = True
+
+
+@dataclass
+class StudyConfig(RunConfig):
+    """Deprecated name of :class:`RunConfig` (one release)."""
+
+    def __post_init__(self) -> None:
+        warnings.warn(
+            "StudyConfig is deprecated; use probekit.pipeline.RunConfig",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
+def _expected_identity(lm: LoadedModel, data: TaskData, max_length: int) -> dict[str, Any]:
+    """The identity fields of a cache :func:`probekit.extract.extract` would write now."""
+    return {
+        "model_hash": lm.weights_hash,
+        "tokenizer": getattr(lm.tokenizer, "name_or_path", "") or lm.path,
+        "n_layers": lm.n_layers,
+        "hidden_size": lm.hidden_size,
+        "max_length": int(max_length),
+        "storage_dtype": "float16",
+        "compute_dtype": str(lm.dtype).replace("torch.", ""),
+        "task": data.task.name,
+        "split": data.split,
+        "data_hash": data.fingerprint(),
+        "n_examples": len(data),
+        "shard": "",
+    }
 
 
 def ensure_cache(
@@ -69,20 +116,18 @@ def ensure_cache(
     """Extract ``data`` into ``path`` unless an identical cache is already there.
 
     Returns ``(path, what)`` where ``what`` is ``reused``, ``resumed`` or ``extracted``. A
-    complete cache made from other data or another model is replaced; a partial one made with
-    the same settings is resumed.
+    complete cache is reused only when every field of :data:`REUSE_FIELDS` (model,
+    tokenizer, shape, max_length, dtypes, task, split, data hash, size) matches; otherwise it
+    is replaced. A partial one made with the same settings is resumed.
     """
     if path.exists():
         try:
             with ActivationCache(path) as c:
                 m = c.meta
-            if (
-                m.get("data_hash") == data.fingerprint()
-                and m.get("model_hash") == lm.weights_hash
-                and int(m.get("max_length", -1)) == max_length
-            ):
+            bad = mismatches(m, _expected_identity(lm, data, max_length), REUSE_FIELDS)
+            if not bad:
                 return path, "reused"
-            logger.info("%s was made from other data or another model; extracting again", path)
+            logger.info("%s differs in %s; extracting again", path, ", ".join(k for k, _, _ in bad))
         except CacheError as e:
             logger.warning("replacing unreadable cache %s (%s)", path, e)
     resume = partial_path(path).exists()
@@ -99,7 +144,7 @@ def ensure_cache(
     return rep.path, "resumed" if rep.resumed_from else "extracted"
 
 
-def run_study(cfg: StudyConfig, *, progress: bool | None = None) -> dict[str, Any]:
+def run_study(cfg: RunConfig, *, progress: bool | None = None) -> dict[str, Any]:
     """Run the main job and return its summary (also written to ``OUT/summary.json``)."""
     from . import search
 
@@ -124,7 +169,9 @@ def run_study(cfg: StudyConfig, *, progress: bool | None = None) -> dict[str, An
         }
     del lm
     common = dict(
-        seed=cfg.seed, n_random=cfg.n_random, out_dir=out / "search", progress=bool(progress)
+        config=search.SearchConfig(
+            seed=cfg.seed, n_random=cfg.n_random, out_dir=out / "search", progress=bool(progress)
+        )
     )
     results: dict[str, Any] = {}
     with (
@@ -139,20 +186,17 @@ def run_study(cfg: StudyConfig, *, progress: bool | None = None) -> dict[str, An
         lay = search.layers(
             tr, ev, pool=cfg.pool, k=cfg.k, pair_candidates=cfg.pair_candidates, **common
         )
-        lay.save(out / "search")
         results["layers"] = lay.data
         gr = search.greedy(tr, ev, layer=cfg.layer, pool=cfg.pool, k=cfg.k, **common)
-        gr.save(out / "search")
         results["greedy"] = gr.data
         el = search.eliminate(
             tr, ev, layer=cfg.layer, pool=cfg.pool, start=gr.selected, k=2, **common
         )
-        el.save(out / "search")
         results["eliminate"] = el.data
         tok = search.tokens(tr, ev, layer=cfg.layer, k=cfg.k, **common)
-        tok.save(out / "search")
         results["tokens"] = tok.data
     summary = {
+        "kind": "run",
         "config": asdict(cfg),
         "caches": caches,
         **shape,
@@ -201,5 +245,5 @@ def run_study(cfg: StudyConfig, *, progress: bool | None = None) -> dict[str, An
 
         summary["report"] = str(write_report(out / "search", out / "report").markdown)
     summary["elapsed_s"] = time.perf_counter() - t0
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_json(out / "summary.json", summary)
     return summary

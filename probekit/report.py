@@ -1,7 +1,8 @@
 """Tables and plots from the results of :mod:`probekit.search`.
 
-:func:`write_report` reads every search result (``VERB.json`` with ``schema:
-"probekit-search"``) under a directory, recursively, and writes into the output directory:
+:func:`write_report` reads every search result (``VERB.json`` with ``"kind": "search"``, or
+``schema: "probekit-search"`` in files written before ``kind`` existed) under a directory,
+recursively, and writes into the output directory:
 
 * ``report.md``: per result, a summary (selected dimensions, dev metrics against the
   full-width score, the random-dimension baseline and the majority baseline) and the
@@ -30,9 +31,15 @@ from .errors import DataError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Report", "load_results", "write_report"]
+__all__ = ["Report", "is_search_result", "load_results", "write_report"]
 
 SCHEMA = "probekit-search"
+KIND = "search"
+
+
+def is_search_result(d: Any) -> bool:
+    """Whether a parsed JSON file is a search result (by ``kind``, or ``schema`` for old files)."""
+    return isinstance(d, dict) and (d.get("kind") == KIND or d.get("schema") == SCHEMA)
 
 
 @dataclass
@@ -67,7 +74,7 @@ def load_results(root: str | Path) -> list[tuple[Path, dict[str, Any]]]:
         except (OSError, json.JSONDecodeError) as e:
             logger.warning("skipping %s: %s", p, e)
             continue
-        if isinstance(d, dict) and d.get("schema") == SCHEMA:
+        if is_search_result(d):
             out.append((p, d))
     return out
 
@@ -101,7 +108,7 @@ def _pm(rb: dict | None, m: str) -> str:
 def _slug(path: Path, root: Path) -> str:
     rel = path.parent.relative_to(root) if path.is_relative_to(root) else Path(path.parent.name)
     parts = [p for p in rel.parts if p not in (".", "")]
-    return "_".join(parts + [path.stem]) if parts else path.stem
+    return "_".join([*parts, path.stem]) if parts else path.stem
 
 
 def _fig(w: float = 6.0, h: float = 4.0):
@@ -327,7 +334,8 @@ def _section(path: Path, d: dict[str, Any], root: Path, out: Path, files: list[P
     verb = d.get("verb")
     p = d.get("primary_metric")
     slug = _slug(path, root)
-    title = f"## {verb}: {d.get('task')} ({path.relative_to(root) if path.is_relative_to(root) else path})"
+    where = path.relative_to(root) if path.is_relative_to(root) else path
+    title = f"## {verb}: {d.get('task')} ({where})"
     parts = [title, "", _summary(d), ""]
     img = None
     if verb == "greedy":
@@ -490,8 +498,8 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Report:
         )
     md = outd / "report.md"
     head = (
-        f"# probekit search report\n\n{len(results)} result(s) from `{root}`. Selection on a validation split "
-        "of the training cache; scores on the evaluation cache.\n\n"
+        f"# probekit search report\n\n{len(results)} result(s) from `{root}`. Selection on a "
+        "validation split of the training cache; scores on the evaluation cache.\n\n"
     )
     overview = _table(
         [
@@ -528,5 +536,5 @@ def write_report(root: str | Path, out: str | Path | None = None) -> Report:
         w = csv.DictWriter(fh, fieldnames=list(summary_rows[0]))
         w.writeheader()
         w.writerows(summary_rows)
-    files = [md, csvp] + files
+    files = [md, csvp, *files]
     return Report(results=results, markdown=md, files=files)

@@ -54,7 +54,7 @@ def test_run_end_to_end_then_reuses_caches(tiny_model_dir, tmp_path, capsys, mon
         assert (out / "search" / f"{verb}.json").is_file()
     # the second run reuses both caches and the checkpointed searches, with the same answer
     calls["n"] = 0
-    assert cli.main(argv + ["--no-report"]) == 0
+    assert cli.main([*argv, "--no-report"]) == 0
     assert calls["n"] == 0  # no selection recomputed: every search resumed from its checkpoint
     capsys.readouterr()
     s2 = json.loads((out / "summary.json").read_text())

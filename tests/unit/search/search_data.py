@@ -37,3 +37,24 @@ def small(n: int = 200, D: int = 40, seed: int = 0) -> ArraySource:
     """One layer of ``D`` dims, planted in dims 3 and 17."""
     X, y = planted(n, D=D, L=1, seed=seed)
     return ArraySource(X, y)
+
+
+def common_fields(d: dict) -> None:
+    """What every search result carries."""
+    for key in (
+        "kind",
+        "selected",
+        "metrics",
+        "full_metrics",
+        "random_baseline",
+        "elapsed_s",
+        "seed",
+        "config",
+        "versions",
+        "majority_baseline",
+    ):
+        assert key in d, key
+    assert d["kind"] == "search" and d["schema"] == "probekit-search"
+    assert d["random_baseline"]["n_draws"] >= 20
+    assert len(d["random_baseline"]["scores"]["accuracy"]) == d["random_baseline"]["n_draws"]
+    assert d["random_baseline"]["k"] == len(d["selected"])

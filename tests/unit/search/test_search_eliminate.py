@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from search_data import PLANTED, data384
+from search_data import PLANTED, common_fields, data384
 
 from probekit import search as S
 from probekit.errors import ConfigError
@@ -17,6 +17,7 @@ def test_eliminate_planted(tmp_path):
     tr, dv = data384()
     res = S.eliminate(tr, dv, start=START, k=2, out_dir=tmp_path)
     d = res.data
+    common_fields(d)
     assert set(d["selected"]) == set(PLANTED)
     assert d["best_pair"] == list(PLANTED)
     exact = [s for s in d["steps"] if s["method"] == "exact"]

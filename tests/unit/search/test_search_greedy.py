@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from search_data import PLANTED, data384, planted, planted_dims
+from search_data import PLANTED, common_fields, data384, planted, planted_dims
 
 from probekit import search as S
 from probekit.errors import ConfigError
@@ -60,6 +60,7 @@ def test_greedy_planted_and_stability(tmp_path):
     tr, dv = data384()
     res = S.greedy(tr, dv, k=3, repeats=3, out_dir=tmp_path)
     d = res.data
+    common_fields(d)
     assert set(d["selected"][:2]) == set(PLANTED)
     assert [c["step"] for c in d["curve"]] == [1, 2, 3]
     assert d["metrics"] == d["curve"][-1]["dev"]
@@ -81,9 +82,42 @@ def test_greedy_planted_and_stability(tmp_path):
     assert [c["n_fitted"] for c in scr["curve"]] == [8, 8, 8]
     # selection by validation loss instead of accuracy
     assert set(S.greedy(tr, dv, k=2, criterion="loss")["selected"]) == set(PLANTED)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="criterion must be 'metric'"):
         S.greedy(tr, dv, k=2, criterion="auc")
     # bootstrap repeats
     res3 = S.greedy(tr, dv, k=2, repeats=2, resample="bootstrap")
     assert res3["stability"]["resample"] == "bootstrap"
     assert set(res3["selected"]) == set(PLANTED)
+
+
+def test_resume_greedy_continues(monkeypatch, tmp_path):
+    Xt, yt = planted(300, D=48, L=1)
+    Xd, yd = planted(200, D=48, L=1, seed=1)
+    tr, dv = ArraySource(Xt, yt), ArraySource(Xd, yd)
+    calls = {"n": 0, "fail_at": 3}
+    orig = S.Problem.select
+
+    def counting(self, dims):
+        calls["n"] += 1
+        if calls["n"] == calls["fail_at"]:
+            raise KeyboardInterrupt
+        return orig(self, dims)
+
+    monkeypatch.setattr(S.Problem, "select", counting)
+    with pytest.raises(KeyboardInterrupt):
+        S.greedy(tr, dv, k=4, out_dir=tmp_path)
+    assert not (tmp_path / "greedy.json").exists()
+    ck = list((tmp_path / ".probekit-ckpt").glob("greedy-*/repeat-0.json"))
+    assert len(ck) == 1 and len(json.loads(ck[0].read_text())["selected"]) == 2
+    calls.update(n=0, fail_at=-1)
+    res = S.greedy(tr, dv, k=4, out_dir=tmp_path)
+    assert calls["n"] == 2  # steps 3 and 4 only
+    monkeypatch.setattr(S.Problem, "select", orig)
+    fresh = S.greedy(tr, dv, k=4)
+    assert res["selected"] == fresh["selected"] and res["metrics"] == fresh["metrics"]
+    # other arguments: a different checkpoint, computed afresh
+    monkeypatch.setattr(S.Problem, "select", counting)
+    calls.update(n=0)
+    S.greedy(tr, dv, k=4, seed=1, out_dir=tmp_path)
+    assert calls["n"] == 4
+    assert len(list((tmp_path / ".probekit-ckpt").glob("greedy-*"))) == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from search_data import PLANTED, planted, planted_dims
+from search_data import PLANTED, common_fields, planted, planted_dims
 
 from probekit import search as S
 from probekit.probes import ProbeEngine
@@ -30,6 +30,7 @@ def test_pairs_planted(tmp_path):
     Xd, yd = planted(300, D=256, L=1, seed=1)
     res = S.pairs(ArraySource(Xt, yt), ArraySource(Xd, yd), out_dir=tmp_path, top=5)
     d = res.data
+    common_fields(d)
     assert d["selected"] == list(PLANTED)
     assert d["n_pairs"] == 256 * 255 // 2
     M = np.load(tmp_path / "pairs_matrix.npy")

@@ -8,7 +8,7 @@ from search_data import data384
 
 from probekit import search as S
 from probekit.errors import CacheMismatchError, DataError
-from probekit.search import ArraySource
+from probekit.search import ArraySource, FeatureSource, describe_source, source_identity
 from probekit.tasks import get_task
 
 
@@ -44,3 +44,15 @@ def test_unlabelled_eval_is_refused():
     unl = ArraySource(dv._features, np.where(np.arange(dv.n_examples) == 0, -1, dv.labels))
     with pytest.raises(DataError, match="unlabelled"):
         S.greedy(tr, unl, k=1)
+
+
+def test_cache_and_array_source_are_feature_sources():
+    from probekit.cache import ActivationCache
+
+    tr, _ = data384()
+    assert isinstance(tr, FeatureSource)
+    ident = source_identity(tr)
+    assert ident["n_layers"] == 2 and ident["hidden_size"] == 384 and ident["task"] == "custom"
+    assert "path" not in describe_source(tr)
+    members = ("n_examples", "n_layers", "hidden_size", "pools", "task", "labels", "meta")
+    assert all(hasattr(ActivationCache, m) for m in (*members, "layer_index", "features"))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
 
 from probekit import search as S
 from probekit.errors import DataError
-from probekit.report import load_results, write_report
+from probekit.report import is_search_result, load_results, write_report
 from probekit.search import ArraySource
 
 
@@ -83,19 +84,24 @@ def test_report_default_out_and_rerun(results_dir):
 
 
 def test_report_errors(tmp_path):
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match="no probekit search results"):
         write_report(tmp_path)
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match="no such results directory"):
         write_report(tmp_path / "missing")
     (tmp_path / "other.json").write_text('{"not": "a result"}')
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match="no probekit search results"):
         write_report(tmp_path)
 
 
-def test_report_cli(results_dir, tmp_path, capsys):
-    from cli import main
-
-    assert main(["report", str(results_dir / "greedy"), "--out", str(tmp_path / "r")]) == 0
-    assert "wrote" in capsys.readouterr().out
-    assert (tmp_path / "r" / "greedy_curve.png").exists()
-    assert main(["report", str(tmp_path / "empty")]) == 2
+def test_results_are_found_by_kind_and_by_old_schema(results_dir, tmp_path):
+    d = json.loads((results_dir / "greedy" / "greedy.json").read_text())
+    assert d["kind"] == "search" and d["schema"] == "probekit-search"
+    old = {k: v for k, v in d.items() if k != "kind"}  # written before "kind" existed
+    new = {k: v for k, v in d.items() if k != "schema"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "greedy.json").write_text(json.dumps(old))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "greedy.json").write_text(json.dumps(new))
+    (tmp_path / "probe.json").write_text(json.dumps({"kind": "probe", "metrics": {}}))
+    assert [p.parent.name for p, _ in load_results(tmp_path)] == ["a", "b"]
+    assert not is_search_result({"kind": "probe"}) and is_search_result({"kind": "search"})

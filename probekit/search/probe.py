@@ -1,0 +1,124 @@
+"""One probe on fixed dimensions of a pair of sources: what ``probekit probe`` writes."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Hashable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._io import write_json
+from ..dims import parse_dims
+from ..errors import CacheError, DataError
+from ..probes import evaluate_probe, input_types
+from .config import SearchConfig
+from .sources import FeatureSource, check_pairing
+
+__all__ = ["probe_sources", "write_probe_record"]
+
+
+def _types(src: FeatureSource) -> list[Hashable]:
+    """Control-task input types of every example (first content token; needs token fields)."""
+    if not getattr(src, "has_tokens", False):
+        raise CacheError(
+            f"{getattr(src, 'path', 'arrays')}: --control needs token fields "
+            "(extracted with --no-tokens)"
+        )
+    return input_types(
+        src.token_field("input_ids"), src.offsets, src.token_field("special_tokens_mask")
+    )
+
+
+def _sources(train: FeatureSource, eval: FeatureSource) -> dict[str, Any]:
+    mt, me = train.meta, eval.meta
+    return {
+        "train": str(getattr(train, "path", None) or mt.get("source", "arrays")),
+        "eval": str(getattr(eval, "path", None) or me.get("source", "arrays")),
+        "model": mt.get("model"),
+        "model_hash": mt.get("model_hash"),
+        "train_split": mt.get("split"),
+        "eval_split": me.get("split"),
+    }
+
+
+def probe_sources(
+    train: FeatureSource,
+    eval: FeatureSource,
+    *,
+    layer: int = -1,
+    pool: str = "cls",
+    dims: str | Sequence[int] | np.ndarray | None = None,
+    config: SearchConfig | None = None,
+    control: bool = False,
+) -> dict[str, Any]:
+    """Fit one probe on ``dims`` of one (layer, pool) of ``train`` and score it on ``eval``.
+
+    Reads the features ``[n_examples, hidden]`` of both sources, checks that they pair
+    (:func:`~probekit.search.sources.check_pairing`), refuses unlabelled examples, and calls
+    :func:`probekit.probes.evaluate_probe` with the settings of ``config`` (``C``,
+    ``device``, ``seed``, ``n_random``, ``val_fraction``, ``memory_budget``, ``progress``;
+    ``metrics`` default to the task's).
+
+    Args:
+        layer: 0 = embeddings, negative from the top; recorded as ``layer`` (resolved) and
+            ``layer_arg`` (as given).
+        dims: the one ``--dims`` grammar (:func:`probekit.dims.parse_dims`); None = all.
+        control: also fit a Hewitt & Liang control task (input type: the first content
+            token; needs token fields in both caches) and report selectivity.
+
+    Returns:
+        The probe record (``kind: "probe"``, see :func:`~probekit.probes.evaluate_probe`)
+        with ``sources`` (paths, model, splits) added.
+    """
+    t0 = time.perf_counter()
+    cfg = (config or SearchConfig()).for_task(train.task)
+    check_pairing(train, eval)
+    task = train.task
+    li = train.layer_index(layer)
+    d = parse_dims(dims, train.hidden_size)
+    ytr, yev = train.labels, eval.labels
+    if not task.regression and ((ytr < 0).any() or (yev < 0).any()):
+        bad = train if (ytr < 0).any() else eval
+        raise DataError(f"{getattr(bad, 'path', 'arrays')}: has unlabelled examples (label -1)")
+    types = (_types(train), _types(eval)) if control else (None, None)
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "out_dir"}
+    record = evaluate_probe(
+        train.features(li, pool),
+        ytr,
+        eval.features(li, pool),
+        yev,
+        d,
+        metrics=cfg.metrics,
+        regression=task.regression,
+        C=cfg.C,
+        device=cfg.device,
+        seed=cfg.seed,
+        n_random=cfg.n_random,
+        val_fraction=cfg.val_fraction,
+        types_train=types[0],
+        types_eval=types[1],
+        memory_budget=cfg.memory_budget,
+        progress=cfg.progress,
+        task=task.name,
+        layer=li,
+        layer_arg=layer,
+        pool=pool,
+        config=dict(settings, layer=layer, pool=pool, dims=d.tolist(), control=control),
+    )
+    record["sources"] = _sources(train, eval)
+    elapsed = round(time.perf_counter() - t0, 3)
+    record["elapsed_s"] = elapsed
+    if "wall_time_s" in record:
+        record["wall_time_s"] = elapsed  # deprecated duplicate of elapsed_s
+    return record
+
+
+def write_probe_record(path: str | Path, record: dict[str, Any]) -> Path:
+    """Write a probe record as strict JSON, atomically (parent directories created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, record)
+    return path
