@@ -172,11 +172,14 @@ def load_glue_dir(
         missing = [c for c in text_cols if c not in header]
         if missing:
             raise DataError(f"{path}: missing column(s) {missing}; header is {header}")
-        col_idx = [header.index(c) for c in text_cols]
+        col_idx = [header.index(str(c)) for c in text_cols]
         lab_idx = header.index(label_col) if (label_col in header and not is_test) else None
         if lab_idx is None and not is_test and label_col is not None:
             raise DataError(f"{path}: missing label column {label_col!r}; header is {header}")
-    texts, pairs, labels, index = [], [], [], []
+    texts: list[str] = []
+    pairs: list[str] = []
+    labels: list[float | int] = []
+    index: list[int] = []
     skipped = 0
     need = max(col_idx + ([lab_idx] if lab_idx is not None else []))
     for lineno, row in body:

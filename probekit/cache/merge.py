@@ -20,8 +20,20 @@ __all__ = ["SHARD_FIELDS", "merge_shards"]
 #: that are per shard by design (its data_hash, n_examples, shard and write window)
 SHARD_FIELDS = (*MODEL_FIELDS, *EXTRACTION_FIELDS, *TASK_FIELDS, "split", "full_data_hash")
 # attributes the writer sets itself, or that describe one shard only
-_NOT_INHERITED = ("schema", "schema_version", "complete", "n_done", "n_examples", "n_layers")
-_NOT_INHERITED += ("hidden_size", "storage_dtype", "store_tokens", "pools")
+_NOT_INHERITED = frozenset(
+    [
+        "schema",
+        "schema_version",
+        "complete",
+        "n_done",
+        "n_examples",
+        "n_layers",
+        "hidden_size",
+        "storage_dtype",
+        "store_tokens",
+        "pools",
+    ]
+)
 
 
 def _in_shard_order(caches: list[ActivationCache]) -> list[ActivationCache]:
@@ -32,7 +44,7 @@ def _in_shard_order(caches: list[ActivationCache]) -> list[ActivationCache]:
         raise CacheMismatchError(
             f"not shards of one extraction: shard counts {sorted(map(str, counts))}"
         )
-    n_shards = int(counts.pop())
+    n_shards = int(str(counts.pop()))
     order = sorted(range(len(caches)), key=lambda i: int(metas[i]["shard_index"]))
     idx = [int(metas[i]["shard_index"]) for i in order]
     if idx != list(range(n_shards)):

@@ -79,7 +79,8 @@ class ActivationCache:
                 f"{int(a.get('n_examples', 0))} examples); finish it with extract --resume"
             )
         n, L, H = (int(a[k]) for k in ("n_examples", "n_layers", "hidden_size"))
-        need = {"labels": (n,), "example_index": (n,), "offsets": (n + 1,)}
+        need: dict[str, tuple[int, ...]] = {"labels": (n,), "example_index": (n,)}
+        need["offsets"] = (n + 1,)
         need.update({f"pooled/{p}": (n, L, H) for p in POOLS})
         if "hidden" in self._f and "offsets" in self._f:
             need["hidden"] = (int(self._f["offsets"][-1]), L, H)

@@ -20,8 +20,20 @@ _HELPS = {
     "tokens": "cls vs mean vs max_norm pooling at full width and at --k dimensions",
 }
 # options a verb may have, passed on to run_search under the same name when present
-_PASSED = ("k", "within", "screen", "tol", "exact_max", "repeats", "resample", "candidates")
-_PASSED += ("pair_candidates", "top")
+_PASSED = tuple(
+    [
+        "k",
+        "within",
+        "screen",
+        "tol",
+        "exact_max",
+        "repeats",
+        "resample",
+        "candidates",
+        "pair_candidates",
+        "top",
+    ]
+)
 
 
 def add_search(sub: SubParsers) -> None:
