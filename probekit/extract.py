@@ -1,5 +1,6 @@
 """Run an encoder over a task split and write every layer's vectors to an HDF5 cache.
 
+Tokenising and batching follow :mod:`probekit.tokenize` (the rules fine-tuning uses too).
 The pass is batched and length-bucketed: examples are cut into windows of consecutive rows
 (about ``window_tokens`` tokens each), sorted by length inside a window, and run in
 dynamically padded batches under ``torch.inference_mode``. Each finished window is written
@@ -21,12 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
 from .cache import POOLS, CacheWriter, partial_path
 from .errors import CacheError, ConfigError, DataError
 from .models import LoadedModel
 from .pooling import content_mask, pool
+from .provenance import versions
 from .tasks import TaskData
+from .tokenize import MODEL_INPUTS, Encoded, collate, encode, pad_id, uses_token_types
 
 logger = logging.getLogger(__name__)
 
@@ -61,23 +63,6 @@ class ExtractionReport:
         return self.n_tokens / self.elapsed_s if self.elapsed_s > 0 else float("nan")
 
 
-@dataclass
-class Encoded:
-    """Tokenised examples (ragged lists, one entry per example)."""
-
-    input_ids: list[list[int]]
-    token_type_ids: list[list[int]] | None
-    special_tokens_mask: list[list[int]]
-    word_ids: list[list[int]]
-    sequence_ids: list[list[int]]
-    lengths: np.ndarray  # [n_examples] int32
-    n_truncated: int
-
-    def flat(self, name: str, dtype: Any) -> np.ndarray:
-        seqs = getattr(self, name)
-        return np.fromiter((v for s in seqs for v in s), dtype=dtype, count=int(self.lengths.sum()))
-
-
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``."""
     if shard is None or shard == "":
@@ -95,62 +80,10 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     return i, n
 
 
-def encode(tokenizer: Any, data: TaskData, max_length: int) -> Encoded:
-    """Tokenise every example (pairs as pairs), truncating to ``max_length`` and counting cuts."""
-    if max_length < 4:
-        raise ConfigError(f"max_length {max_length} is too small")
-    kw = dict(return_special_tokens_mask=True, return_token_type_ids=True, verbose=False)
-    args = (data.texts, data.pairs) if data.pairs is not None else (data.texts,)
-    enc = tokenizer(
-        *args, truncation=False, **kw
-    )  # one pass; only the long examples are encoded again
-    ids, special = list(enc["input_ids"]), list(enc["special_tokens_mask"])
-    tt = list(enc["token_type_ids"]) if "token_type_ids" in enc else None
-    fast = getattr(enc, "encodings", None) is not None
-    if not fast:
-        logger.warning(
-            "tokenizer %s is not a fast tokenizer: word_ids are not stored",
-            type(tokenizer).__name__,
-        )
-    word_ids = (
-        [[-1 if v is None else v for v in enc.word_ids(i)] for i in range(len(ids))]
-        if fast
-        else None
-    )
-    seq_ids = (
-        [[-1 if v is None else v for v in enc.sequence_ids(i)] for i in range(len(ids))]
-        if fast
-        else None
-    )
-    long = [i for i, x in enumerate(ids) if len(x) > max_length]
-    if long:
-        sub = tuple([a[i] for i in long] for a in args)
-        cut = tokenizer(*sub, truncation=True, max_length=max_length, **kw)
-        for j, i in enumerate(long):
-            ids[i], special[i] = cut["input_ids"][j], cut["special_tokens_mask"][j]
-            if tt is not None:
-                tt[i] = cut["token_type_ids"][j]
-            if fast:
-                word_ids[i] = [-1 if v is None else v for v in cut.word_ids(j)]
-                seq_ids[i] = [-1 if v is None else v for v in cut.sequence_ids(j)]
-    if not fast:
-        word_ids = [[-1] * len(x) for x in ids]
-        seq_ids = [[-1 if m else 0 for m in sp] for sp in special]
-    n_trunc = len(long)
-    lengths = np.fromiter((len(x) for x in ids), dtype=np.int32, count=len(ids))
-    return Encoded(ids, tt, special, word_ids, seq_ids, lengths, n_trunc)
-
-
-def _pad(seqs: list[list[int]], value: int, device: torch.device) -> torch.Tensor:
-    return torch.nn.utils.rnn.pad_sequence(
-        [torch.tensor(s, dtype=torch.long) for s in seqs], batch_first=True, padding_value=value
-    ).to(device)
-
-
 def forward_batch(
     lm: LoadedModel, enc: Encoded, rows: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One padded forward pass over examples ``rows``.
+    """One padded forward pass over examples ``rows`` (:func:`probekit.tokenize.collate`).
 
     Returns:
         hidden: ``[b, t, n_layers, hidden]`` every hidden state (embeddings first), model dtype.
@@ -158,17 +91,18 @@ def forward_batch(
         content_mask: ``[b, t]`` bool, real non-special tokens (all real tokens for an
             example that has none).
     """
-    dev = lm.device
-    pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    ids = _pad([enc.input_ids[i] for i in rows], pad_id, dev)
-    att = _pad([[1] * len(enc.input_ids[i]) for i in rows], 0, dev).bool()
-    special = _pad([enc.special_tokens_mask[i] for i in rows], 1, dev).bool()
-    kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": att.long()}
-    if enc.token_type_ids is not None and getattr(lm.model.config, "type_vocab_size", 0) > 1:
-        kwargs["token_type_ids"] = _pad([enc.token_type_ids[i] for i in rows], 0, dev)
-    out = lm.model(**kwargs, output_hidden_states=True, return_dict=True)
+    batch = collate(
+        enc,
+        rows,
+        pad_id=pad_id(lm.tokenizer),
+        token_types=uses_token_types(lm.model),
+        device=lm.device,
+    )
+    inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
+    out = lm.model(**inputs, output_hidden_states=True, return_dict=True)
     hidden = torch.stack(out.hidden_states, dim=2)
-    return hidden, att, content_mask(att, special)
+    att = batch["attention_mask"].bool()
+    return hidden, att, content_mask(att, batch["special_tokens_mask"])
 
 
 def pool_batch(
@@ -209,7 +143,7 @@ def process_batch(
         ``(pooled {pool: [b, n_layers, H]}, max_norm_pos [b, n_layers] int16)``.
     """
     sdt = _TORCH_DTYPES[storage_dtype]
-    hidden, att, content = forward_batch(lm, enc, rows)
+    hidden, _, content = forward_batch(lm, enc, rows)
     pools, pos = pool_batch(hidden, content)
     pooled = {p: pools[p].to(sdt).cpu().numpy() for p in POOLS}
     if token_out is not None:
@@ -314,6 +248,7 @@ def extract(
             max_length,
         )
     task = data.task
+    lib = versions()
     attrs: dict[str, Any] = {
         "model": lm.name,
         "model_path": lm.path,
@@ -336,9 +271,9 @@ def extract(
         "shard_count": "" if sh is None else sh[1],
         "window_tokens": int(window_tokens),
         "n_truncated": enc.n_truncated,
-        "probekit_version": __version__,
-        "torch_version": torch.__version__,
-        "transformers_version": _transformers_version(),
+        "probekit_version": lib["probekit"],
+        "torch_version": lib["torch"],
+        "transformers_version": lib["transformers"],
         "device": str(lm.device),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "batch_size": int(batch_size),
@@ -384,7 +319,8 @@ def extract(
     if windows and windows[0][0] != writer.n_done:
         writer.close()
         raise CacheError(
-            f"{part}: {writer.n_done} examples done, which is not a window boundary; delete it to start over"
+            f"{part}: {writer.n_done} examples done, which is not a window boundary; "
+            "delete it to start over"
         )
     todo_tokens = int(offsets[-1] - offsets[writer.n_done])
     from tqdm.auto import tqdm
@@ -442,9 +378,3 @@ def extract(
     )
     logger.info("wrote %s: %d examples, %.0f tokens/s", path, len(data), report.tokens_per_s)
     return report
-
-
-def _transformers_version() -> str:
-    import transformers
-
-    return transformers.__version__

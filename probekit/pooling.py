@@ -17,9 +17,12 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["TOKENS", "content_mask", "pool"]
+__all__ = ["POOLINGS", "TOKENS", "content_mask", "pool"]
 
-TOKENS = ("cls", "max_norm", "mean", "max")
+#: every pooling :func:`pool` knows (the cache stores ``cls``, ``mean`` and ``max_norm``)
+POOLINGS = ("cls", "max_norm", "mean", "max")
+#: deprecated name of :data:`POOLINGS`
+TOKENS = POOLINGS
 
 
 def content_mask(
@@ -39,14 +42,14 @@ def content_mask(
 
 
 def pool(
-    hidden: torch.Tensor, content: torch.Tensor, token: str, *, include_cls: bool = False
+    hidden: torch.Tensor, content: torch.Tensor, pool_name: str, *, include_cls: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One vector per example (and per any middle axis, e.g. layers).
 
     Args:
         hidden: ``[batch, seq, *rest, H]`` (``rest`` may be empty or ``[n_layers]``).
         content: ``[batch, seq]`` bool from :func:`content_mask`.
-        token: one of :data:`TOKENS`.
+        pool_name: one of :data:`POOLINGS`.
         include_cls: for ``max_norm``, let position 0 (``[CLS]``) compete too.
 
     Returns:
@@ -54,15 +57,15 @@ def pool(
         chosen tokens for ``max_norm``, None otherwise. Gradients flow to ``hidden``.
     """
     w = content.reshape(content.shape + (1,) * (hidden.dim() - 2))  # [batch, seq, 1...]
-    if token == "cls":
+    if pool_name == "cls":
         return hidden[:, 0], None
-    if token == "mean":  # a contraction over seq: no [batch, seq, ..., H] temporary
+    if pool_name == "mean":  # a contraction over seq: no [batch, seq, ..., H] temporary
         return torch.einsum("bs,bs...->b...", content.to(hidden.dtype), hidden) / w.sum(
             1
         ).clamp_min(1), None
-    if token == "max":
+    if pool_name == "max":
         return hidden.masked_fill(~w, torch.finfo(hidden.dtype).min).amax(1), None
-    if token == "max_norm":
+    if pool_name == "max_norm":
         ok = w[..., 0]  # [batch, seq, 1...] without the hidden axis
         if include_cls:
             ok = ok.clone()
@@ -77,4 +80,4 @@ def pool(
             .expand(*pos.shape[:1], 1, *pos.shape[1:], hidden.shape[-1])
         )
         return hidden.gather(1, idx).squeeze(1), pos
-    raise ConfigError(f"token {token!r} is not one of {', '.join(TOKENS)}")
+    raise ConfigError(f"pool {pool_name!r} is not one of {', '.join(POOLINGS)}")

@@ -1,33 +1,52 @@
 """Fine-tuning an encoder through heads that see only selected dimensions.
 
-* :mod:`.heads`: :class:`SelectedDimHead` (fixed 0/1 mask on the head input; token choice
-  ``cls`` / ``max_norm`` / ``mean`` / ``max``; any layer; 1- or 2-layer heads).
-* :mod:`.train`: :func:`finetune` (one task) and :func:`run_training` (the loop: AdamW,
-  warmup/decay, clipping, accumulation, CUDA mixed precision, per-epoch GLUE evaluation,
-  resumable checkpoints, ``result.json`` + ``model/`` + ``heads.pt``), freezing.
+Where things are:
+
+* :mod:`.config`: :class:`FinetuneConfig` (run settings holding a :class:`HeadConfig`),
+  :class:`TaskRun` (one task's data and head), :class:`FinetuneResult`.
+* :mod:`.heads`: :class:`HeadConfig`, :class:`SelectedDimHead` (fixed 0/1 mask on the head
+  input; pooling ``cls`` / ``max_norm`` / ``mean`` / ``max``; any layer; 1- or 2-layer
+  heads), ``heads.pt`` (:func:`save_heads`, :func:`load_heads`).
+* :mod:`.freeze`: :func:`apply_freeze` (``none``, ``embeddings``, ``encoder``, ``bottom-K``).
+* :mod:`.data`: loading, unlabelled rows, encoding (:mod:`probekit.tokenize`), the epoch's
+  batch order, labelled batches.
+* :mod:`.network`: the encoder with its heads, losses, mixed precision.
+* :mod:`.state`: :class:`TrainState` (what ``checkpoint.pt`` holds), run ids, RNG state.
+* :mod:`.loop`: the :class:`Trainer` (build, optimizer, restore, train an epoch, evaluate,
+  checkpoint, write results) and :func:`run_training`; :mod:`.record`: ``result.json``.
+* :mod:`.evaluation`: :func:`evaluate`, :func:`load_finetuned`.
+* :mod:`.single`: :func:`finetune` (one task).
 * :mod:`.cross`: :func:`cross_finetune`, sequential fine-tuning on two tasks (forgetting).
 * :mod:`.multi`: :func:`multihead_finetune`, one encoder with one head per task on disjoint dims.
+
+``probekit.finetune.train`` re-exports the names that lived there in probekit 0.1.
 """
 
 from __future__ import annotations
 
+from .config import FinetuneConfig, FinetuneResult, TaskRun
 from .cross import CrossResult, choose_disjoint_dims, cross_finetune
-from .heads import TOKENS, HeadConfig, SelectedDimHead, parse_dims, pool_tokens
-from .multi import assign_dims, multihead_finetune
-from .train import (
-    FinetuneConfig,
-    FinetuneResult,
-    TaskRun,
-    apply_freeze,
-    evaluate,
-    finetune,
-    load_finetuned,
+from .data import epoch_schedule, load_run_data
+from .evaluation import evaluate, load_finetuned
+from .freeze import apply_freeze, parse_freeze
+from .heads import (
+    POOLS,
+    TOKENS,
+    HeadConfig,
+    SelectedDimHead,
     load_heads,
-    load_run_data,
-    run_training,
+    parse_dims,
+    pool_tokens,
+    save_heads,
 )
+from .loop import Trainer, run_training
+from .multi import assign_dims, multihead_finetune
+from .network import precision_settings
+from .single import finetune
+from .state import TrainState, run_fingerprint, run_id
 
 __all__ = [
+    "POOLS",
     "TOKENS",
     "CrossResult",
     "FinetuneConfig",
@@ -35,10 +54,13 @@ __all__ = [
     "HeadConfig",
     "SelectedDimHead",
     "TaskRun",
+    "TrainState",
+    "Trainer",
     "apply_freeze",
     "assign_dims",
     "choose_disjoint_dims",
     "cross_finetune",
+    "epoch_schedule",
     "evaluate",
     "finetune",
     "load_finetuned",
@@ -46,6 +68,11 @@ __all__ = [
     "load_run_data",
     "multihead_finetune",
     "parse_dims",
+    "parse_freeze",
     "pool_tokens",
+    "precision_settings",
+    "run_fingerprint",
+    "run_id",
     "run_training",
+    "save_heads",
 ]

@@ -13,6 +13,7 @@ sub-directory of ``OUT``:
 single-task scores; ``forgetting`` is ``single - after`` for A's primary metric (positive =
 forgotten), ``transfer`` is ``after - single`` for B. ``disjoint=True`` gives B dimensions
 disjoint from A's (drawn at random with the config's seed unless ``dims_b`` names them).
+``elapsed_s`` is the wall-clock time (``wall_seconds``, its old name, is written too).
 Each stage resumes and a finished stage is reused, so re-running the command continues.
 """
 
@@ -27,22 +28,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._io import write_json
+from ..dims import head_dims
 from ..errors import ConfigError
 from ..models import resolve_device
+from ..provenance import versions
 from ..tasks import TaskData
-from .heads import parse_dims
-from .train import (
-    RESULT_FILE,
-    FinetuneConfig,
-    FinetuneResult,
-    _versions,
-    _write_json,
-    evaluate,
-    finetune,
-    load_finetuned,
-    load_heads,
-    load_run_data,
-)
+from .config import RESULT_FILE, FinetuneConfig, FinetuneResult
+from .data import load_run_data
+from .evaluation import evaluate, load_finetuned
+from .heads import load_heads
+from .single import encoder_shape, finetune
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +80,22 @@ def choose_disjoint_dims(
     return tuple(sorted(int(d) for d in rng.choice(rest, size=k, replace=False)))
 
 
+def _dims_of_b(
+    dims_a: tuple[int, ...] | None, dims_b: Any, hidden: int, *, disjoint: bool, seed: int
+) -> tuple[int, ...] | None:
+    """B's head dims: given, A's, or (``disjoint``) drawn disjoint from A's."""
+    if dims_b is None:
+        return choose_disjoint_dims(dims_a, hidden, seed=seed) if disjoint else dims_a
+    db = head_dims(dims_b, hidden)
+    if disjoint and (dims_a is None or db is None or set(dims_a) & set(db)):
+        raise ConfigError(f"disjoint: B dims {db} overlap A dims {dims_a}")
+    return db
+
+
+def _as_list(dims: tuple[int, ...] | None) -> list[int] | None:
+    return None if dims is None else list(dims)
+
+
 def cross_finetune(
     config: FinetuneConfig,
     tasks: tuple[str, str],
@@ -100,7 +112,8 @@ def cross_finetune(
     """Fine-tune on ``tasks[0]``, then on ``tasks[1]`` with a new head; measure forgetting.
 
     Args:
-        config: settings of every stage (``config.task`` is ignored; ``config.dims`` is A's).
+        config: settings of every stage (``config.task`` is ignored; ``config.head.dims``
+            are A's).
         tasks: ``(A, B)`` task names.
         device: where to train.
         out_dir: the run's directory (three stage sub-directories and ``result.json``).
@@ -108,30 +121,20 @@ def cross_finetune(
         data: ``{task: (train, eval)}`` splits to use instead of loading them.
         dims_b: B's dimensions (default: A's, or disjoint ones with ``disjoint=True``).
         disjoint: require (or draw) B dims disjoint from A's.
-        resume, progress: see :func:`~probekit.finetune.train.run_training`.
+        resume, progress: see :meth:`~probekit.finetune.loop.Trainer.run`.
 
     Returns:
         :class:`CrossResult`.
     """
-    from transformers import AutoConfig
-
-    from ..models import resolve_model_path
-
     if len(tasks) != 2 or tasks[0] == tasks[1]:
         raise ConfigError(f"cross needs two different tasks, got {list(tasks)}")
     a, b = tasks
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    dev = resolve_device(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    hidden = int(AutoConfig.from_pretrained(resolve_model_path(config.model)).hidden_size)
-    dims_a = parse_dims(config.dims, hidden)
-    if dims_b is None:
-        db = choose_disjoint_dims(dims_a, hidden, seed=config.seed) if disjoint else dims_a
-    else:
-        db = parse_dims(dims_b, hidden)
-        if disjoint:
-            if dims_a is None or db is None or set(dims_a) & set(db):
-                raise ConfigError(f"disjoint: B dims {db} overlap A dims {dims_a}")
+    hidden, _ = encoder_shape(config.model)
+    dims_a = head_dims(config.head.dims, hidden)
+    db = _dims_of_b(dims_a, dims_b, hidden, disjoint=disjoint, seed=config.seed)
     data = dict(data or {})
     splits = {
         t: data[t] if t in data else load_run_data(config, glue_dir=glue_dir, task=t)
@@ -142,7 +145,8 @@ def cross_finetune(
     def stage(name: str, task: str, dims: Any, model: str | None = None) -> FinetuneResult:
         tr, ev = splits[task]
         logger.info("cross: stage %s (%s)", name, task)
-        stage_cfg = replace(config, task=task, dims="all" if dims is None else list(dims))
+        spec = "all" if dims is None else list(dims)
+        stage_cfg = replace(config, task=task, head=replace(config.head, dims=spec))
         return finetune(
             stage_cfg,
             device=dev,
@@ -150,7 +154,7 @@ def cross_finetune(
             train_data=tr,
             eval_data=ev,
             model=model,
-            dims="all" if dims is None else list(dims),
+            dims=spec,
             resume=resume,
             progress=progress,
             extra_record={"cross_stage": name},
@@ -161,11 +165,10 @@ def cross_finetune(
     rab = stage(f"{a}_then_{b}", b, db, model=str(ra.model_dir))
     # A's head on the encoder after stage 2
     loaded, _ = load_finetuned(rab.out_dir, device=dev)
-    head_a = load_heads(ra.heads_path, device=dev)
     a_after = evaluate(
         loaded,
-        head_a,
-        {a: splits[a][1].head(config.max_eval_examples)},
+        load_heads(ra.heads_path, device=dev),
+        {a: splits[a][1].head(config.eval_limit)},
         max_length=config.max_length,
         batch_size=config.eval_batch_size,
         mixed_precision=config.mixed_precision,
@@ -176,14 +179,15 @@ def cross_finetune(
     pb = splits[b][0].task.primary_metric
     forgetting = float(single[a][pa] - after[a][pa])
     transfer = float(after[b][pb] - single[b][pb])
+    elapsed = time.perf_counter() - t0
     record = {
         "kind": "cross",
         "complete": True,
         "tasks": [a, b],
-        "dims": {a: None if dims_a is None else list(dims_a), b: None if db is None else list(db)},
+        "dims": {a: _as_list(dims_a), b: _as_list(db)},
         "disjoint": bool(disjoint),
         "config": config.to_dict(),
-        "versions": _versions(),
+        "versions": versions(),
         "device": str(dev),
         "single": single,
         "after_second_stage": after,
@@ -195,7 +199,8 @@ def cross_finetune(
             "single_b": str(rb.out_dir.name),
             "a_then_b": str(rab.out_dir.name),
         },
-        "wall_seconds": time.perf_counter() - t0,
+        "elapsed_s": elapsed,
+        "wall_seconds": elapsed,  # deprecated: elapsed_s
     }
-    _write_json(out / RESULT_FILE, record)
+    write_json(out / RESULT_FILE, record)
     return CrossResult(out, single, after, forgetting, transfer, record)

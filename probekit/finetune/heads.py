@@ -1,7 +1,7 @@
-"""Selected-dimension classification heads.
+"""Selected-dimension classification heads, their settings and their file (``heads.pt``).
 
 A head reads one hidden state of the encoder (``layer``; 0 = embeddings, -1 = last), turns
-the token vectors of each example into one vector (``token``), multiplies it by a fixed 0/1
+the token vectors of each example into one vector (``pool``), multiplies it by a fixed 0/1
 mask so that only the selected dimensions reach the classifier (a DropConnect-style mask
 on the columns of the first weight matrix, fixed rather than random), and applies one or
 two linear layers.
@@ -10,102 +10,62 @@ Because the mask zeroes the unselected inputs, the head's output does not depend
 and the encoder receives gradient only through the selected dimensions: fine-tuning the
 whole encoder "through" two or three dimensions, as in Fukuhata & Kano (2025).
 
-Token choices (``token``):
-
-* ``cls``: the first token (``[CLS]``).
-* ``max_norm``: per example, the token vector of largest L2 norm (over all hidden
-  dimensions, not only the selected ones) among non-special, non-padding tokens;
-  ``include_cls=True`` also lets ``[CLS]`` win.
-* ``mean``: mean over non-special, non-padding tokens.
-* ``max``: element-wise max over non-special, non-padding tokens.
-
-These match the cache's pooled views (:mod:`probekit.extract`): an example without any
-non-special token uses all its real tokens.
+Pooling choices (``pool``, :mod:`probekit.pooling`, the same definitions as the cache's
+pooled views): ``cls`` (the first token), ``max_norm`` (per example, the token of largest
+L2 norm over all hidden dimensions among non-special, non-padding tokens;
+``include_cls=True`` also lets ``[CLS]`` win), ``mean`` and ``max`` (element-wise) over
+non-special, non-padding tokens. An example without any non-special token uses all its
+real tokens.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .._io import atomic_path
+from ..dims import head_dims
 from ..errors import ConfigError
-from ..pooling import TOKENS, content_mask, pool
+from ..pooling import POOLINGS, TOKENS, content_mask, pool
+from ..tasks import TaskSpec
+from ._aliases import renamed_fields
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ACTIVATIONS", "TOKENS", "HeadConfig", "SelectedDimHead", "parse_dims", "pool_tokens"]
+__all__ = [
+    "ACTIVATIONS",
+    "POOLS",
+    "TOKENS",
+    "HeadConfig",
+    "SelectedDimHead",
+    "load_heads",
+    "parse_dims",
+    "pool_tokens",
+    "save_heads",
+]
 
-_RANGE = re.compile(r"^(\d+)-(\d+)$")
+#: pooling choices of a head (``TOKENS`` is the deprecated name)
+POOLS = POOLINGS
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+#: deprecated keys of a head record (written next to the new ones for one release)
+_OLD_KEYS = {"token": "pool", "n_layers": "head_layers", "is_regression": "regression"}
 
-
-def parse_dims(spec: str | Sequence[int] | None, hidden_size: int) -> tuple[int, ...] | None:
-    """Parse a dimension selection.
-
-    Args:
-        spec: ``None`` / ``"all"`` (every dimension), a comma-separated string ``"3,17"``
-            (ranges ``"0-9"`` allowed), or a sequence of ints. Negative indices count from
-            the end.
-        hidden_size: width of the hidden state the dimensions index.
-
-    Returns:
-        Sorted unique dimension indices, or ``None`` meaning all dimensions.
-
-    Raises:
-        ConfigError: non-integers, out-of-range or empty selections (naming the value).
-    """
-    if spec is None:
-        return None
-    if isinstance(spec, str):
-        s = spec.strip().lower()
-        if s == "all":
-            return None
-        out: list[int] = []
-        for part in s.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            m = _RANGE.match(part)
-            try:
-                if m:
-                    lo, hi = int(m.group(1)), int(m.group(2))
-                    if hi < lo:
-                        raise ConfigError(f"dims: range {part!r} is empty")
-                    out.extend(range(lo, hi + 1))
-                else:
-                    out.append(int(part))
-            except ValueError:
-                raise ConfigError(
-                    f"dims: {part!r} is not an integer or range (expected e.g. '3,17' or 'all')"
-                ) from None
-        values: Sequence[int] = out
-    else:
-        values = [int(v) for v in spec]
-    if not values:
-        raise ConfigError("dims: empty selection (use 'all' for every dimension)")
-    norm = []
-    for v in values:
-        w = v + hidden_size if v < 0 else v
-        if not 0 <= w < hidden_size:
-            raise ConfigError(f"dims: dimension {v} is out of range for hidden size {hidden_size}")
-        norm.append(w)
-    dims = tuple(sorted(set(norm)))
-    if len(dims) == hidden_size:
-        return None
-    return dims
+#: a head's dimension selection (:func:`probekit.dims.head_dims`): sorted, None for all.
+#: The old name of :func:`probekit.dims.head_dims`, kept importable from here.
+parse_dims = head_dims
 
 
 def pool_tokens(
     hidden: torch.Tensor,
     attention_mask: torch.Tensor,
     special_tokens_mask: torch.Tensor | None,
-    token: str,
+    pool_name: str,
     *,
     include_cls: bool = False,
 ) -> torch.Tensor:
@@ -116,74 +76,131 @@ def pool_tokens(
         attention_mask: ``[batch, seq]`` 1 for real tokens, 0 for padding.
         special_tokens_mask: ``[batch, seq]`` 1 for special tokens (``[CLS]``, ``[SEP]``,
             padding); None treats every real token as content.
-        token: one of :data:`TOKENS`.
+        pool_name: one of :data:`POOLS`.
         include_cls: for ``max_norm``, let position 0 (``[CLS]``) compete too.
 
     Returns:
         ``[batch, hidden]``.
     """
-    return pool(
-        hidden, content_mask(attention_mask, special_tokens_mask), token, include_cls=include_cls
-    )[0]
+    mask = content_mask(attention_mask, special_tokens_mask)
+    return pool(hidden, mask, pool_name, include_cls=include_cls)[0]
 
 
+@renamed_fields(_OLD_KEYS)
 @dataclass
 class HeadConfig:
     """Everything that defines a head (saved next to its weights).
 
+    A config without ``input_size``/``num_labels`` is a template (what
+    :class:`~probekit.finetune.config.FinetuneConfig` holds): its ``dims`` stay as given
+    until :meth:`bind` fixes them for one encoder and task.
+
     Attributes:
-        input_size: hidden size of the encoder.
-        num_labels: classes, or 1 for regression.
-        dims: selected dimensions (sorted), or None for all.
+        input_size: hidden size of the encoder (None: a template).
+        num_labels: classes, or 1 for regression (None: a template).
+        dims: selected dimensions (sorted), or None for all; a template keeps the selection
+            as given (``"all"``, ``"3,17"``, ``"0-9"``, a list of ints).
         layer: hidden state read (0 = embeddings, -1 = last).
-        token: one of :data:`TOKENS`.
+        pool: one of :data:`POOLS` (old name: ``token``).
         include_cls: for ``max_norm``, whether ``[CLS]`` may be chosen.
-        n_layers: 1 (linear) or 2 (linear, activation, linear).
+        head_layers: 1 (linear) or 2 (linear, activation, linear) (old name: ``n_layers``).
         hidden: width of the 2-layer head's middle layer (default: ``input_size``).
         activation: ``tanh``, ``relu`` or ``gelu`` (2-layer heads).
         dropout: dropout on the (masked) head input and, for 2-layer heads, the middle layer.
-        is_regression: the task is regression (MSE on one output).
+        regression: the task is regression, MSE on one output (old name: ``is_regression``).
         task: name of the task the head is for.
     """
 
-    input_size: int
-    num_labels: int
-    dims: tuple[int, ...] | None = None
+    input_size: int | None = None
+    num_labels: int | None = None
+    dims: Any = None
     layer: int = -1
-    token: str = "cls"
+    pool: str = "cls"
     include_cls: bool = False
-    n_layers: int = 1
+    head_layers: int = 1
     hidden: int | None = None
     activation: str = "tanh"
     dropout: float = 0.0
-    is_regression: bool = False
+    regression: bool = False
     task: str = ""
 
     def __post_init__(self) -> None:
-        if self.dims is not None:
-            self.dims = parse_dims(list(self.dims), self.input_size)
-        if self.token not in TOKENS:
-            raise ConfigError(f"token {self.token!r} is not one of {', '.join(TOKENS)}")
-        if self.n_layers not in (1, 2):
-            raise ConfigError(f"head_layers must be 1 or 2, got {self.n_layers}")
+        if self.input_size is not None and self.dims is not None:
+            spec = self.dims if isinstance(self.dims, str) else list(self.dims)
+            self.dims = head_dims(spec, self.input_size)
+        elif self.dims is not None and not isinstance(self.dims, str):
+            self.dims = [int(d) for d in self.dims]
+        if self.pool not in POOLS:
+            raise ConfigError(f"pool {self.pool!r} is not one of {', '.join(POOLS)}")
+        if self.head_layers not in (1, 2):
+            raise ConfigError(f"head_layers must be 1 or 2, got {self.head_layers}")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(
                 f"head activation {self.activation!r} is not one of {', '.join(ACTIVATIONS)}"
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"head dropout must be in [0, 1), got {self.dropout}")
-        if self.num_labels < 1:
+        if self.num_labels is not None and self.num_labels < 1:
             raise ConfigError(f"num_labels must be at least 1, got {self.num_labels}")
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def bound(self) -> bool:
+        """Whether the head is fixed to an encoder width and a label count."""
+        return self.input_size is not None and self.num_labels is not None
+
+    def bind(self, task: TaskSpec, hidden_size: int, n_layers: int, dims: Any = None) -> HeadConfig:
+        """This head for ``task`` on an encoder of ``n_layers`` hidden states of ``hidden_size``.
+
+        ``dims`` overrides ``self.dims``; the layer becomes non-negative.
+
+        Raises:
+            ConfigError: the layer is out of range, or the dims are not a valid selection.
+        """
+        if not -n_layers <= self.layer < n_layers:
+            raise ConfigError(
+                f"layer {self.layer} is out of range for a model with {n_layers} hidden states "
+                f"(0 = embeddings .. {n_layers - 1}, or -1 = last)"
+            )
+        spec = self.dims if dims is None else dims
+        return replace(
+            self,
+            input_size=hidden_size,
+            num_labels=task.num_labels,
+            dims=head_dims(
+                spec if isinstance(spec, str) or spec is None else list(spec), hidden_size
+            ),
+            layer=self.layer % n_layers,
+            regression=task.regression,
+            task=task.name,
+        )
+
+    def legacy_dict(self) -> dict[str, Any]:
+        """The record under the names of probekit 0.1 (what run ids are hashed from)."""
+        d = self.to_dict(deprecated=False)
+        return {next((o for o, n in _OLD_KEYS.items() if n == k), k): v for k, v in d.items()}
+
+    def to_dict(self, *, deprecated: bool = True) -> dict[str, Any]:
+        """The JSON record; ``deprecated`` adds the old keys (``token``, ``n_layers``,
+        ``is_regression``) next to the new ones, for readers of probekit 0.1 files."""
         d = asdict(self)
-        d["dims"] = None if self.dims is None else list(self.dims)
+        d["dims"] = (
+            None
+            if self.dims is None
+            else (self.dims if isinstance(self.dims, str) else list(self.dims))
+        )
+        if deprecated:
+            d.update({old: d[new] for old, new in _OLD_KEYS.items()})
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeadConfig:
+        """Read a record of :meth:`to_dict`, old keys (probekit 0.1 files) included."""
         d = dict(d)
-        if d.get("dims") is not None:
+        for old, new in _OLD_KEYS.items():
+            if old in d:
+                value = d.pop(old)
+                d.setdefault(new, value)
+        if isinstance(d.get("dims"), list):
             d["dims"] = tuple(int(x) for x in d["dims"])
         return cls(**d)
 
@@ -200,8 +217,11 @@ class SelectedDimHead(nn.Module):
 
     def __init__(self, config: HeadConfig) -> None:
         super().__init__()
+        if not config.bound:
+            raise ConfigError("a head needs input_size and num_labels (HeadConfig.bind)")
         self.config = config
-        h = config.input_size
+        h = int(config.input_size)  # type: ignore[arg-type]
+        n_out = int(config.num_labels)  # type: ignore[arg-type]
         mask = torch.zeros(h)
         if config.dims is None:
             mask[:] = 1.0
@@ -209,19 +229,19 @@ class SelectedDimHead(nn.Module):
             mask[list(config.dims)] = 1.0
         self.register_buffer("mask", mask)
         self.dropout = nn.Dropout(config.dropout)
-        if config.n_layers == 1:
+        if config.head_layers == 1:
             self.dense = None
             self.act = None
-            self.out = nn.Linear(h, config.num_labels)
+            self.out = nn.Linear(h, n_out)
         else:
             mid = config.hidden or h
             self.dense = nn.Linear(h, mid)
             self.act = ACTIVATIONS[config.activation]()
-            self.out = nn.Linear(mid, config.num_labels)
+            self.out = nn.Linear(mid, n_out)
 
     @property
     def n_selected(self) -> int:
-        return self.config.input_size if self.config.dims is None else len(self.config.dims)
+        return len(self.mask) if self.config.dims is None else len(self.config.dims)
 
     def pool(
         self,
@@ -229,24 +249,24 @@ class SelectedDimHead(nn.Module):
         attention_mask: torch.Tensor,
         special_tokens_mask: torch.Tensor | None,
     ) -> torch.Tensor:
-        """``[batch, input_size]`` from the encoder's hidden states (tuple of ``[batch, seq, hidden]``)."""
+        """``[batch, input_size]`` from the hidden states (each ``[batch, seq, hidden]``)."""
         return pool_tokens(
             hidden_states[self.config.layer],
             attention_mask,
             special_tokens_mask,
-            self.config.token,
+            self.config.pool,
             include_cls=self.config.include_cls,
         )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """``features [batch, input_size]`` -> logits ``[batch, num_labels]`` (scores for regression)."""
+        """``features [batch, input_size]`` -> logits ``[batch, num_labels]`` (or scores)."""
         x = self.dropout(features * self.mask.to(features.dtype))
         if self.dense is not None:
             x = self.dropout(self.act(self.dense(x)))
         return self.out(x)
 
     def parameter_counts(self) -> dict[str, int]:
-        """Nominal trainable parameters, and the effective ones (weights that can reach the output)."""
+        """Nominal trainable parameters, and the effective ones (weights that reach the output)."""
         nominal = sum(p.numel() for p in self.parameters() if p.requires_grad)
         k = self.n_selected
         if self.dense is None:
@@ -255,3 +275,35 @@ class SelectedDimHead(nn.Module):
             mid = self.dense.out_features
             effective = k * mid + mid + mid * self.out.out_features + self.out.out_features
         return {"nominal": int(nominal), "effective": int(effective), "selected_dims": int(k)}
+
+
+def save_heads(heads: dict[str, SelectedDimHead], path: str | Path) -> None:
+    """Write ``{task: head}`` configs and weights to ``path`` (``heads.pt``) atomically."""
+    blob = {
+        "format": 1,
+        "heads": {
+            n: {
+                "config": h.config.to_dict(),
+                "state_dict": {k: v.detach().cpu() for k, v in h.state_dict().items()},
+            }
+            for n, h in heads.items()
+        },
+    }
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+
+
+def load_heads(
+    path: str | Path, *, device: str | torch.device = "cpu"
+) -> dict[str, SelectedDimHead]:
+    """Heads saved by a run (``heads.pt``): ``{task: head}`` in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no heads file (is this a finished probekit fine-tuning run?)")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    heads = {}
+    for name, h in blob["heads"].items():
+        head = SelectedDimHead(HeadConfig.from_dict(h["config"]))
+        head.load_state_dict(h["state_dict"])
+        heads[name] = head.to(device).eval()
+    return heads

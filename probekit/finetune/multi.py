@@ -22,10 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..dims import head_dims
 from ..errors import ConfigError
 from ..tasks import TaskData, get_task
-from .heads import parse_dims
-from .train import FinetuneConfig, FinetuneResult, TaskRun, load_run_data, run_training
+from .config import FinetuneConfig, FinetuneResult, TaskRun
+from .data import limited, load_run_data
+from .loop import Trainer
+from .single import encoder_shape
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ def assign_dims(
             f"dims given for task(s) {sorted(unknown)} not in the run's tasks {list(tasks)}"
         )
     out: dict[str, tuple[int, ...] | None] = {
-        t: parse_dims(dims[t], hidden_size) for t in tasks if t in dims
+        t: head_dims(dims[t], hidden_size) for t in tasks if t in dims
     }
     missing = [t for t in tasks if t not in out]
     if missing:
@@ -120,9 +123,9 @@ def multihead_finetune(
     """Train one encoder with a head per task on disjoint dimension sets.
 
     Args:
-        config: shared settings (``config.task``/``config.dims`` are not read).
+        config: shared settings (``config.task``/``config.head.dims`` are not read).
         tasks: task names (two or more; one also works).
-        device, out_dir: as in :func:`~probekit.finetune.train.finetune`.
+        device, out_dir: as in :func:`~probekit.finetune.single.finetune`.
         dims, dims_per_task, allow_overlap: see :func:`assign_dims`.
         mode: ``alternate`` or ``mixed`` batches.
         glue_dir, data: where the splits come from (``data``: ``{task: (train, eval)}``).
@@ -131,16 +134,11 @@ def multihead_finetune(
         :class:`FinetuneResult`; ``metrics`` is ``{task: {metric: value}}``, and
         ``record["dims"]`` the dims of each head.
     """
-    from transformers import AutoConfig
-
-    from ..models import resolve_model_path
-
     data = dict(data or {})
     tasks = list(dict.fromkeys(t if t in data else get_task(t).name for t in tasks))
     if not tasks:
         raise ConfigError("multihead needs at least one task")
-    mc = AutoConfig.from_pretrained(resolve_model_path(config.model))
-    hidden, n_layers = int(mc.hidden_size), int(mc.num_hidden_layers) + 1
+    hidden, n_layers = encoder_shape(config.model)
     chosen = assign_dims(
         tasks,
         hidden,
@@ -152,17 +150,18 @@ def multihead_finetune(
     runs = []
     for t in tasks:
         if t in data:
-            tr, ev = data[t]
-            tr, ev = tr.head(config.max_train_examples), ev.head(config.max_eval_examples)
+            tr, ev = limited(config, *data[t])
         else:
             tr, ev = load_run_data(config, glue_dir=glue_dir, task=t)
         d = chosen[t]
-        head = config.head_config(tr.task, hidden, n_layers, dims="all" if d is None else list(d))
+        head = config.head.bind(tr.task, hidden, n_layers, dims="all" if d is None else list(d))
         runs.append(TaskRun(t, tr, ev, head))
     logger.info("multihead dims: %s", chosen)
     extra = {"dims": {t: None if d is None else list(d) for t, d in chosen.items()}}
-    config = replace(config, task=",".join(tasks), dims="per task (see dims)")
-    return run_training(
+    config = replace(
+        config, task=",".join(tasks), head=replace(config.head, dims="per task (see dims)")
+    )
+    trainer = Trainer(
         config,
         runs,
         device=device,
@@ -170,7 +169,6 @@ def multihead_finetune(
         mode=mode,
         kind="multihead",
         extra_record=extra,
-        resume=resume,
         progress=progress,
-        stop_after_steps=stop_after_steps,
     )
+    return trainer.run(resume=resume, stop_after_steps=stop_after_steps)

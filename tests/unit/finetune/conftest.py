@@ -55,27 +55,35 @@ def glue_fixture(tmp_path_factory) -> Path:
     return g
 
 
+_HEAD_FIELDS = ("dims", "layer", "pool", "include_cls", "head_layers", "hidden", "activation")
+
+
 @pytest.fixture
 def ft_cfg(tiny_model_dir):
-    """``ft_cfg(**overrides) -> FinetuneConfig``: a one-epoch CPU-sized run of the tiny BERT."""
-    from probekit.finetune import FinetuneConfig
+    """``ft_cfg(**overrides) -> FinetuneConfig``: a one-epoch CPU-sized run of the tiny BERT.
+
+    Head settings (``dims``, ``layer``, ``pool``, ``include_cls``, ``head_layers``,
+    ``hidden``, ``activation``, ``dropout``) go into ``config.head``; the rest into the config.
+    """
+    from probekit.finetune import FinetuneConfig, HeadConfig
 
     def make(**kw):
+        head = {"dims": "3,17"}
+        head.update({k: kw.pop(k) for k in (*_HEAD_FIELDS, "dropout") if k in kw})
         base = dict(
             model=str(tiny_model_dir),
             task="demo",
-            dims="3,17",
             epochs=1,
             batch_size=16,
             lr=1e-3,
             head_lr=1e-2,
             max_length=32,
-            max_train_examples=64,
-            max_eval_examples=32,
+            limit=64,
+            eval_limit=32,
             checkpoint_every=0,
             seed=3,
         )
         base.update(kw)
-        return FinetuneConfig(**base)
+        return FinetuneConfig(head=HeadConfig(**head), **base)
 
     return make
