@@ -13,9 +13,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
-python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+# pip's and setuptools' chatter (the editable-install notice) goes to a log, shown on failure
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+quiet() { "$@" >"$log" 2>&1 || { cat "$log" >&2; return 1; }; }
+quiet python -m pip install -q --upgrade pip || echo "note: pip not upgraded (offline?)"
 if ! python -c "import torch" >/dev/null 2>&1; then
-  python -m pip install -q "torch==${PROBEKIT_TORCH:-2.13.0}" 2>&1 | grep -v "^WARNING: Location" || true
+  quiet python -m pip install -q "torch==${PROBEKIT_TORCH:-2.13.0}"
 fi
-python -m pip install -q -e ".[${PROBEKIT_EXTRAS:-dev}]" 2>&1 | grep -v "^WARNING: Location" || true
+quiet python -m pip install -q -e ".[${PROBEKIT_EXTRAS:-dev}]"
 python -c "import probekit, torch; print(f'probekit {probekit.__version__} ready (torch {torch.__version__})')"
