@@ -2,7 +2,7 @@
 
 import sys
 
-from probekit.cli import main
+from probekit.cli import build_parser, main  # noqa: F401  (build_parser: old import path)
 
 if __name__ == "__main__":
     sys.exit(main())
