@@ -3,10 +3,11 @@
 Claim 1, greedy: forward selection to k=10 over 768 dimensions with 10,000 training
 examples (80/20 fit/validation split), each step scoring every candidate as one batch with
 the probe engine (``exhaustive``), or only the ``--screen`` candidates with the largest
-score-test statistic at the current fit (``screenM``), against the naive search, a scikit-learn ``LogisticRegression`` refit of
-every candidate on the same standardised features and the same objective. The naive search
-is timed in the same run on one whole step (the middle one) and extrapolated to all steps
-(``--full-naive`` also runs it completely). Both must choose the same
+score-test statistic at the current fit (``screenM``), against the naive search, a
+scikit-learn ``LogisticRegression`` refit of every candidate on the same standardised features
+and the same objective. The naive search is timed in the same run on one whole step (the
+middle one) and extrapolated to all steps (``--full-naive`` also runs it completely). Both
+must choose the same
 dimensions on planted data (the label depends on 10 known dimensions with decreasing
 weights): with ``--full-naive`` the whole naive search is compared; otherwise at every step
 the naive refit is run on a shortlist (the 12 best candidates by batched score plus 12 random
@@ -73,16 +74,15 @@ class Naive:
         return acc, float(log_loss(self.yv, p, labels=[0, 1]))
 
     def step(self, selected, cands):
-        res = np.array([self.score(list(selected) + [int(c)]) for c in cands])
+        res = np.array([self.score([*selected, int(c)]) for c in cands])
         return res[:, 0], res[:, 1]
 
 
 def bench_greedy(args) -> dict:
     n, D, k = (2000, 128, 4) if args.quick else (args.n, args.dims, args.k)
     X, y, planted_dims = planted(n, D, k, seed=args.seed)
-    st = S._Settings(regression=False, metrics=("accuracy",), seed=args.seed)
-    pb = S._Problem(X, y, X[:10], y[:10], st)  # dev is not used by the selection
-    ck = S.Checkpoint(None, "bench", {})
+    cfg = S.SearchConfig(metrics=("accuracy",), seed=args.seed)
+    pb = S.Problem(X, y, X[:10], y[:10], config=cfg)  # eval is not used by the selection
     # warm-up (torch.compile / first-call overheads are not part of a long search)
     pb.select(np.arange(2)[:, None])
     modes = {}
@@ -90,7 +90,7 @@ def bench_greedy(args) -> dict:
         if name == "exhaustive" and args.skip_exhaustive:
             continue
         t0 = time.perf_counter()
-        g = S._greedy_select(pb, k, None, None, np.arange(D), ck, f"bench-{name}", screen=screen)
+        g = S.greedy_select(pb, k, screen=screen)
         dt = time.perf_counter() - t0
         modes[name] = {
             "s": dt,
@@ -98,7 +98,8 @@ def bench_greedy(args) -> dict:
             "selected": g["selected"],
         }
         print(
-            f"batched greedy ({name}): {D} dims, n={n} ({len(pb.idx_fit)} fit / {len(pb.idx_val)} val), k={k}: "
+            f"batched greedy ({name}): {D} dims, n={n} ({len(pb.idx_fit)} fit / "
+            f"{len(pb.idx_val)} val), k={k}: "
             f"{dt:.2f} s; steps {[round(s['seconds'], 2) for s in g['steps']]}"
         )
         print(
@@ -107,15 +108,16 @@ def bench_greedy(args) -> dict:
         )
     main_mode = "exhaustive" if "exhaustive" in modes else f"screen{args.screen}"
     sel = modes[main_mode]["selected"]
-    # the public call: selection + dev curve + a 20-draw random baseline per k + the full-width probe
+    # the public call: selection + eval curve + 20-draw random baselines + the full-width probe
     Xd, yd, _ = planted(2000, D, k, seed=args.seed + 1)
     tr, dv = S.ArraySource(X, y), S.ArraySource(Xd, yd)
     t0 = time.perf_counter()
-    full = S.greedy(tr, dv, k=k, screen=args.screen)
+    full = S.greedy(tr, dv, k=k, screen=args.screen, config=cfg)
     t_public = time.perf_counter() - t0
     print(
-        f"S.greedy(..., screen={args.screen}) end to end (with dev curve, random baselines, full width): "
-        f"{t_public:.2f} s; dev acc {full['metrics']['accuracy']:.3f}, full {full['full_metrics']['accuracy']:.3f}, "
+        f"S.greedy(..., screen={args.screen}) end to end (with dev curve, random baselines, "
+        f"full width): {t_public:.2f} s; dev acc {full['metrics']['accuracy']:.3f}, "
+        f"full {full['full_metrics']['accuracy']:.3f}, "
         f"random {full['random_baseline']['mean']['accuracy']:.3f}"
     )
 
@@ -129,8 +131,9 @@ def bench_greedy(args) -> dict:
     t_step = time.perf_counter() - t1
     per_fit = t_step / len(rest)
     naive_est = per_fit * sum(D - t for t in range(k))
-    mid_same = int(rest[S._order(a, l)[0]]) == sel[tm]
-    # at every step: the naive refit on a shortlist (12 best by batched score + 12 random) picks the same winner
+    mid_same = int(rest[S.best_first(a, l)[0]]) == sel[tm]
+    # at every step: the naive refit on a shortlist (12 best by batched score + 12 random)
+    # picks the same winner
     shortlist_ok, max_diff = [], 0.0
     for t in range(k):
         prefix = sel[:t]
@@ -139,14 +142,14 @@ def bench_greedy(args) -> dict:
             [np.tile(np.asarray(prefix, dtype=np.int64), (len(rest), 1)), rest[:, None]], axis=1
         )
         bs, bl = pb.select(dims)
-        order = S._order(bs, bl)
+        order = S.best_first(bs, bl)
         short = np.unique(
             np.concatenate(
                 [order[:12], rng.choice(len(rest), size=min(12, len(rest)), replace=False)]
             )
         )
         na, nl = naive.step(prefix, rest[short])
-        win = rest[short][S._order(na, nl)[0]]
+        win = rest[short][S.best_first(na, nl)[0]]
         shortlist_ok.append(int(win) == sel[t])
         max_diff = max(max_diff, float(np.abs(na - bs[short]).max()))
     out = {
@@ -168,20 +171,21 @@ def bench_greedy(args) -> dict:
     }
     sp = ", ".join(f"{m} {naive_est / v['s']:.1f}x" for m, v in modes.items())
     print(
-        f"naive sklearn refit, step {tm + 1} timed whole: {t_step:.1f} s ({per_fit * 1e3:.1f} ms per fit; same "
-        f"winner: {mid_same}) -> whole search ~{naive_est:.1f} s (extrapolated); speed-up {sp}"
+        f"naive sklearn refit, step {tm + 1} timed whole: {t_step:.1f} s "
+        f"({per_fit * 1e3:.1f} ms per fit; same winner: {mid_same}) -> whole search "
+        f"~{naive_est:.1f} s (extrapolated); speed-up {sp}"
     )
     print(
-        f"  same winner on the shortlist at every step: {all(shortlist_ok)}; max |val acc naive - batched| on "
-        f"shortlists {max_diff:.4f}"
+        f"  same winner on the shortlist at every step: {all(shortlist_ok)}; "
+        f"max |val acc naive - batched| on shortlists {max_diff:.4f}"
     )
     if args.full_naive:
         t1 = time.perf_counter()
         nsel = []
-        for t in range(k):
+        for _ in range(k):
             rest = np.setdiff1d(np.arange(D), nsel)
             a, l = naive.step(nsel, rest)
-            nsel.append(int(rest[S._order(a, l)[0]]))
+            nsel.append(int(rest[S.best_first(a, l)[0]]))
         t_naive = time.perf_counter() - t1
         same = {m: nsel == v["selected"] for m, v in modes.items()}
         out.update(
@@ -191,8 +195,8 @@ def bench_greedy(args) -> dict:
             speedup_full={m: t_naive / v["s"] for m, v in modes.items()},
         )
         print(
-            f"full naive search: {t_naive:.1f} s, selected {nsel}; same as batched: {same}; speed-up "
-            + ", ".join(f"{m} {t_naive / v['s']:.1f}x" for m, v in modes.items())
+            f"full naive search: {t_naive:.1f} s, selected {nsel}; same as batched: {same}; "
+            "speed-up " + ", ".join(f"{m} {t_naive / v['s']:.1f}x" for m, v in modes.items())
         )
     return out
 
@@ -214,7 +218,8 @@ def _cache_path(args) -> Path:
             )
         )
         print(
-            f"extracting a MiniLM cache of {args.stump_limit} SST-2 train examples into {path} (once) ..."
+            f"extracting a MiniLM cache of {args.stump_limit} SST-2 train examples into {path} "
+            "(once) ..."
         )
         extract(
             load_encoder("minilm", device="cpu"),
@@ -280,7 +285,8 @@ def bench_stumps(args) -> dict:
     }
     print(
         f"stumps: {len(layers)} layers x {D} dims, n={n} ({name}): {t_stumps:.2f} s "
-        f"(+ {t_read:.2f} s reading the cache); sklearn depth-1 tree per dim: {per_dim * 1e3:.1f} ms -> "
+        f"(+ {t_read:.2f} s reading the cache); sklearn depth-1 tree per dim: "
+        f"{per_dim * 1e3:.1f} ms -> "
         f"~{sk_est:.1f} s (extrapolated); speed-up {sk_est / t_stumps:.1f}x"
     )
     print(
@@ -316,7 +322,8 @@ def main(argv=None) -> int:
     import torch
 
     res = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+        f"torch threads {torch.get_num_threads()}",
         "date": time.strftime("%Y-%m-%d"),
     }
     if not args.skip_greedy:
