@@ -144,6 +144,57 @@ def ensure_cache(
     return rep.path, "resumed" if rep.resumed_from else "extracted"
 
 
+def _summary(
+    cfg: RunConfig, caches: dict[str, Any], shape: dict[str, Any], results: dict[str, Any]
+) -> dict[str, Any]:
+    """``summary.json`` of a run (without the report path and the timing)."""
+    return {
+        "kind": "run",
+        "config": asdict(cfg),
+        "caches": caches,
+        **shape,
+        "primary_metric": shape["metrics"][0],
+        "layer": results["greedy"].get("layer", cfg.layer),
+        "full_metrics": results["greedy"]["full_metrics"],
+        "greedy": {
+            "selected": results["greedy"]["selected"],
+            "metrics": results["greedy"]["metrics"],
+            "random_baseline": results["greedy"]["random_baseline"],
+        },
+        "eliminate": {
+            "selected": results["eliminate"]["selected"],
+            "metrics": results["eliminate"]["metrics"],
+            "steps": results["eliminate"].get("steps"),
+            "best_pair": results["eliminate"].get("best_pair"),
+            "pair_metrics": results["eliminate"].get("pair_metrics"),
+            "random_baseline": results["eliminate"]["random_baseline"],
+        },
+        "layers": [
+            {
+                "layer": r["layer"],
+                "full": r["full_metrics"],
+                "best_pair": r["best_pair"],
+                "pair": r["pair_metrics"],
+                "greedy_selected": r["greedy_selected"],
+                "greedy": r["greedy_metrics"],
+                "random": r["random_baseline"]["mean"],
+            }
+            for r in results["layers"]["per_layer"]
+        ],
+        "tokens": [
+            {
+                "pool": r["pool"],
+                "full": r["full_metrics"],
+                "greedy_selected": r["greedy_selected"],
+                "greedy": r["greedy_metrics"],
+                "random": r["random_baseline"]["mean"],
+            }
+            for r in results["tokens"]["per_pool"]
+        ],
+        "majority_baseline": results["greedy"].get("majority_baseline"),
+    }
+
+
 def run_study(cfg: RunConfig, *, progress: bool | None = None) -> dict[str, Any]:
     """Run the main job and return its summary (also written to ``OUT/summary.json``)."""
     from . import search
@@ -195,51 +246,7 @@ def run_study(cfg: RunConfig, *, progress: bool | None = None) -> dict[str, Any]
         results["eliminate"] = el.data
         tok = search.tokens(tr, ev, layer=cfg.layer, k=cfg.k, **common)
         results["tokens"] = tok.data
-    summary = {
-        "kind": "run",
-        "config": asdict(cfg),
-        "caches": caches,
-        **shape,
-        "primary_metric": shape["metrics"][0],
-        "layer": results["greedy"].get("layer", cfg.layer),
-        "full_metrics": results["greedy"]["full_metrics"],
-        "greedy": {
-            "selected": results["greedy"]["selected"],
-            "metrics": results["greedy"]["metrics"],
-            "random_baseline": results["greedy"]["random_baseline"],
-        },
-        "eliminate": {
-            "selected": results["eliminate"]["selected"],
-            "metrics": results["eliminate"]["metrics"],
-            "steps": results["eliminate"].get("steps"),
-            "best_pair": results["eliminate"].get("best_pair"),
-            "pair_metrics": results["eliminate"].get("pair_metrics"),
-            "random_baseline": results["eliminate"]["random_baseline"],
-        },
-        "layers": [
-            {
-                "layer": r["layer"],
-                "full": r["full_metrics"],
-                "best_pair": r["best_pair"],
-                "pair": r["pair_metrics"],
-                "greedy_selected": r["greedy_selected"],
-                "greedy": r["greedy_metrics"],
-                "random": r["random_baseline"]["mean"],
-            }
-            for r in results["layers"]["per_layer"]
-        ],
-        "tokens": [
-            {
-                "pool": r["pool"],
-                "full": r["full_metrics"],
-                "greedy_selected": r["greedy_selected"],
-                "greedy": r["greedy_metrics"],
-                "random": r["random_baseline"]["mean"],
-            }
-            for r in results["tokens"]["per_pool"]
-        ],
-        "majority_baseline": results["greedy"].get("majority_baseline"),
-    }
+    summary = _summary(cfg, caches, shape, results)
     if cfg.report:
         from .report import write_report
 

@@ -11,7 +11,7 @@ from probekit import search
 def _count_selections(monkeypatch) -> dict[str, int]:
     """Count validation fits of the searches (every selection goes through ``select``)."""
     calls = {"n": 0}
-    cls = search.Problem if hasattr(search, "Problem") else search._Problem
+    cls = search.Problem
     orig = cls.select
 
     def counting(self, dims):
