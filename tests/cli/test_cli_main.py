@@ -176,12 +176,15 @@ def test_ctrl_c_exits_130_with_one_line(tiny_caches, monkeypatch, capsys):
 def test_cross_from_the_cli(tiny_model_dir, tiny_glue, tmp_path, capsys):
     out = tmp_path / "cross"
     common = ["--model", str(tiny_model_dir), "--glue-dir", str(tiny_glue), "--dims", "3,17"]
-    common += ["--disjoint", "--epochs", "1"]
+    common += ["--disjoint", "--epochs", "1", "--pool", "mean", "--limit", "12"]
     common += ["--max-length", "16", "--batch-size", "8", "--device", "cpu", "--out", str(out)]
     assert cli.main(["cross", "--tasks", "rte,sst2", *common]) == 0
     text = capsys.readouterr().out
     rec = json.loads((out / "result.json").read_text())
     assert rec["dims"]["rte"] == [3, 17]
+    stage = json.loads((out / "single_rte" / "result.json").read_text())
+    assert stage["config"]["pool"] == "mean" and stage["config"]["limit"] == 12
+    assert stage["data"]["rte"]["train"]["n"] == 12
     assert len(rec["dims"]["sst2"]) == 2 and not set(rec["dims"]["sst2"]) & {3, 17}
     assert f"dims: rte [3, 17], sst2 {rec['dims']['sst2']}" in text
     assert "forgetting of rte: " in text and "transfer to sst2: " in text
