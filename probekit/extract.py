@@ -177,6 +177,166 @@ def _batches(order: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
         yield order[a : a + batch_size]
 
 
+def _checked(
+    data: TaskData,
+    out: Path,
+    *,
+    batch_size: int,
+    storage_dtype: str,
+    shard: str | tuple[int, int] | None,
+    resume: bool,
+    overwrite: bool,
+) -> tuple[TaskData, tuple[int, int] | None, str]:
+    """Validate the settings and the output; ``(this shard's data, shard, full data hash)``."""
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if storage_dtype not in _TORCH_DTYPES:
+        raise ConfigError(f"storage dtype {storage_dtype!r}; use float16 or float32")
+    if len(data) == 0:
+        raise DataError(f"{data.source}: no examples to extract")
+    sh = parse_shard(shard)
+    full_hash = data.fingerprint()
+    if sh is not None:
+        i, n = sh
+        bounds = np.linspace(0, len(data), n + 1).round().astype(int)
+        data = data.subset(np.arange(bounds[i], bounds[i + 1]))
+        if len(data) == 0:
+            raise DataError(f"shard {i}/{n} of {len(data)} examples is empty")
+    if out.exists() and not overwrite:
+        raise CacheError(f"{out}: exists; pass --overwrite to replace it")
+    part = partial_path(out)
+    if part.exists() and not resume:
+        raise CacheError(
+            f"{part}: an unfinished extraction is there; pass --resume to continue it or delete it"
+        )
+    return data, sh, full_hash
+
+
+def _cache_attrs(
+    lm: LoadedModel,
+    data: TaskData,
+    sh: tuple[int, int] | None,
+    full_hash: str,
+    *,
+    max_length: int,
+    window_tokens: int,
+    n_truncated: int,
+    batch_size: int,
+) -> dict[str, Any]:
+    """The cache file's attributes: model, task, data, layout and provenance."""
+    task, lib = data.task, versions()
+    return {
+        "model": lm.name,
+        "model_path": lm.path,
+        "model_hash": lm.weights_hash,
+        "model_type": getattr(lm.model.config, "model_type", ""),
+        "tokenizer": getattr(lm.tokenizer, "name_or_path", "") or lm.path,
+        "max_length": int(max_length),
+        "compute_dtype": str(lm.dtype).replace("torch.", ""),
+        "task": task.name,
+        "split": data.split,
+        "text_fields": list(data.text_fields),
+        "label_names": list(task.label_names),
+        "is_regression": bool(task.regression),
+        "metrics": list(task.metrics),
+        "source": data.source,
+        "data_hash": data.fingerprint(),
+        "full_data_hash": full_hash,
+        "shard": "" if sh is None else f"{sh[0]}/{sh[1]}",
+        "shard_index": "" if sh is None else sh[0],
+        "shard_count": "" if sh is None else sh[1],
+        "window_tokens": int(window_tokens),
+        "n_truncated": n_truncated,
+        "probekit_version": lib["probekit"],
+        "torch_version": lib["torch"],
+        "transformers_version": lib["transformers"],
+        "device": str(lm.device),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "batch_size": int(batch_size),
+    }
+
+
+def _open_writer(
+    out: Path,
+    lm: LoadedModel,
+    data: TaskData,
+    enc: Encoded,
+    attrs: dict[str, Any],
+    *,
+    resume: bool,
+    store_tokens: bool,
+    storage_dtype: str,
+) -> CacheWriter:
+    """A new cache, or the partial one resumed after checking its identity."""
+    part = partial_path(out)
+    if resume and part.exists():
+        identity = dict(
+            attrs,
+            storage_dtype=storage_dtype,
+            store_tokens=bool(store_tokens),
+            n_layers=lm.n_layers,
+            hidden_size=lm.hidden_size,
+            n_examples=len(data),
+        )
+        writer = CacheWriter.resume(out, identity)
+        logger.info("resuming %s at example %d of %d", part, writer.n_done, len(data))
+        return writer
+    token_ids = None
+    if store_tokens:
+        token_ids = {
+            "input_ids": enc.flat("input_ids", np.int32),
+            "special_tokens_mask": enc.flat("special_tokens_mask", np.uint8),
+            "word_ids": enc.flat("word_ids", np.int32),
+            "sequence_ids": enc.flat("sequence_ids", np.int8),
+        }
+    return CacheWriter.create(
+        out,
+        attrs=attrs,
+        labels=data.labels,
+        example_index=data.example_index,
+        lengths=enc.lengths,
+        n_layers=lm.n_layers,
+        hidden_size=lm.hidden_size,
+        storage_dtype=storage_dtype,
+        store_tokens=store_tokens,
+        token_ids=token_ids,
+    )
+
+
+def _write_windows(
+    lm: LoadedModel,
+    enc: Encoded,
+    writer: CacheWriter,
+    windows: list[tuple[int, int]],
+    offsets: np.ndarray,
+    *,
+    storage_dtype: str,
+    store_tokens: bool,
+    batch_size: int,
+    bar: Any,
+) -> None:
+    """Run and write each window (length-sorted batches; one reused token buffer)."""
+    L, H, dt = lm.n_layers, lm.hidden_size, np.dtype(storage_dtype)
+    sizes = [int(offsets[b] - offsets[a]) for a, b in windows]
+    big = np.empty((max(sizes, default=0), L, H), dtype=dt) if store_tokens else None
+    for a, b in windows:
+        pooled = {p: np.empty((b - a, L, H), dtype=dt) for p in POOLS}
+        pos_buf = np.empty((b - a, L), dtype=np.int16)
+        base = offsets[a]
+        hid_buf = big[: int(offsets[b] - base)] if big is not None else None
+        tok_out = torch.from_numpy(hid_buf) if hid_buf is not None else None
+        order = a + np.argsort(enc.lengths[a:b], kind="stable")
+        for rows in _batches(order, batch_size):
+            pools, pos = process_batch(lm, enc, rows, storage_dtype, tok_out, offsets[rows] - base)
+            local = rows - a
+            for p in POOLS:
+                pooled[p][local] = pools[p]
+            pos_buf[local] = pos
+            bar.update(int(enc.lengths[rows].sum()))
+        writer.write_window(a, b, pooled, pos_buf, hid_buf)
+        logger.info("flushed %d/%d examples to %s", b, len(enc), partial_path(writer.path))
+
+
 def extract(
     lm: LoadedModel,
     data: TaskData,
@@ -211,30 +371,19 @@ def extract(
         ConfigError, DataError, CacheError, CacheMismatchError: bad settings, empty data,
             existing output, or a partial file made with other settings.
     """
+    from tqdm.auto import tqdm
+
     t0 = time.perf_counter()
     out = Path(out)
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    if storage_dtype not in _TORCH_DTYPES:
-        raise ConfigError(f"storage dtype {storage_dtype!r}; use float16 or float32")
-    if len(data) == 0:
-        raise DataError(f"{data.source}: no examples to extract")
-    sh = parse_shard(shard)
-    full_hash = data.fingerprint()
-    if sh is not None:
-        i, n = sh
-        bounds = np.linspace(0, len(data), n + 1).round().astype(int)
-        data = data.subset(np.arange(bounds[i], bounds[i + 1]))
-        if len(data) == 0:
-            raise DataError(f"shard {i}/{n} of {len(data)} examples is empty")
-    if out.exists() and not overwrite:
-        raise CacheError(f"{out}: exists; pass --overwrite to replace it")
-    part = partial_path(out)
-    if part.exists() and not resume:
-        raise CacheError(
-            f"{part}: an unfinished extraction is there; pass --resume to continue it or delete it"
-        )
-
+    data, sh, full_hash = _checked(
+        data,
+        out,
+        batch_size=batch_size,
+        storage_dtype=storage_dtype,
+        shard=shard,
+        resume=resume,
+        overwrite=overwrite,
+    )
     L, H = lm.n_layers, lm.hidden_size
     itemsize = 2 if storage_dtype == "float16" else 4
     if window_tokens is None:
@@ -247,125 +396,60 @@ def extract(
             len(data),
             max_length,
         )
-    task = data.task
-    lib = versions()
-    attrs: dict[str, Any] = {
-        "model": lm.name,
-        "model_path": lm.path,
-        "model_hash": lm.weights_hash,
-        "model_type": getattr(lm.model.config, "model_type", ""),
-        "tokenizer": getattr(lm.tokenizer, "name_or_path", "") or lm.path,
-        "max_length": int(max_length),
-        "compute_dtype": str(lm.dtype).replace("torch.", ""),
-        "task": task.name,
-        "split": data.split,
-        "text_fields": list(data.text_fields),
-        "label_names": list(task.label_names),
-        "is_regression": bool(task.regression),
-        "metrics": list(task.metrics),
-        "source": data.source,
-        "data_hash": data.fingerprint(),
-        "full_data_hash": full_hash,
-        "shard": "" if sh is None else f"{sh[0]}/{sh[1]}",
-        "shard_index": "" if sh is None else sh[0],
-        "shard_count": "" if sh is None else sh[1],
-        "window_tokens": int(window_tokens),
-        "n_truncated": enc.n_truncated,
-        "probekit_version": lib["probekit"],
-        "torch_version": lib["torch"],
-        "transformers_version": lib["transformers"],
-        "device": str(lm.device),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "batch_size": int(batch_size),
-    }
-    identity = dict(
-        attrs,
-        storage_dtype=storage_dtype,
-        store_tokens=bool(store_tokens),
-        n_layers=L,
-        hidden_size=H,
-        n_examples=len(data),
+    attrs = _cache_attrs(
+        lm,
+        data,
+        sh,
+        full_hash,
+        max_length=max_length,
+        window_tokens=window_tokens,
+        n_truncated=enc.n_truncated,
+        batch_size=batch_size,
     )
-    if resume and part.exists():
-        writer = CacheWriter.resume(out, identity)
-        logger.info("resuming %s at example %d of %d", part, writer.n_done, len(data))
-    else:
-        token_ids = None
-        if store_tokens:
-            token_ids = {
-                "input_ids": enc.flat("input_ids", np.int32),
-                "special_tokens_mask": enc.flat("special_tokens_mask", np.uint8),
-                "word_ids": enc.flat("word_ids", np.int32),
-                "sequence_ids": enc.flat("sequence_ids", np.int8),
-            }
-        writer = CacheWriter.create(
-            out,
-            attrs=attrs,
-            labels=data.labels,
-            example_index=data.example_index,
-            lengths=enc.lengths,
-            n_layers=L,
-            hidden_size=H,
-            storage_dtype=storage_dtype,
-            store_tokens=store_tokens,
-            token_ids=token_ids,
-        )
+    writer = _open_writer(
+        out,
+        lm,
+        data,
+        enc,
+        attrs,
+        resume=resume,
+        store_tokens=store_tokens,
+        storage_dtype=storage_dtype,
+    )
     resumed_from = writer.n_done
     offsets = np.zeros(len(data) + 1, dtype=np.int64)
     np.cumsum(enc.lengths, out=offsets[1:])
-    windows = [
-        w for w in _windows(enc.lengths, window_tokens, store_tokens) if w[1] > writer.n_done
-    ]
-    if windows and windows[0][0] != writer.n_done:
+    windows = [w for w in _windows(enc.lengths, window_tokens, store_tokens) if w[1] > resumed_from]
+    if windows and windows[0][0] != resumed_from:
         writer.close()
         raise CacheError(
-            f"{part}: {writer.n_done} examples done, which is not a window boundary; "
-            "delete it to start over"
+            f"{partial_path(out)}: {resumed_from} examples done, which is not a window "
+            "boundary; delete it to start over"
         )
-    todo_tokens = int(offsets[-1] - offsets[writer.n_done])
-    from tqdm.auto import tqdm
-
     bar = tqdm(
-        total=todo_tokens,
+        total=int(offsets[-1] - offsets[resumed_from]),
         unit="tok",
         unit_scale=True,
         disable=None if progress is None else not progress,
-        desc=f"extract {task.name}/{data.split}",
+        desc=f"extract {data.task.name}/{data.split}",
     )
     try:
-        sizes = [int(offsets[b] - offsets[a]) for a, b in windows]
-        big = (
-            np.empty((max(sizes, default=0), L, H), dtype=np.dtype(storage_dtype))
-            if store_tokens
-            else None
+        _write_windows(
+            lm,
+            enc,
+            writer,
+            windows,
+            offsets,
+            storage_dtype=storage_dtype,
+            store_tokens=store_tokens,
+            batch_size=batch_size,
+            bar=bar,
         )
-        for a, b in windows:
-            nw = b - a
-            pooled = {p: np.empty((nw, L, H), dtype=np.dtype(storage_dtype)) for p in POOLS}
-            pos_buf = np.empty((nw, L), dtype=np.int16)
-            base = offsets[a]
-            hid_buf = (
-                big[: int(offsets[b] - base)] if big is not None else None
-            )  # one buffer, reused
-            tok_out = torch.from_numpy(hid_buf) if hid_buf is not None else None
-            order = a + np.argsort(enc.lengths[a:b], kind="stable")
-            for rows in _batches(order, batch_size):
-                pools, pos = process_batch(
-                    lm, enc, rows, storage_dtype, tok_out, offsets[rows] - base
-                )
-                local = rows - a
-                for p in POOLS:
-                    pooled[p][local] = pools[p]
-                pos_buf[local] = pos
-                bar.update(int(enc.lengths[rows].sum()))
-            writer.write_window(a, b, pooled, pos_buf, hid_buf)
-            logger.info("flushed %d/%d examples to %s", b, len(data), part)
         bar.close()
         path = writer.finalize()
     finally:
         bar.close()
         writer.close()
-    elapsed = time.perf_counter() - t0
     report = ExtractionReport(
         path,
         len(data),
@@ -373,7 +457,7 @@ def extract(
         enc.n_truncated,
         L,
         H,
-        elapsed,
+        time.perf_counter() - t0,
         resumed_from,
     )
     logger.info("wrote %s: %d examples, %.0f tokens/s", path, len(data), report.tokens_per_s)

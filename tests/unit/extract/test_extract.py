@@ -1,13 +1,9 @@
-"""Extraction and cache: known answers against a direct transformers forward pass, pooled
-views against their recomputation, kill-and-resume, shards, and bad input."""
+"""Extraction into the cache: known answers against a direct transformers forward pass,
+pooled views against their recomputation, resume checks, shards, and bad input."""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -15,14 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-import cli
-from probekit.cache import ActivationCache, describe, merge_shards, partial_path
-from probekit.errors import CacheError, CacheMismatchError, ConfigError, ModelError
+from probekit.cache import ActivationCache, merge_shards, partial_path
+from probekit.errors import CacheError, CacheMismatchError, ConfigError
 from probekit.extract import extract
 from probekit.models import load_encoder
 from probekit.tasks import load_demo, load_task
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +27,21 @@ def _pair_fixture(tmp_path: Path) -> Path:
     g = tmp_path / "glue"
     (g / "RTE").mkdir(parents=True)
     rows = ["index\tsentence1\tsentence2\tlabel"]
-    words = ["the", "cat", "sat", "on", "a", "mat", "while", "dogs", "ran", "far", "away", "from", "home"]
+    words = [
+        "the",
+        "cat",
+        "sat",
+        "on",
+        "a",
+        "mat",
+        "while",
+        "dogs",
+        "ran",
+        "far",
+        "away",
+        "from",
+        "home",
+    ]
     rng = np.random.default_rng(0)
     for i in range(30):
         a = " ".join(rng.choice(words, size=int(rng.integers(3, 12))))
@@ -114,7 +121,7 @@ def test_features_layers_dims_and_reader_api(tiny, tmp_path):
         assert full.dtype == np.float32 and full.shape == (20, 32)
         np.testing.assert_array_equal(c.features(2, "cls", dims=[5, 1]), full[:, [5, 1]])
         np.testing.assert_array_equal(c.all_layers("mean")[:, 0], c.features(0, "mean"))
-        V, off = c.tokens(-1, dims=[7, 3, 7])
+        V, _off = c.tokens(-1, dims=[7, 3, 7])
         W, _ = c.tokens(-1)
         np.testing.assert_array_equal(V, W[:, [7, 3, 7]])
         with pytest.raises(ConfigError, match="layer 3 is out of range"):
@@ -149,63 +156,6 @@ def _cache_arrays(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def test_killed_extraction_resumes_to_identical_file(tiny_model_dir, tmp_path):
-    """A real subprocess is SIGKILLed after its first flushed window; --resume finishes it and
-    the file equals an uninterrupted run's, dataset by dataset."""
-    args = [
-        sys.executable,
-        str(REPO / "cli.py"),
-        "-v",
-        "extract",
-        "--model",
-        str(tiny_model_dir),
-        "--task",
-        "demo",
-        "--split",
-        "train",
-        "--limit",
-        "200",
-        "--device",
-        "cpu",
-        "--batch-size",
-        "1",
-        "--window-tokens",
-        "300",
-    ]
-    ref = tmp_path / "ref.h5"
-    subprocess.run(args + ["--out", str(ref)], check=True, capture_output=True, cwd=tmp_path)
-    out = tmp_path / "killed.h5"
-    proc = subprocess.Popen(
-        args + ["--out", str(out)], stderr=subprocess.PIPE, text=True, cwd=tmp_path
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if "flushed" in line or not line:
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not out.exists() and partial_path(out).exists(), (
-        "the run finished before it could be killed"
-    )
-    with h5py.File(partial_path(out), "r") as f:
-        n_done = int(f.attrs["n_done"])
-        assert 0 < n_done < 200 and not f.attrs["complete"]
-    with pytest.raises(CacheError, match="partial"):
-        ActivationCache(partial_path(out))
-    r = subprocess.run(args + ["--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == 2 and "pass --resume" in r.stderr  # refuses to clobber the partial file
-    r = subprocess.run(
-        args + ["--out", str(out), "--resume"], capture_output=True, text=True, cwd=tmp_path
-    )
-    assert r.returncode == 0, r.stderr
-    assert f"resumed at example {n_done}" in r.stdout
-    a, b = _cache_arrays(ref), _cache_arrays(out)
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
 def test_resume_refuses_other_settings_and_keeps_partial(tiny, tmp_path):
     data = load_demo("dev", limit=30)
     out = tmp_path / "r.h5"
@@ -230,7 +180,7 @@ def test_shards_merge_to_unsharded(tiny, tmp_path):
     ]
     with ActivationCache(parts[1]) as c:
         assert c.meta["shard"] == "1/3" and c.example_index[0] > 0
-    with pytest.raises(CacheMismatchError, match="need all of 0..2"):
+    with pytest.raises(CacheMismatchError, match=r"need all of 0\.\.2"):
         merge_shards(parts[:2], tmp_path / "bad.h5")
     merged = merge_shards([parts[2], parts[0], parts[1]], tmp_path / "merged.h5")
     a, b = _cache_arrays(whole), _cache_arrays(merged)
@@ -286,94 +236,3 @@ def test_existing_output_is_not_clobbered(tiny, tmp_path):
     with pytest.raises(CacheError, match="pass --overwrite"):
         extract(tiny, load_demo("dev", limit=6), path, progress=False)
     assert path.read_bytes() == before
-
-
-def test_non_encoder_model_is_refused(tmp_path):
-    from transformers import GPT2Config
-
-    d = tmp_path / "gpt"
-    GPT2Config(n_layer=1, n_embd=16, n_head=2).save_pretrained(d)
-    with pytest.raises(ModelError, match="not a BERT-family encoder"):
-        load_encoder(str(d), device="cpu")
-    with pytest.raises(ModelError, match="no config.json"):
-        load_encoder(str(tmp_path), device="cpu")
-
-
-def test_cli_extract_info_and_user_errors(tiny_model_dir, tmp_path, capsys):
-    out = tmp_path / "cli.h5"
-    assert (
-        cli.main(
-            [
-                "extract",
-                "--model",
-                str(tiny_model_dir),
-                "--task",
-                "demo",
-                "--split",
-                "dev",
-                "--limit",
-                "12",
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    assert "wrote" in capsys.readouterr().out
-    assert cli.main(["info", str(out)]) == 0
-    text = capsys.readouterr().out
-    assert "complete" in text and "pooled/max_norm" in text and "demo/dev" in text
-    assert (
-        cli.main(
-            [
-                "extract",
-                "--model",
-                str(tiny_model_dir),
-                "--task",
-                "mrpc",
-                "--split",
-                "dev",
-                "--glue-dir",
-                str(tmp_path),
-                "--device",
-                "cpu",
-                "--out",
-                str(tmp_path / "x.h5"),
-            ]
-        )
-        == 2
-    )
-    err = capsys.readouterr().err
-    assert "no MRPC/ directory" in err and "Traceback" not in err
-    assert cli.main(["info", str(tmp_path / "nope.h5")]) == 2
-    assert "no such cache file" in capsys.readouterr().err
-
-
-@pytest.mark.integration
-def test_real_minilm_on_sst2_dev(minilm, shared_glue, tmp_path):
-    data = load_task("sst2", "dev", glue_dir=shared_glue)
-    rep = extract(minilm, data, tmp_path / "sst2-dev.h5", progress=False)
-    assert rep.n_examples == 872 and rep.n_layers == 7 and rep.hidden_size == 384
-    _check_against_direct(minilm, data, rep.path, [0, 1, 100, 871])
-    info = describe(rep.path)
-    assert info["meta"]["model"] == "minilm" and info["meta"]["complete"]
-    with ActivationCache(rep.path) as c:
-        assert c.labels.tolist() == data.labels.tolist()
-        assert (np.linalg.norm(c.features(-1, "max_norm", dtype=np.float32), axis=1) > 0).all()
-
-
-def test_auto_device_under_torchrun_takes_local_rank(monkeypatch):
-    """``--device auto`` in a torchrun process picks cuda:LOCAL_RANK, not cuda:0 for every shard."""
-    from probekit.models import resolve_device
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    monkeypatch.setenv("LOCAL_RANK", "2")
-    assert resolve_device("auto") == torch.device("cuda:2")
-    monkeypatch.delenv("LOCAL_RANK")
-    assert resolve_device("auto") == torch.device("cuda")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    assert resolve_device("auto") == torch.device("cpu")
