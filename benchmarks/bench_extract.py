@@ -41,9 +41,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probekit.extract import encode, extract, forward_batch
-from probekit.models import load_encoder
+from probekit.extract import extract, forward_batch
+from probekit.models import DEFAULT_MODEL, load_encoder
 from probekit.tasks import load_demo, load_task
+from probekit.tokenize import encode
 
 
 def matmul_gflops(m: int, k: int, n: int, seconds: float = 2.0) -> float:
@@ -99,7 +100,7 @@ def load_neurox() -> tuple[Any, Any] | None:
     from probekit.models import resolve_model_path
 
     with contextlib.redirect_stdout(io.StringIO()):
-        return te, te.get_model_and_tokenizer(str(resolve_model_path("minilm")))
+        return te, te.get_model_and_tokenizer(str(resolve_model_path(DEFAULT_MODEL)))
 
 
 def neurox_loop(neurox: tuple[Any, Any], texts: list[str], out: Path) -> float:
@@ -162,8 +163,8 @@ def main() -> None:
     args = ap.parse_args()
 
     fresh = fresh_memory_gbs()  # first, before this process has freed anything
-    lm = load_encoder("minilm", device="cpu")
-    lm16 = load_encoder("minilm", device="cpu", dtype="bfloat16")
+    lm = load_encoder(DEFAULT_MODEL, device="cpu")
+    lm16 = load_encoder(DEFAULT_MODEL, device="cpu", dtype="bfloat16")
     if (Path(args.glue_dir) / "SST-2" / "dev.tsv").is_file():
         data = load_task("sst2", "dev", glue_dir=args.glue_dir)
     else:
@@ -173,12 +174,13 @@ def main() -> None:
     enc = encode(lm.tokenizer, data, args.max_length)
     n_tok = int(enc.lengths.sum())
     print(
-        f"data: {data.source}, {len(data)} examples, {n_tok} tokens (mean length {enc.lengths.mean():.1f}); "
+        f"data: {data.source}, {len(data)} examples, {n_tok} tokens "
+        f"(mean length {enc.lengths.mean():.1f}); "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores"
     )
 
     t_hash = time.perf_counter()
-    lm.weights_hash  # once per model (provenance); timed apart from the per-token work
+    _ = lm.weights_hash  # once per model (provenance); timed apart from the per-token work
     t_hash = time.perf_counter() - t_hash
     sorted_order = np.argsort(enc.lengths, kind="stable")
     bare_forward(lm, enc, sorted_order[:64], args.batch_size)  # warm-up
@@ -241,7 +243,8 @@ def main() -> None:
     peak_square = matmul_gflops(2048, 2048, 2048)
     peak = max(peak_shaped, peak_square)
     print(
-        f"float32 matmul rate: {peak_square:.0f} GFLOP/s (2048^3), {peak_shaped:.0f} GFLOP/s (MiniLM FFN shape); "
+        f"float32 matmul rate: {peak_square:.0f} GFLOP/s (2048^3), "
+        f"{peak_shaped:.0f} GFLOP/s (MiniLM FFN shape); "
         f"forward cost {fpt / 1e6:.1f} MFLOP/token"
     )
     print(f"\nmedians of {args.rounds} interleaved rounds")
@@ -250,15 +253,18 @@ def main() -> None:
     for name, t in rows.items():
         tps = n_tok / t
         print(
-            f"{name:<50} {tps:>10,.0f} {tps * fpt / 1e9:>8.1f} {100 * tps * fpt / 1e9 / peak:>6.0f}% "
+            f"{name:<50} {tps:>10,.0f} {tps * fpt / 1e9:>8.1f} "
+            f"{100 * tps * fpt / 1e9 / peak:>6.0f}% "
             f"{t / t_ext:>9.2f}x"
         )
     print(
-        f"\nwriting overhead over the bare sorted forward pass: {100 * (t_ext / t_bare - 1):+.1f}% (target <= +15%)"
+        "\nwriting overhead over the bare sorted forward pass: "
+        f"{100 * (t_ext / t_bare - 1):+.1f}% (target <= +15%)"
     )
     fresh_s = size_mb * 2**20 / 1e9 / fresh
     print(
-        f"fresh memory: {fresh:.2f} GB/s; the new file alone ({size_mb:.0f} MiB) then costs {fresh_s:.2f} s "
+        f"fresh memory: {fresh:.2f} GB/s; the new file alone ({size_mb:.0f} MiB) "
+        f"then costs {fresh_s:.2f} s "
         f"= {100 * fresh_s / t_bare:.0f}% of the bare forward pass"
     )
     if t_neurox is not None:
@@ -268,22 +274,26 @@ def main() -> None:
     else:
         print("(a) NeuroX not installed: pip install --no-deps neurox==1.0.9 to measure it")
     print(
-        f"extract speed-up over (a') the lean one-sentence loop with per-sentence HDF5 datasets: {t_lean / t_ext:.1f}x; "
-        f"over the same loop writing nothing: {rows['lean loop, one sentence per pass, no writing'] / t_ext:.1f}x; "
+        "extract speed-up over (a') the lean one-sentence loop with per-sentence HDF5 "
+        f"datasets: {t_lean / t_ext:.1f}x; over the same loop writing nothing: "
+        f"{rows['lean loop, one sentence per pass, no writing'] / t_ext:.1f}x; "
         f"the bare batched forward pass is {t_lean / t_bare:.1f}x that loop"
     )
     t16 = rows["probekit extract, bfloat16 compute (opt-in)"]
     print(
-        f"bfloat16 compute (opt-in): {t_ext / t16:.1f}x the float32 extraction, {t_lean / t16:.1f}x (a')"
+        f"bfloat16 compute (opt-in): {t_ext / t16:.1f}x the float32 extraction, "
+        f"{t_lean / t16:.1f}x (a')"
         + (f", {t_neurox / t16:.1f}x (a)" if t_neurox is not None else "")
         + f"; hidden states within {100 * dev_bf16:.1f}% (relative L2, worst layer) of float32"
     )
     print(f"weight hash for provenance, once per model: {t_hash:.2f} s (not in the figures above)")
     print(
-        f"forward pass at {100 * n_tok / t_bare * fpt / 1e9 / peak:.0f}% of the measured matmul rate (target >= 50%)"
+        f"forward pass at {100 * n_tok / t_bare * fpt / 1e9 / peak:.0f}% "
+        "of the measured matmul rate (target >= 50%)"
     )
     print(
-        f"cache size: {size_mb:.1f} MiB for {n_tok} tokens x {lm.n_layers} layers x {lm.hidden_size} (float16)"
+        f"cache size: {size_mb:.1f} MiB for {n_tok} tokens x {lm.n_layers} layers "
+        f"x {lm.hidden_size} (float16)"
     )
     if enc.n_truncated:
         print(f"note: {enc.n_truncated} examples truncated at {args.max_length} tokens")

@@ -32,9 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probekit.finetune import FinetuneConfig, finetune
-from probekit.finetune.train import _epoch_schedule
-from probekit.models import resolve_device, resolve_model_path
+from probekit.finetune import FinetuneConfig, HeadConfig, epoch_schedule, finetune
+from probekit.models import DEFAULT_MODEL, resolve_device, resolve_model_path
 from probekit.tasks import load_demo, load_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +76,7 @@ def hf_baseline(data, cfg: FinetuneConfig, device: torch.device) -> float:
         ],
         lr=cfg.lr,
     )
-    schedule = _epoch_schedule([len(data)], cfg.batch_size, cfg.seed, 0, "alternate")
+    schedule = epoch_schedule([len(data)], cfg.batch_size, cfg.seed, 0, "alternate")
     sched = get_linear_schedule_with_warmup(
         opt, int(cfg.warmup_ratio * len(schedule)), len(schedule)
     )
@@ -138,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         train, dev = load_demo("train", limit=args.examples), load_demo("dev", limit=8)
         source = "demo train"
     base = dict(
-        model="minilm",
+        model=DEFAULT_MODEL,
         task=train.task.name,
         epochs=1,
         batch_size=args.batch_size,
@@ -147,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         mixed_precision="no",
     )  # fp32, as the baseline
     configs = {
-        "probekit, full head": FinetuneConfig(dims="all", **base),
-        "probekit, 2-dim head": FinetuneConfig(dims="3,17", head_lr=1e-2, **base),
+        "probekit, full head": FinetuneConfig(head=HeadConfig(dims="all"), **base),
+        "probekit, 2-dim head": FinetuneConfig(head=HeadConfig(dims="3,17"), head_lr=1e-2, **base),
     }
     hf_cfg = configs["probekit, full head"]
     rates: dict[str, list[float]] = {
@@ -178,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'contender':<40} {'median ex/s':>12} {'vs HF':>7} {'best ex/s':>10} {'vs HF':>7}")
     for k in rates:
         print(
-            f"{k:<40} {med[k]:>12.1f} {med[k] / med[key]:>7.2f} {best[k]:>10.1f} {best[k] / best[key]:>7.2f}"
+            f"{k:<40} {med[k]:>12.1f} {med[k] / med[key]:>7.2f} "
+            f"{best[k]:>10.1f} {best[k] / best[key]:>7.2f}"
         )
     if args.json:
         Path(args.json).write_text(
