@@ -92,8 +92,64 @@ def _dims_of_b(
     return db
 
 
+def _elapsed(t0: float) -> dict[str, float]:
+    """``elapsed_s`` since ``t0`` (and ``wall_seconds``, its deprecated name)."""
+    elapsed = time.perf_counter() - t0
+    return {"elapsed_s": elapsed, "wall_seconds": elapsed}
+
+
 def _as_list(dims: tuple[int, ...] | None) -> list[int] | None:
     return None if dims is None else list(dims)
+
+
+def _stage(
+    config: FinetuneConfig,
+    out: Path,
+    split: tuple[TaskData, TaskData],
+    dims: tuple[int, ...] | None,
+    *,
+    device: torch.device,
+    resume: bool,
+    progress: bool,
+    model: str | None = None,
+) -> FinetuneResult:
+    """One stage: fine-tune on ``split`` with a head on ``dims``, into ``out``."""
+    tr, ev = split
+    logger.info("cross: stage %s (%s)", out.name, tr.task.name)
+    spec = "all" if dims is None else list(dims)
+    stage_cfg = replace(config, task=tr.task.name, head=replace(config.head, dims=spec))
+    return finetune(
+        stage_cfg,
+        device=device,
+        out_dir=out,
+        train_data=tr,
+        eval_data=ev,
+        model=model,
+        dims=spec,
+        resume=resume,
+        progress=progress,
+        extra_record={"cross_stage": out.name},
+    )
+
+
+def _score_with(
+    run_dir: Path,
+    heads_path: Path,
+    name: str,
+    ev: TaskData,
+    config: FinetuneConfig,
+    device: torch.device,
+) -> dict[str, float]:
+    """Head ``name`` of ``heads_path`` scored on ``ev`` with the encoder of ``run_dir``."""
+    loaded, _ = load_finetuned(run_dir, device=device)
+    return evaluate(
+        loaded,
+        load_heads(heads_path, device=device),
+        {name: ev.head(config.eval_limit)},
+        max_length=config.max_length,
+        batch_size=config.eval_batch_size,
+        mixed_precision=config.mixed_precision,
+    )[name]
 
 
 def cross_finetune(
@@ -141,45 +197,16 @@ def cross_finetune(
         for t in (a, b)
     }
     t0 = time.perf_counter()
-
-    def stage(name: str, task: str, dims: Any, model: str | None = None) -> FinetuneResult:
-        tr, ev = splits[task]
-        logger.info("cross: stage %s (%s)", name, task)
-        spec = "all" if dims is None else list(dims)
-        stage_cfg = replace(config, task=task, head=replace(config.head, dims=spec))
-        return finetune(
-            stage_cfg,
-            device=dev,
-            out_dir=out / name,
-            train_data=tr,
-            eval_data=ev,
-            model=model,
-            dims=spec,
-            resume=resume,
-            progress=progress,
-            extra_record={"cross_stage": name},
-        )
-
-    ra = stage(f"single_{a}", a, dims_a)
-    rb = stage(f"single_{b}", b, db)
-    rab = stage(f"{a}_then_{b}", b, db, model=str(ra.model_dir))
-    # A's head on the encoder after stage 2
-    loaded, _ = load_finetuned(rab.out_dir, device=dev)
-    a_after = evaluate(
-        loaded,
-        load_heads(ra.heads_path, device=dev),
-        {a: splits[a][1].head(config.eval_limit)},
-        max_length=config.max_length,
-        batch_size=config.eval_batch_size,
-        mixed_precision=config.mixed_precision,
-    )[a]
+    run = {"device": dev, "resume": resume, "progress": progress}
+    ra = _stage(config, out / f"single_{a}", splits[a], dims_a, **run)
+    rb = _stage(config, out / f"single_{b}", splits[b], db, **run)
+    rab = _stage(config, out / f"{a}_then_{b}", splits[b], db, model=str(ra.model_dir), **run)
+    a_after = _score_with(rab.out_dir, ra.heads_path, a, splits[a][1], config, dev)
     single = {a: ra.metrics, b: rb.metrics}
     after = {a: a_after, b: rab.metrics}
-    pa = splits[a][0].task.primary_metric
-    pb = splits[b][0].task.primary_metric
-    forgetting = float(single[a][pa] - after[a][pa])
-    transfer = float(after[b][pb] - single[b][pb])
-    elapsed = time.perf_counter() - t0
+    primary = {a: splits[a][0].task.primary_metric, b: splits[b][0].task.primary_metric}
+    forgetting = float(single[a][primary[a]] - after[a][primary[a]])
+    transfer = float(after[b][primary[b]] - single[b][primary[b]])
     record = {
         "kind": "cross",
         "complete": True,
@@ -191,16 +218,15 @@ def cross_finetune(
         "device": str(dev),
         "single": single,
         "after_second_stage": after,
-        "primary_metric": {a: pa, b: pb},
+        "primary_metric": primary,
         "forgetting": {a: forgetting},
         "transfer": {b: transfer},
         "stages": {
-            "single_a": str(ra.out_dir.name),
-            "single_b": str(rb.out_dir.name),
-            "a_then_b": str(rab.out_dir.name),
+            "single_a": ra.out_dir.name,
+            "single_b": rb.out_dir.name,
+            "a_then_b": rab.out_dir.name,
         },
-        "elapsed_s": elapsed,
-        "wall_seconds": elapsed,  # deprecated: elapsed_s
+        **_elapsed(t0),
     }
     write_json(out / RESULT_FILE, record)
     return CrossResult(out, single, after, forgetting, transfer, record)
