@@ -237,7 +237,7 @@ def _cache_attrs(
         "split": data.split,
         "text_fields": list(data.text_fields),
         "label_names": list(task.label_names),
-        "is_regression": bool(task.regression),
+        "regression": bool(task.regression),
         "metrics": list(task.metrics),
         "source": data.source,
         "data_hash": data.fingerprint(),
