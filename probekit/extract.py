@@ -337,6 +337,27 @@ def _write_windows(
         logger.info("flushed %d/%d examples to %s", b, len(enc), partial_path(writer.path))
 
 
+def _pending(
+    enc: Encoded, writer: CacheWriter, window_tokens: int, store_tokens: bool
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """``(token offsets [n_examples + 1], the windows still to write)``.
+
+    Raises:
+        CacheError: a partial file stopped off a window boundary.
+    """
+    offsets = np.zeros(len(enc) + 1, dtype=np.int64)
+    np.cumsum(enc.lengths, out=offsets[1:])
+    done = writer.n_done
+    windows = [w for w in _windows(enc.lengths, window_tokens, store_tokens) if w[1] > done]
+    if windows and windows[0][0] != done:
+        writer.close()
+        raise CacheError(
+            f"{partial_path(writer.path)}: {done} examples done, which is not a window "
+            "boundary; delete it to start over"
+        )
+    return offsets, windows
+
+
 def extract(
     lm: LoadedModel,
     data: TaskData,
@@ -417,15 +438,7 @@ def extract(
         storage_dtype=storage_dtype,
     )
     resumed_from = writer.n_done
-    offsets = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum(enc.lengths, out=offsets[1:])
-    windows = [w for w in _windows(enc.lengths, window_tokens, store_tokens) if w[1] > resumed_from]
-    if windows and windows[0][0] != resumed_from:
-        writer.close()
-        raise CacheError(
-            f"{partial_path(out)}: {resumed_from} examples done, which is not a window "
-            "boundary; delete it to start over"
-        )
+    offsets, windows = _pending(enc, writer, window_tokens, store_tokens)
     bar = tqdm(
         total=int(offsets[-1] - offsets[resumed_from]),
         unit="tok",
