@@ -120,6 +120,7 @@ def pool_batch(
     h = hidden.float()
     out = {p: pool(h, content, p)[0] for p in ("cls", "mean")}
     out["max_norm"], pos = pool(h, content, "max_norm")
+    assert pos is not None  # max_norm gives the chosen positions
     return out, pos
 
 
@@ -146,7 +147,7 @@ def process_batch(
     hidden, _, content = forward_batch(lm, enc, rows)
     pools, pos = pool_batch(hidden, content)
     pooled = {p: pools[p].to(sdt).cpu().numpy() for p in POOLS}
-    if token_out is not None:
+    if token_out is not None and token_at is not None:
         lengths = enc.lengths[rows]
         # padding is on the right, so example j's tokens are hidden[j, :lengths[j]]
         src = hidden.to(sdt).cpu()  # one multi-threaded cast (and one transfer from an accelerator)

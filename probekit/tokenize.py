@@ -107,7 +107,7 @@ def encode(tokenizer: Any, data: TaskData, max_length: int, *, positions: bool =
             ids[i], special[i] = cut["input_ids"][j], cut["special_tokens_mask"][j]
             if tt is not None:
                 tt[i] = cut["token_type_ids"][j]
-            if track:
+            if word_ids is not None and seq_ids is not None:
                 word_ids[i] = [-1 if v is None else v for v in cut.word_ids(j)]
                 seq_ids[i] = [-1 if v is None else v for v in cut.sequence_ids(j)]
     if positions and not fast:

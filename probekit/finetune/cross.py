@@ -19,6 +19,7 @@ Each stage resumes and a finished stage is reused, so re-running the command con
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -197,10 +198,10 @@ def cross_finetune(
         for t in (a, b)
     }
     t0 = time.perf_counter()
-    run = {"device": dev, "resume": resume, "progress": progress}
-    ra = _stage(config, out / f"single_{a}", splits[a], dims_a, **run)
-    rb = _stage(config, out / f"single_{b}", splits[b], db, **run)
-    rab = _stage(config, out / f"{a}_then_{b}", splits[b], db, model=str(ra.model_dir), **run)
+    run = functools.partial(_stage, config, device=dev, resume=resume, progress=progress)
+    ra = run(out / f"single_{a}", splits[a], dims_a)
+    rb = run(out / f"single_{b}", splits[b], db)
+    rab = run(out / f"{a}_then_{b}", splits[b], db, model=str(ra.model_dir))
     a_after = _score_with(rab.out_dir, ra.heads_path, a, splits[a][1], config, dev)
     single = {a: ra.metrics, b: rb.metrics}
     after = {a: a_after, b: rab.metrics}

@@ -91,7 +91,7 @@ def epoch_schedule(
     and cut into batches; ``mixed`` puts one batch of every task in each micro-step,
     ``alternate`` (and a single task) one batch per micro-step, round robin.
     """
-    per_task = []
+    per_task: list[list[np.ndarray]] = []
     for t, n in enumerate(sizes):
         if n == 0:
             per_task.append([])

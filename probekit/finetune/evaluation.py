@@ -34,7 +34,7 @@ def predict(
 ) -> np.ndarray:
     """``[n_examples, num_labels]`` float32 outputs of head ``name`` (length-sorted batches)."""
     order = np.argsort(split.enc.lengths, kind="stable")
-    outs = np.empty((len(split), net.heads[name].config.num_labels), dtype=np.float32)
+    outs = np.empty((len(split), int(net.head(name).config.num_labels or 1)), dtype=np.float32)
     for i in range(0, len(order), batch_size):
         idx = order[i : i + batch_size]
         batch = make_batch(split, idx, pad_id=pad, token_types=token_types, device=device)
@@ -73,19 +73,21 @@ def evaluate(
         ``{metric: value}`` for a single split, else ``{name: {metric: value}}``.
     """
     single = isinstance(data, TaskData)
-    if single:
+    if isinstance(data, TaskData):
         name = data.task.name if data.task.name in heads else None
         if name is None and len(heads) == 1:
             name = next(iter(heads))
         if name is None:
             raise ConfigError(f"no head for task {data.task.name!r}; heads: {', '.join(heads)}")
-        data = {name: data}
-    net = EncoderWithHeads(loaded.model, {n: heads[n] for n in data}, loaded.n_layers)
+        splits = {name: data}
+    else:
+        splits = dict(data)
+    net = EncoderWithHeads(loaded.model, {n: heads[n] for n in splits}, loaded.n_layers)
     net = net.to(loaded.device).eval()
     precision = precision_settings(mixed_precision, loaded.device)
     types = uses_token_types(loaded.model)
     out = {}
-    for n, d in data.items():
+    for n, d in splits.items():
         d = labelled(d)
         split = encode_split(loaded.tokenizer, d, max_length)
         logits = predict(

@@ -21,7 +21,7 @@ real tokens.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -245,11 +245,12 @@ class SelectedDimHead(nn.Module):
 
     def pool(
         self,
-        hidden_states: Sequence[torch.Tensor],
+        hidden_states: Sequence[torch.Tensor] | Mapping[int, torch.Tensor],
         attention_mask: torch.Tensor,
         special_tokens_mask: torch.Tensor | None,
     ) -> torch.Tensor:
-        """``[batch, input_size]`` from the hidden states (each ``[batch, seq, hidden]``)."""
+        """``[batch, input_size]`` from the hidden states (each ``[batch, seq, hidden]``),
+        indexed by layer (a sequence of all of them, or a mapping holding the head's)."""
         return pool_tokens(
             hidden_states[self.config.layer],
             attention_mask,
@@ -261,7 +262,7 @@ class SelectedDimHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``features [batch, input_size]`` -> logits ``[batch, num_labels]`` (or scores)."""
         x = self.dropout(features * self.mask.to(features.dtype))
-        if self.dense is not None:
+        if self.dense is not None and self.act is not None:
             x = self.dropout(self.act(self.dense(x)))
         return self.out(x)
 

@@ -29,6 +29,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -221,7 +222,7 @@ class Trainer:
         from transformers import get_linear_schedule_with_warmup
 
         cfg = self.config
-        groups = []
+        groups: list[dict[str, Any]] = []
         parts = (
             ("encoder", self.net.encoder, cfg.lr),
             ("heads", self.net.heads, cfg.head_lr or cfg.lr),

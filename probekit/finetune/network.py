@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import nn
@@ -28,18 +28,22 @@ class EncoderWithHeads(nn.Module):
         self.heads = nn.ModuleDict(heads)
         self.n_layers = n_layers
 
+    def head(self, name: str) -> SelectedDimHead:
+        """The head of task ``name``."""
+        return cast(SelectedDimHead, self.heads[name])
+
     def features(
         self, batch: dict[str, torch.Tensor], names: Sequence[str], *, encoder_grad: bool = True
     ) -> dict[str, torch.Tensor]:
         """Pooled head inputs ``{name: [batch, hidden]}`` of one encoder pass."""
-        layers = {self.heads[n].config.layer for n in names}
+        layers = {self.head(n).config.layer for n in names}
         need_all = any(layer != self.n_layers - 1 for layer in layers)
         inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
         with torch.set_grad_enabled(encoder_grad and torch.is_grad_enabled()):
             out = self.encoder(**inputs, output_hidden_states=need_all, return_dict=True)
         hs = out.hidden_states if need_all else {self.n_layers - 1: out.last_hidden_state}
         return {
-            n: self.heads[n].pool(hs, batch["attention_mask"], batch["special_tokens_mask"])
+            n: self.head(n).pool(hs, batch["attention_mask"], batch["special_tokens_mask"])
             for n in names
         }
 
@@ -48,7 +52,7 @@ class EncoderWithHeads(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Logits ``{name: [batch, num_labels]}``."""
         feats = self.features(batch, names, encoder_grad=encoder_grad)
-        return {n: self.heads[n](feats[n]) for n in names}
+        return {n: self.head(n)(feats[n]) for n in names}
 
 
 def head_loss(head: SelectedDimHead, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
