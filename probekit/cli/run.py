@@ -118,10 +118,10 @@ def _conclusion(s: dict[str, Any], args: argparse.Namespace) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from probekit.pipeline import StudyConfig, run_study
+    from probekit.pipeline import RunConfig, run_study
 
     device(args)  # checked here like every verb's; the pipeline resolves "auto" itself
-    cfg = StudyConfig(
+    cfg = RunConfig(
         model=args.model,
         task=args.task,
         glue_dir=args.glue_dir,
