@@ -30,12 +30,17 @@ The package, from the bottom up:
 * :mod:`.baselines`: splits, baselines, control tasks (Hewitt & Liang, 2019) and
   :func:`evaluate_probe`, the whole record of one fixed-dims probe;
 * :mod:`.estimator`: :class:`LinearProbe`, a scikit-learn estimator whose
-  ``backend="sklearn"`` uses scikit-learn and ``backend="torch"`` the engine.
+  ``backend="sklearn"`` uses scikit-learn and ``backend="torch"`` the engine;
+* :mod:`.rankings`: the peers' dimension rankings (mean-diff, f-stat, l1, lca, Gaussian MI)
+  from one pass of class moments;
+* :mod:`.mdl`: Voita & Titov's online codelength of a dimension set, on the engine;
+* :mod:`.ablation`: a set's score without it and after LEACE erasure of it.
 """
 
 from __future__ import annotations
 
 from ..dims import parse_dims
+from .ablation import SetEraser, ablate, fit_set_eraser
 from .baselines import (
     control_task_baseline,
     control_task_labels,
@@ -49,23 +54,35 @@ from .baselines import (
 from .engine import ProbeEngine
 from .estimator import LinearProbe
 from .kernels import SMALL_K
+from .mdl import MDL_FRACTIONS, MDLResult, online_codelength
+from .rankings import RANKING_METHODS, Ranking, class_moments, rank_dimensions
 from .results import FitStats, ProbeFit, ProbeScores
 from .standardize import standardization_stats
 
 __all__ = [
+    "MDL_FRACTIONS",
+    "RANKING_METHODS",
     "SMALL_K",
     "FitStats",
     "LinearProbe",
+    "MDLResult",
     "ProbeEngine",
     "ProbeFit",
     "ProbeScores",
+    "Ranking",
+    "SetEraser",
+    "ablate",
+    "class_moments",
     "control_task_baseline",
     "control_task_labels",
     "evaluate_probe",
+    "fit_set_eraser",
     "input_types",
     "majority_baseline",
+    "online_codelength",
     "parse_dims",
     "random_dims_baseline",
+    "rank_dimensions",
     "selectivity",
     "standardization_stats",
     "train_val_split",

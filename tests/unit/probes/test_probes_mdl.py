@@ -1,4 +1,4 @@
-"""MDL online codelength (probekit.mdl) against a scikit-learn reference on the same blocks."""
+"""MDL online codelength (probekit.probes.mdl) against scikit-learn on the same blocks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from sklearn.metrics import log_loss
 from sklearn.preprocessing import StandardScaler
 
 from probekit.errors import ConfigError, DataError
-from probekit.mdl import block_ends, online_codelength
 from probekit.probes import ProbeEngine
+from probekit.probes.mdl import block_ends, online_codelength
 
 
 def _data(n=2000, D=12, C=2, seed=0):

@@ -1,4 +1,4 @@
-"""Peer rankings (probekit.rankings): planted dimensions recovered, parity with scikit-learn,
+"""Peer rankings (probekit.probes.rankings): planted dimensions recovered, parity with scikit-learn,
 Gaussian mutual information against its closed form."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from sklearn.feature_selection import f_classif, f_regression
 
 from probekit.errors import ConfigError, DataError
-from probekit.rankings import RANKING_METHODS, class_moments, rank_dimensions
+from probekit.probes.rankings import RANKING_METHODS, class_moments, rank_dimensions
 
 PLANTED = [17, 3, 9]  # strongest first
 

@@ -1,13 +1,13 @@
-"""Ablation of a dimension set (probekit.ablation): without the set, and LEACE-erased."""
+"""Ablation of a dimension set (probekit.probes.ablation): without the set, and LEACE-erased."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from probekit.ablation import ablate, fit_set_eraser
 from probekit.errors import ConfigError
 from probekit.probes import ProbeEngine
+from probekit.probes.ablation import ablate, fit_set_eraser
 
 
 def _planted(n=4000, D=10, seed=0, copy=True):
