@@ -14,6 +14,10 @@ import logging
 
 __version__ = "0.1.0"
 
+#: the model every command uses unless told otherwise: the embedded all-MiniLM-L6-v2
+#: (defined here, not in :mod:`probekit.models`, so the CLI can name it without importing torch)
+DEFAULT_MODEL = "minilm"
+
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["__version__"]
+__all__ = ["DEFAULT_MODEL", "__version__"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from . import DEFAULT_MODEL
 from .errors import ConfigError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,6 @@ __all__ = [
     "weights_hash",
 ]
 
-#: the model every command uses unless told otherwise (the embedded all-MiniLM-L6-v2)
-DEFAULT_MODEL = "minilm"
 _ALIASES = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import DEFAULT_MODEL
 from ._io import write_json
 from .cache import ActivationCache, partial_path
 from .errors import CacheError
@@ -54,7 +55,7 @@ class RunConfig:
     own; the CLI passes ``auto`` explicitly). The searches' probes run on the CPU.
     """
 
-    model: str = "minilm"
+    model: str = DEFAULT_MODEL
     task: str = "demo"
     glue_dir: str | None = None
     out: str = "runs/demo"

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from probekit import DEFAULT_MODEL
 from probekit.errors import ConfigError
 
 SubParsers = Any  # argparse's _SubParsersAction is private
@@ -57,7 +58,7 @@ def deprecated_alias(p: argparse.ArgumentParser, old: str, new: str, **kw: Any) 
 def add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
-        default="minilm",
+        default=DEFAULT_MODEL,
         help="minilm (embedded default), a Hugging Face id, or a local path",
     )
 
