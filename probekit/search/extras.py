@@ -1,0 +1,76 @@
+"""MDL and ablation blocks of a selected set, for the search results (``--mdl``, ``--ablation``).
+
+* ``mdl``: Voita & Titov's online codelength (:func:`probekit.probes.online_codelength`) of
+  the selected set, of full width and of ``n_random`` random sets of the same size, with the
+  compression of each against the uniform code;
+* ``ablation``: :func:`probekit.probes.ablate`: eval scores of the probe on every dimension
+  except the set (``without``) and on all after LEACE erasure of it (``erased``), next to the
+  full-width score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..probes import ablate, online_codelength
+from .problem import Problem
+
+__all__ = ["ablation_block", "extras", "mdl_block"]
+
+#: random sets coded next to the selected one (MDL is a few fits per block; keep it small)
+MDL_RANDOM_SETS = 5
+
+
+def mdl_block(pb: Problem, dims: Sequence[int], *, n_random: int = MDL_RANDOM_SETS) -> dict:
+    """Codelengths (bits) and compressions of ``dims``, full width and random sets of its size.
+
+    Classification only: ``{"skipped": reason}`` for regression.
+    """
+    if pb.regression:
+        return {"skipped": "MDL online codelength is defined for classification only"}
+    sel = np.asarray(dims, dtype=np.int64)
+    seed = pb.config.seed
+    one = online_codelength(pb.engine, pb.X_train, pb.y_train, sel[None, :], seed=seed)
+    full = online_codelength(pb.engine, pb.X_train, pb.y_train, np.arange(pb.n_dims)[None, :])
+    rng = np.random.default_rng(seed + 7)
+    rdims = np.stack(
+        [np.sort(rng.choice(pb.n_dims, len(sel), replace=False)) for _ in range(n_random)]
+    )
+    rnd = online_codelength(pb.engine, pb.X_train, pb.y_train, rdims, seed=seed)
+    return {
+        "dims": sel.tolist(),
+        "codelength_bits": float(one.codelength[0]),
+        "compression": float(one.compression[0]),
+        "uniform_codelength_bits": one.uniform_codelength,
+        "full_codelength_bits": float(full.codelength[0]),
+        "full_compression": float(full.compression[0]),
+        "random_codelength_bits_mean": float(rnd.codelength.mean()),
+        "random_compression_mean": float(rnd.compression.mean()),
+        "random_compression_std": float(rnd.compression.std()),
+        "random_dims": rdims.tolist(),
+        "block_ends": one.block_ends.tolist(),
+        "seed": seed,
+    }
+
+
+def ablation_block(pb: Problem, dims: Sequence[int]) -> dict[str, Any]:
+    """``{"without": {metric: ...}, "erased": {...}, "full": {...}}`` on eval."""
+    out: dict[str, Any] = ablate(
+        pb.engine, pb.X_train, pb.y_train, pb.X_eval, pb.y_eval, dims, metrics=pb.metrics
+    )
+    out["full"] = pb.full()
+    out["dims"] = [int(d) for d in dims]
+    return out
+
+
+def extras(pb: Problem, dims: Sequence[int], *, mdl: bool, ablation: bool) -> dict[str, Any]:
+    """The ``mdl`` and ``ablation`` blocks asked for (empty dict for neither)."""
+    out: dict[str, Any] = {}
+    if mdl and len(dims):
+        out["mdl"] = mdl_block(pb, dims)
+    if ablation and len(dims):
+        out["ablation"] = ablation_block(pb, dims)
+    return out
