@@ -25,7 +25,6 @@ float16 (as the cache stores them): they are upcast chunk by chunk and never mod
 from __future__ import annotations
 
 import logging
-import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -81,13 +80,32 @@ class _Plan:
     chunk: int
 
 
+def _check_C(C) -> float | np.ndarray:
+    """``C`` as a positive finite float, or a 1-d float64 array of them."""
+    if isinstance(C, (str, bool)):
+        raise ConfigError(
+            f"C must be a positive finite number or an array of them, got {C!r} "
+            "(C='auto' is chosen by probekit.probes.select_C, not by the engine)"
+        )
+    try:
+        arr = np.asarray(C, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"C must be a positive finite number, got {C!r}") from None
+    if arr.ndim > 1 or arr.size == 0 or not (np.isfinite(arr).all() and (arr > 0).all()):
+        raise ConfigError(f"C must be a positive finite number or a 1-d array of them, got {C!r}")
+    return float(arr) if arr.ndim == 0 else arr
+
+
 class ProbeEngine:
     """Fit many small linear probes at once.
 
     Args:
         regression: ridge probes (True) or logistic-regression probes (False).
         C: inverse regularisation strength, as scikit-learn's ``LogisticRegression(C=C)``;
-            ridge uses ``alpha = 1 / C``.
+            ridge uses ``alpha = 1 / C``. A number, or an array ``[B]`` with one value per
+            probe of each call (a grid of C values on the same dims is then one batched fit);
+            :meth:`fit` / :meth:`fit_score` also take ``C=`` for one call. ``"auto"`` is not
+            an engine setting: see :func:`probekit.probes.select_C`.
         device: torch device for the computation (explicit; never chosen for you).
         memory_budget: bytes the engine may hold in flight for one chunk of probes
             (default 2 GiB); the number of probes per chunk is derived from it.
@@ -118,7 +136,7 @@ class ProbeEngine:
         self,
         *,
         regression: bool = False,
-        C: float = 1.0,
+        C: float | np.ndarray = 1.0,
         device: str | torch.device = "cpu",
         memory_budget: int = 2 * 2**30,
         max_iter: int = 100,
@@ -128,8 +146,7 @@ class ProbeEngine:
         compile_threshold: float = 5e8,
         progress: bool = False,
     ):
-        if not (isinstance(C, (int, float)) and C > 0 and math.isfinite(C)):
-            raise ConfigError(f"C must be a positive finite number, got {C!r}")
+        C = _check_C(C)
         if memory_budget <= 0:
             raise ConfigError(f"memory_budget must be positive, got {memory_budget!r}")
         if max_iter < 1:
@@ -137,7 +154,7 @@ class ProbeEngine:
         if not tol > 0:
             raise ConfigError(f"tol must be positive, got {tol!r}")
         self.regression = bool(regression)
-        self.C = float(C)
+        self.C = C
         self.device = torch.device(device)
         if self.device.type == "mps":
             raise ConfigError(
@@ -172,13 +189,22 @@ class ProbeEngine:
         return {} if self._last_stats is None else self._last_stats.as_dict()
 
     # ------------------------------------------------------------------ public API
-    def fit(self, X_train, y_train, dims) -> ProbeFit:
+    def fit(self, X_train, y_train, dims, *, C=None) -> ProbeFit:
         """Fit ``B`` probes on ``X_train [n, D]`` (float16/32/64; never modified), each on its
-        columns ``dims [B, k]``. Returns a :class:`ProbeFit`."""
-        return self._run(X_train, y_train, None, None, dims, metrics=(), keep_fit=True)[1]
+        columns ``dims [B, k]`` (``C``: a number or ``[B]`` for this call; default the
+        engine's). Returns a :class:`ProbeFit`."""
+        return self._run(X_train, y_train, None, None, dims, metrics=(), keep_fit=True, C=C)[1]
 
     def fit_score(
-        self, X_train, y_train, X_eval, y_eval, dims, metrics: Sequence[str] = ("accuracy",)
+        self,
+        X_train,
+        y_train,
+        X_eval,
+        y_eval,
+        dims,
+        metrics: Sequence[str] = ("accuracy",),
+        *,
+        C=None,
     ) -> ProbeScores:
         """Fit ``B`` probes on train and score each on eval in the same pass.
 
@@ -189,6 +215,8 @@ class ProbeEngine:
             y_eval: ``[m]``.
             dims: ``[B, k]`` int column indices; probe ``b`` uses ``X[:, dims[b]]``.
             metrics: metric names (see :mod:`probekit.metrics`).
+            C: for this call only, a number or ``[B]`` (probe ``b`` fitted with ``C[b]``);
+                default the engine's ``C``.
 
         Returns:
             ``{metric: [B] float64}`` for each requested metric, plus ``"loss"``: the mean
@@ -196,7 +224,9 @@ class ProbeEngine:
             each probe, a smooth tie-breaker for selection. Its ``.stats`` is the call's
             :class:`FitStats` (``converged``, ``n_iter``, chunking, compilation).
         """
-        return self._run(X_train, y_train, X_eval, y_eval, dims, metrics=metrics, keep_fit=False)[0]
+        return self._run(
+            X_train, y_train, X_eval, y_eval, dims, metrics=metrics, keep_fit=False, C=C
+        )[0]
 
     # ------------------------------------------------------------------ input checking
     def _check_dims(self, dims, D: int) -> np.ndarray:
@@ -305,10 +335,16 @@ class ProbeEngine:
         return _Plan(binary=binary, shared=shared, use_compile=use_compile, chunk=chunk)
 
     # ------------------------------------------------------------------ driver
-    def _run(self, X_train, y_train, X_eval, y_eval, dims, *, metrics, keep_fit):
+    def _run(self, X_train, y_train, X_eval, y_eval, dims, *, metrics, keep_fit, C=None):
         t0 = time.perf_counter()
         inp = self._validate(X_train, y_train, X_eval, y_eval, dims, metrics)
         B, k = inp.dims.shape
+        Cb = self.C if C is None else _check_C(C)
+        if np.ndim(Cb) and np.size(Cb) != B:
+            raise ConfigError(
+                f"C: expected a number or an array [{B}] (one per probe), got {np.size(Cb)}"
+            )
+        lam = 1.0 / np.broadcast_to(Cb, B).astype(np.float64)  # [B]
         dev = self.device
         # standardise the used columns once, on the device: Xt [Du, n], Xe [Du, m]
         cols, inv = np.unique(inp.dims, return_inverse=True)
@@ -322,7 +358,6 @@ class ProbeEngine:
         n_mom = (1 + int(scoring)) if self.regression else (2 if inp.n_classes == 2 else 0)
         fixed = (Xt.numel() + (Xe.numel() if scoring else 0)) * 4 + n_mom * len(cols) ** 2 * 8
         plan = self._plan(inp, dims_u, fixed)
-        lam = 1.0 / self.C
         if self.regression:
             setup = ridge_setup(Xt, inp.y_train, lam)
         else:
@@ -340,7 +375,7 @@ class ProbeEngine:
                 tol=self.tol,
             )
         ev = eval_set(Xe, inp.y_eval, inp.metrics, inp.classes) if scoring else None
-        out = self._chunks(Xt, torch.as_tensor(dims_u, device=dev), setup, ev, plan, keep_fit)
+        out = self._chunks(Xt, torch.as_tensor(dims_u, device=dev), lam, setup, ev, plan, keep_fit)
         coefs, icepts, n_iter, converged, scores = out
         stats = FitStats(
             n_probes=B,
@@ -398,12 +433,14 @@ class ProbeEngine:
         self,
         Xt: torch.Tensor,
         dims_t: torch.Tensor,
+        lam: np.ndarray,
         setup,
         ev: EvalSet | None,
         plan: _Plan,
         keep_fit: bool,
     ):
-        """Fit (and score) the probes ``dims_t [B, k]`` chunk by chunk; returns the kept
+        """Fit (and score) the probes ``dims_t [B, k]`` (penalties ``lam [B]``) chunk by chunk;
+        returns the kept
         coefficients and intercepts, ``n_iter [B]``, ``converged [B]`` and the scores."""
         B = len(dims_t)
         ybar = setup.ybar if isinstance(setup, RidgeSetup) else 0.0
@@ -413,7 +450,9 @@ class ProbeEngine:
         bar = tqdm(total=B, disable=not self.progress, desc="probes", unit="probe")
         for s in range(0, B, plan.chunk):
             d = dims_t[s : s + plan.chunk]
-            fit = fit_chunk(Xt, d, setup, max_iter=self.max_iter, tol=self.tol)
+            fit = fit_chunk(
+                Xt, d, setup, max_iter=self.max_iter, tol=self.tol, lam=lam[s : s + plan.chunk]
+            )
             if keep_fit:
                 coefs.append(fit.W.cpu().numpy())
                 icepts.append(fit.b.cpu().numpy())

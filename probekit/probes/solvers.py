@@ -180,7 +180,7 @@ class LogisticSetup:
     Attributes:
         yi: ``[n]`` class indices (int64, on the device).
         n_classes: ``K``.
-        lam: ``1 / C``.
+        lam: ``1 / C``: a number, or ``[B]`` one per probe of the run.
         prior: ``[K]`` training class frequencies.
         use_compile: run the fused kernels through ``torch.compile``.
         y: ``[n]`` float32 labels in {0, 1} (binary only).
@@ -190,7 +190,7 @@ class LogisticSetup:
 
     yi: torch.Tensor
     n_classes: int
-    lam: float
+    lam: float | np.ndarray
     prior: np.ndarray
     use_compile: bool
     y: torch.Tensor | None = None
@@ -205,12 +205,13 @@ class LogisticSetup:
 @dataclass
 class RidgeSetup:
     """Ridge state: Gram matrix ``G [Du, Du]`` and ``c = X^T (y - ybar)`` ``[Du]`` of the
-    standardised training columns (float64), the training mean ``ybar`` and ``lam = 1/C``."""
+    standardised training columns (float64), the training mean ``ybar`` and ``lam = 1/C`` (a
+    number, or ``[B]`` one per probe of the run)."""
 
     G: np.ndarray
     c: np.ndarray
     ybar: float
-    lam: float
+    lam: float | np.ndarray
 
 
 @dataclass
@@ -224,7 +225,7 @@ class ChunkFit:
     converged: np.ndarray
 
 
-def ridge_setup(Xt: torch.Tensor, y: np.ndarray, lam: float) -> RidgeSetup:
+def ridge_setup(Xt: torch.Tensor, y: np.ndarray, lam: float | np.ndarray) -> RidgeSetup:
     """:class:`RidgeSetup` for ``Xt [Du, n]`` and targets ``y [n]``."""
     ybar = float(y.mean())
     yt = torch.as_tensor(y - ybar, dtype=_F64, device=Xt.device)
@@ -236,7 +237,7 @@ def logistic_setup(
     Xe: torch.Tensor | None,
     yi: np.ndarray,
     n_classes: int,
-    lam: float,
+    lam: float | np.ndarray,
     *,
     use_compile: bool,
     k: int,
@@ -283,7 +284,7 @@ def _shared_columns(
     sub = LogisticSetup(
         yi=setup.yi,
         n_classes=2,
-        lam=setup.lam,
+        lam=float(np.median(setup.lam)),  # a warm start only: one penalty for all probes
         prior=setup.prior,
         use_compile=setup.use_compile,
         y=setup.y,
@@ -309,23 +310,29 @@ def fit_chunk(
     *,
     max_iter: int,
     tol: float,
+    lam: np.ndarray | None = None,
 ) -> ChunkFit:
-    """Fit the probes on the columns ``d [Bc, k]`` (rows of ``Xt [Du, n]``)."""
+    """Fit the probes on the columns ``d [Bc, k]`` (rows of ``Xt [Du, n]``), probe ``b`` with
+    the penalty ``lam[b]`` (``lam [Bc]``; default: ``setup.lam`` for every probe)."""
+    lam = np.array(
+        np.broadcast_to(np.asarray(setup.lam if lam is None else lam, np.float64), len(d))
+    )
     if isinstance(setup, RidgeSetup):
-        return _fit_ridge(d, setup)
+        return _fit_ridge(d, setup, lam)
     if setup.n_classes == 2:
-        problem = _BinaryNewton(Xt, d, setup)
+        problem = _BinaryNewton(Xt, d, setup, lam)
     else:
-        problem = _MultinomialNewton(Xt, d, setup)
+        problem = _MultinomialNewton(Xt, d, setup, lam)
     state = damped_newton(problem, problem.initial_state(), max_iter=max_iter, tol=tol)
     return problem.result(state)
 
 
-def _fit_ridge(d: torch.Tensor, setup: RidgeSetup) -> ChunkFit:
-    """Closed form from sub-blocks of the shared Gram matrix: ``w = (G_SS + lam I)^-1 c_S``."""
+def _fit_ridge(d: torch.Tensor, setup: RidgeSetup, lam: np.ndarray) -> ChunkFit:
+    """Closed form from sub-blocks of the shared Gram matrix: ``w = (G_SS + lam I)^-1 c_S``
+    (``lam [Bc]``)."""
     dn = d.cpu().numpy()
     Bc, k = dn.shape
-    Gs = setup.G[dn[:, :, None], dn[:, None, :]] + setup.lam * np.eye(k)  # [Bc, k, k]
+    Gs = setup.G[dn[:, :, None], dn[:, None, :]] + lam[:, None, None] * np.eye(k)  # [Bc, k, k]
     w = torch.as_tensor(spd_solve(Gs, setup.c[dn]), device=d.device)  # [Bc, k]
     b = torch.full((Bc, 1), setup.ybar, dtype=_F64, device=d.device)
     return ChunkFit(w[:, None, :], b, np.zeros(Bc, dtype=np.int64), np.ones(Bc, dtype=bool))
@@ -333,17 +340,22 @@ def _fit_ridge(d: torch.Tensor, setup: RidgeSetup) -> ChunkFit:
 
 class _BinaryNewton:
     """Binary logistic probes for :func:`damped_newton`: merit ``||grad||^2``; the gradient and
-    Hessian come from one kernel pass (fused, shared-column or batched)."""
+    Hessian come from one kernel pass (fused, shared-column or batched); ``lam [Bc]`` the
+    penalty of each probe."""
 
-    def __init__(self, Xt: torch.Tensor, d: torch.Tensor, setup: LogisticSetup):
+    def __init__(self, Xt: torch.Tensor, d: torch.Tensor, setup: LogisticSetup, lam: np.ndarray):
         self.Xt, self.d, self.setup = Xt, d, setup
         self.dn = d.cpu().numpy()
         self.k = k = self.dn.shape[1]
         n = setup.n
         self.floor = (1e-6 * n) ** 2  # merit below which float32 sums are noise (error ~1e-5)
-        pen = np.full(k + 1, setup.lam)
-        pen[k] = 1e-10 * n  # intercept unpenalised; a whisper keeps H invertible when s -> 0
-        self.pen = np.diag(pen)
+        self.lam = lam  # [Bc]
+        pen = np.zeros((len(lam), k + 1, k + 1))
+        ii = np.arange(k)
+        pen[:, ii, ii] = lam[:, None]
+        pen[:, k, k] = 1e-10 * n  # intercept unpenalised; a whisper keeps H invertible at s -> 0
+        self.pen = pen  # [Bc, k+1, k+1]
+        self.act = np.arange(len(lam))
         self.own = Xt[d[:, -1]] if setup.shared is not None else None  # [Bc, n] own columns
 
     def initial_state(self) -> NewtonState:
@@ -375,15 +387,15 @@ class _BinaryNewton:
             else:
                 stats = binary_pass_bmm(Xt, da, th_t, setup.y)
             g, H = unpack_binary(stats.cpu().numpy().astype(np.float64), k)
-        g[:, :k] += setup.lam * theta[:, :k]
-        self.g, self.H = g, H
+        g[:, :k] += self.lam[act][:, None] * theta[:, :k]
+        self.g, self.H, self.act = g, H, act
         return (g * g).sum(1)
 
     def rejected(self, merit: np.ndarray, merit_prev: np.ndarray) -> np.ndarray:
         return (merit > merit_prev) & (merit > self.floor)
 
     def step(self, good: np.ndarray) -> np.ndarray:
-        return -spd_solve(self.H[good] + self.pen, self.g[good])
+        return -spd_solve(self.H[good] + self.pen[self.act[good]], self.g[good])
 
     def retain(self, keep: np.ndarray) -> None:
         pass  # the columns of the active probes are gathered at each pass
@@ -397,9 +409,10 @@ class _BinaryNewton:
 class _MultinomialNewton:
     """Multinomial logistic probes for :func:`damped_newton`: merit = the objective; the last
     class's intercept is fixed at 0 (the likelihood is invariant to a common intercept shift
-    and intercepts are not penalised, so this loses nothing)."""
+    and intercepts are not penalised, so this loses nothing); ``lam [Bc]`` the penalty of
+    each probe."""
 
-    def __init__(self, Xt: torch.Tensor, d: torch.Tensor, setup: LogisticSetup):
+    def __init__(self, Xt: torch.Tensor, d: torch.Tensor, setup: LogisticSetup, lam: np.ndarray):
         dev = Xt.device
         self.setup, self.dev = setup, dev
         Bc, self.k = d.shape
@@ -410,11 +423,12 @@ class _MultinomialNewton:
         self.Xa = torch.cat([Xt[d], ones], dim=1)  # [Ba, p, n] of the active probes
         self.P = P = K * p  # full parameter count; index c*p + j (j = k is the intercept)
         self.free = torch.as_tensor([i for i in range(P) if i != (K - 1) * p + k], device=dev)
-        pen = torch.zeros(P, dtype=_F64, device=dev)
+        mask = torch.zeros(P, dtype=_F64, device=dev)  # 1 on the penalised weights
         for c in range(K):
-            pen[c * p : c * p + k] = setup.lam
-        self.pen = torch.diag(pen[self.free])
-        self.jitter = torch.diag((pen[self.free] == 0).to(_F64)) * 1e-10 * n
+            mask[c * p : c * p + k] = 1.0
+        self.lam_t = torch.as_tensor(lam, dtype=_F64, device=dev)  # [Ba] of the active probes
+        self.pen_unit = torch.diag(mask[self.free])  # scaled by each probe's lam in step()
+        self.jitter = torch.diag((mask[self.free] == 0).to(_F64)) * 1e-10 * n
 
     def initial_state(self) -> NewtonState:
         Bc, K = self.Xa.shape[0], self.setup.n_classes
@@ -424,7 +438,7 @@ class _MultinomialNewton:
         return NewtonState.start(theta, theta.copy(), np.full(Bc, math.inf))
 
     def merit(self, theta: np.ndarray, act: np.ndarray) -> np.ndarray:
-        k, lam = self.k, self.setup.lam
+        k, lam = self.k, self.lam_t
         self.th = th = torch.as_tensor(theta, device=self.dev)
         self.Z = Z = torch.bmm(th.to(_F32), self.Xa)  # [Ba, K, n]
         self.lse = lse = torch.logsumexp(Z, dim=1)
@@ -438,13 +452,14 @@ class _MultinomialNewton:
         k, p, K, P = self.k, self.p, self.setup.n_classes, self.P
         if good.all():
             Xb, Pr, thg = self.Xa, torch.exp(self.Z - self.lse[:, None, :]), self.th
+            lam = self.lam_t
         else:
             gi = torch.as_tensor(good, device=self.dev)
-            Xb, thg = self.Xa[gi], self.th[gi]
+            Xb, thg, lam = self.Xa[gi], self.th[gi], self.lam_t[gi]
             Pr = torch.exp(self.Z[gi] - self.lse[gi][:, None, :])
         R = Pr - self.Y  # [Bg, K, n]
         g = torch.bmm(R, Xb.transpose(1, 2)).to(_F64)  # [Bg, K, p]
-        g[:, :, :k] += self.setup.lam * thg[:, :, :k]
+        g[:, :, :k] += lam[:, None, None] * thg[:, :, :k]
         Bg = len(thg)
         H = torch.empty((Bg, K, p, K, p), dtype=_F64, device=self.dev)
         for c in range(K):
@@ -454,14 +469,16 @@ class _MultinomialNewton:
                 H[:, c, :, e, :] = blk
                 if e != c:
                     H[:, e, :, c, :] = blk.transpose(1, 2)
-        H = H.reshape(Bg, P, P)[:, self.free][:, :, self.free] + self.pen + self.jitter
+        pen = lam[:, None, None] * self.pen_unit
+        H = H.reshape(Bg, P, P)[:, self.free][:, :, self.free] + pen + self.jitter
         gf = g.reshape(Bg, P)[:, self.free]
         st = torch.zeros((Bg, P), dtype=_F64, device=self.dev)
         st[:, self.free] = -torch.linalg.solve(H, gf[:, :, None])[:, :, 0]
         return st.reshape(Bg, K, p).cpu().numpy()
 
     def retain(self, keep: np.ndarray) -> None:
-        self.Xa = self.Xa[torch.as_tensor(keep, device=self.dev)]
+        kt = torch.as_tensor(keep, device=self.dev)
+        self.Xa, self.lam_t = self.Xa[kt], self.lam_t[kt]
 
     def result(self, state: NewtonState) -> ChunkFit:
         th = torch.as_tensor(state.theta, device=self.dev)
