@@ -27,7 +27,10 @@ The package, from the bottom up:
 * :mod:`.engine`: :class:`ProbeEngine` (validate, standardise, plan chunks, dispatch);
   :mod:`.results`: what it returns (:class:`ProbeScores` with :class:`FitStats`,
   :class:`ProbeFit`);
-* :mod:`.baselines`: splits, baselines, control tasks (Hewitt & Liang, 2019) and
+* :mod:`.splits`: the seeded validation split of train (:func:`train_val_split`);
+* :mod:`.cselect`: ``C="auto"``: :func:`select_C` fits a grid of ``C`` in one batch on the
+  validation split and chooses by the primary metric (:class:`CSelection`);
+* :mod:`.baselines`: baselines, control tasks (Hewitt & Liang, 2019) and
   :func:`evaluate_probe`, the whole record of one fixed-dims probe;
 * :mod:`.estimator`: :class:`LinearProbe`, a scikit-learn estimator whose
   ``backend="sklearn"`` uses scikit-learn and ``backend="torch"`` the engine;
@@ -51,6 +54,7 @@ from .baselines import (
     selectivity,
     train_val_split,
 )
+from .cselect import AUTO, DEFAULT_C_GRID, CSelection, c_grid, parse_C, select_C
 from .engine import ProbeEngine
 from .estimator import LinearProbe
 from .kernels import SMALL_K
@@ -60,9 +64,12 @@ from .results import FitStats, ProbeFit, ProbeScores
 from .standardize import standardization_stats
 
 __all__ = [
+    "AUTO",
+    "DEFAULT_C_GRID",
     "MDL_FRACTIONS",
     "RANKING_METHODS",
     "SMALL_K",
+    "CSelection",
     "FitStats",
     "LinearProbe",
     "MDLResult",
@@ -72,6 +79,7 @@ __all__ = [
     "Ranking",
     "SetEraser",
     "ablate",
+    "c_grid",
     "class_moments",
     "control_task_baseline",
     "control_task_labels",
@@ -80,9 +88,11 @@ __all__ = [
     "input_types",
     "majority_baseline",
     "online_codelength",
+    "parse_C",
     "parse_dims",
     "random_dims_baseline",
     "rank_dimensions",
+    "select_C",
     "selectivity",
     "standardization_stats",
     "train_val_split",

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Hashable, Sequence
 from typing import Any
@@ -26,7 +25,9 @@ from ..dims import parse_dims
 from ..errors import ConfigError, DataError
 from ..metrics import compute_metrics
 from ..provenance import versions
+from .cselect import AUTO, CSelection, parse_C, select_C
 from .engine import ProbeEngine
+from .splits import train_val_split
 from .standardize import as_features
 
 __all__ = [
@@ -41,51 +42,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def train_val_split(
-    y, val_fraction: float = 0.2, seed: int = 0, stratify: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded split of ``range(len(y))`` into (train, validation) index arrays, both sorted.
-
-    Classification labels are stratified by class; regression targets (float ``y``) are
-    stratified by quintile bins. Use the validation part for selection and report on eval.
-
-    Args:
-        y: ``[n]`` labels or targets.
-        val_fraction: fraction of examples in the validation part, in (0, 1).
-        seed: random seed (the split depends on nothing else).
-        stratify: keep class (or quintile) proportions equal in both parts.
-
-    Returns:
-        ``(idx_train [n - n_val], idx_val [n_val])`` int64.
-    """
-    from sklearn.model_selection import train_test_split
-
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) < 2:
-        raise DataError(f"train_val_split: need y of shape [n] with n >= 2, got {y.shape}")
-    if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
-    idx = np.arange(len(y))
-    strata = None
-    if stratify:
-        if np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y, 1) == 0):
-            edges = np.quantile(y, [0.2, 0.4, 0.6, 0.8])
-            strata = np.searchsorted(edges, y, side="right")
-        else:
-            strata = y
-        _, counts = np.unique(strata, return_counts=True)
-        n_val = math.ceil(val_fraction * len(y))
-        if counts.min() < 2 or n_val < len(counts) or len(y) - n_val < len(counts):
-            logger.warning(
-                "train_val_split: too few examples per stratum to stratify; splitting at random"
-            )
-            strata = None
-    tr, va = train_test_split(
-        idx, test_size=val_fraction, random_state=seed, shuffle=True, stratify=strata
-    )
-    return np.sort(tr).astype(np.int64), np.sort(va).astype(np.int64)
 
 
 def majority_baseline(
@@ -277,7 +233,8 @@ def evaluate_probe(
     *,
     metrics: Sequence[str],
     regression: bool = False,
-    C: float = 1.0,
+    C: float | str = AUTO,
+    C_grid: Sequence[float] | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
     n_random: int = 20,
@@ -306,6 +263,10 @@ def evaluate_probe(
         dims: the selection, in the one ``--dims`` grammar (:func:`probekit.dims.parse_dims`:
             ``"3,17"``, ``"0-9"``, ``"all"``, or ``[k]`` ints).
         metrics: metric names, primary first.
+        C: ``"auto"`` (default: chosen by :func:`probekit.probes.select_C` on the same
+            validation split as ``val_metrics``, from ``C_grid``, then refitted on all of
+            train) or a number.
+        C_grid: the grid of ``C="auto"`` (default ``np.logspace(-4, 2, 10)``).
         task, layer, layer_arg, pool: where the features came from (the task name, the
             layer index, the layer as asked for, e.g. ``-1``, and the token vector); each is
             recorded when given (the caller that reads the caches knows them).
@@ -316,7 +277,9 @@ def evaluate_probe(
         ``task``, ``layer``, ``layer_arg``, ``pool`` that were given, ``metrics``, ``loss``,
         ``val_metrics``, ``val_fraction``, ``dims``, ``k``, ``n_train``, ``n_eval``, ``converged``,
         ``n_iter``, ``majority_baseline``, ``random_baseline``, optionally ``control``, then
-        ``probe`` (``kind``, ``C``, ``standardized``), ``seed``, ``config``, ``versions``
+        ``C`` (``{"mode": "auto", "chosen", "chosen_on", "grid", "val_curve", "val_loss",
+        ...}`` or ``{"mode": "fixed", "chosen"}``), ``probe`` (``kind``, ``C`` the value used,
+        ``standardized``), ``seed``, ``config``, ``versions``
         and ``elapsed_s``. Deprecated duplicates, kept for one release: ``command``
         (= ``"probe"``; use ``kind``) and ``wall_time_s`` (use ``elapsed_s``).
     """
@@ -326,8 +289,11 @@ def evaluate_probe(
     names = list(metrics)
     y_train = np.asarray(y_train)
     eng = ProbeEngine(
-        regression=regression, C=C, device=device, memory_budget=memory_budget, progress=progress
+        regression=regression, device=device, memory_budget=memory_budget, progress=progress
     )
+    C = parse_C(C)
+    sel = _auto_C(eng, X_train, y_train, dims, names, C_grid, val_fraction, seed, C)
+    eng.C = sel.C if sel is not None else C
     data = (X_train, y_train, X_eval, y_eval)
     res = _probe_scores(eng, data, dims, names, seed=seed, val_fraction=val_fraction)
     res["random_baseline"] = _random_part(eng, data, dims, names, res, n_random, seed)
@@ -346,6 +312,7 @@ def evaluate_probe(
             "metrics": names,
             "regression": regression,
             "C": C,
+            "C_grid": list(sel.grid) if sel is not None else None,
             "device": str(device),
             "seed": seed,
             "n_random": n_random,
@@ -360,9 +327,10 @@ def evaluate_probe(
         "command": "probe",  # deprecated: use "kind"
         **{key: v for key, v in where.items() if v is not None},
         **res,
+        "C": sel.record() if sel is not None else {"mode": "fixed", "chosen": eng.C},
         "probe": {
             "kind": "ridge" if regression else "logistic",
-            "C": C,
+            "C": eng.C,
             "standardized": "train mean/std",
         },
         "seed": seed,
@@ -372,6 +340,17 @@ def evaluate_probe(
         "wall_time_s": elapsed,  # deprecated: use "elapsed_s"
     }
     return to_jsonable(record)
+
+
+def _auto_C(
+    eng: ProbeEngine, X, y, dims, names, grid, val_fraction: float, seed: int, C: float | str
+) -> CSelection | None:
+    """The :func:`select_C` choice for ``dims [k]`` when ``C`` is ``"auto"`` (else None), on
+    the split that ``val_metrics`` uses."""
+    if C != AUTO:
+        return None
+    split = train_val_split(y, val_fraction=val_fraction, seed=seed)
+    return select_C(eng, X, y, dims, grid=grid, metrics=names, split=split)
 
 
 def _probe_scores(

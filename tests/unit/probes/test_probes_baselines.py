@@ -161,7 +161,8 @@ def test_evaluate_probe_builds_the_whole_record():
     # the old call: no provenance of the features given, none recorded; default config
     old = evaluate_probe(Xtr, ytr, Xev, yev, [3, 17], metrics=("accuracy",), n_random=0)
     assert not {"task", "layer", "layer_arg", "pool"} & set(old)
-    assert old["config"]["C"] == 1.0 and old["config"]["control"] is False
+    assert old["config"]["C"] == "auto" and old["C"]["mode"] == "auto"  # the default (issue 12)
+    assert old["config"]["control"] is False
     assert old["random_baseline"]["n_draws"] == 0 and "control" not in old
     regr = evaluate_probe(
         Xtr, Xtr[:, 0].astype(float), Xev, Xev[:, 0].astype(float), "all",
