@@ -1,7 +1,7 @@
 """Dimension search over an activation cache.
 
 Which few dimensions, of which layer and which token, carry a task, and how sure can we be?
-Six searches, each a function here and a CLI verb (``probekit search VERB``):
+Eight searches, each a function here and a CLI verb (``probekit search VERB``):
 
 * :func:`singles`: every dimension of every layer, scored by the exactly best threshold (a
   stump, :mod:`probekit.stumps`) and by a one-dimension probe; ranked.
@@ -13,6 +13,17 @@ Six searches, each a function here and a CLI verb (``probekit search VERB``):
   the drop every removal would cause; then score all pairs among the survivors.
 * :func:`layers`: per layer, the full-dimension score, the best pair and the greedy-k score.
 * :func:`tokens`: ``cls`` vs ``mean`` vs ``max_norm`` pooling, at full width and at k dims.
+* :func:`rank`: the peers' rankings (mean-diff, f-stat, l1, lca, mi) and ours (stump,
+  greedy), each ranked on the fitting part and scored top-k for k = 1..K next to the random
+  band and the majority baseline.
+* :func:`exact`: the best k-subset (k = 3, 4) of a top-M prefilter: a batched closed-form LDA
+  screen of all ``C(M, k)`` subsets, then exact refits of the leaders; the gap to greedy.
+
+**Verdicts.** :func:`verdict` (``verdict.py``) compares a selected set with the majority and
+random-k baselines by a paired bootstrap over the eval examples; greedy, eliminate, rank and
+exact results carry its ``verdict`` block, and ``probekit run`` and the report print its
+headline. ``mdl=True`` / ``ablation=True`` add the online codelength and the without/erased
+scores of the selected set (``extras.py``).
 
 **Protocol.** Selection (which dimension, which pair) only ever looks at a validation split
 carved from the training cache (:func:`probekit.probes.train_val_split`); candidates are
@@ -68,10 +79,13 @@ from __future__ import annotations
 from .checkpoint import Checkpoint
 from .config import SearchConfig
 from .eliminate import eliminate
+from .exact import exact
 from .greedy import greedy, greedy_select
 from .pairs import candidate_dims, pairs, score_pairs
 from .probe import probe_sources, write_probe_record
 from .problem import Problem, ProblemData, best_first
+from .rank import METHODS as RANK_METHODS
+from .rank import rank, rank_order
 from .result import RESULT_KIND, RESULT_SCHEMA, RESULT_SCHEMA_VERSION, SearchResult
 from .run import SEARCHES, VERBS, run_many, run_search
 from .screen import Screen
@@ -86,8 +100,10 @@ from .sources import (
 )
 from .stability import jaccard, stability
 from .sweeps import layers, tokens
+from .verdict import Verdict, judge, verdict
 
 __all__ = [
+    "RANK_METHODS",
     "RESULT_KIND",
     "RESULT_SCHEMA",
     "RESULT_SCHEMA_VERSION",
@@ -101,18 +117,23 @@ __all__ = [
     "Screen",
     "SearchConfig",
     "SearchResult",
+    "Verdict",
     "best_first",
     "candidate_dims",
     "check_pairing",
     "describe_source",
     "eliminate",
+    "exact",
     "greedy",
     "greedy_select",
     "jaccard",
+    "judge",
     "layers",
     "load_labels",
     "pairs",
     "probe_sources",
+    "rank",
+    "rank_order",
     "run_many",
     "run_search",
     "score_pairs",
@@ -120,5 +141,6 @@ __all__ = [
     "source_identity",
     "stability",
     "tokens",
+    "verdict",
     "write_probe_record",
 ]

@@ -21,10 +21,12 @@ from . import fanout
 from .checkpoint import Checkpoint
 from .config import SearchConfig, resolve_call
 from .driver import Driver
+from .extras import extras
 from .problem import RESAMPLES, Problem, ProblemData
 from .result import SearchResult
 from .sources import FeatureSource
 from .stability import stability
+from .verdict import judge
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +219,8 @@ def eliminate(
     exact_max: int = 64,
     repeats: int = 1,
     resample: str = "split",
+    mdl: bool = False,
+    ablation: bool = False,
     config: SearchConfig | None = None,
     **legacy: Any,
 ) -> SearchResult:
@@ -241,7 +245,8 @@ def eliminate(
         ``SearchResult``: ``selected`` (survivors, most important first: largest drop when
         removed), ``metrics`` (eval), ``steps`` (with every candidate's drop), ``final_drops``,
         ``pairs`` among survivors with the best pair's eval ``pair_metrics``, ``full_metrics``,
-        ``random_baseline``, ``stability`` with ``repeats > 1``.
+        ``random_baseline``, ``stability`` with ``repeats > 1``, ``verdict`` (against the
+        majority and random-k baselines); ``mdl`` / ``ablation`` blocks when asked for.
     """
     eval, config = resolve_call("eliminate", eval, config, legacy)
     if k < 1:
@@ -300,4 +305,8 @@ def eliminate(
             resample=resample,
             best_pairs=[r["pairs"][0]["dims"] if r["pairs"] else None for r in reps],
         )
+    out["verdict"] = judge(
+        pb, selected, task=train.task.name, random_dims=out["random_baseline"]["dims"]
+    ).to_dict()
+    out.update(extras(pb, selected, mdl=mdl, ablation=ablation))
     return run.finish(out, _rows(main, run.primary))

@@ -15,12 +15,14 @@ from . import fanout
 from .checkpoint import Checkpoint
 from .config import SearchConfig, resolve_call
 from .driver import Driver, metric_cells
+from .extras import extras
 from .pairs import candidate_dims
 from .problem import RESAMPLES, Problem, ProblemData
 from .result import SearchResult
 from .screen import Screen
 from .sources import FeatureSource
 from .stability import stability
+from .verdict import judge
 
 __all__ = ["greedy", "greedy_select"]
 
@@ -168,6 +170,15 @@ def _curve_rows(curve: list[dict[str, Any]], selected: list[int], primary: str) 
     return rows
 
 
+def _judge(out: dict[str, Any], pb: Problem, task: str, *, mdl: bool, ablation: bool) -> None:
+    """Add the ``verdict`` (and the asked-for ``mdl`` / ``ablation`` blocks) of ``selected``."""
+    sel = out["selected"]
+    if sel:
+        rnd = out["random_baseline"]["dims"]
+        out["verdict"] = judge(pb, sel, task=task, random_dims=rnd).to_dict()
+    out.update(extras(pb, sel, mdl=mdl, ablation=ablation))
+
+
 def greedy(
     train: FeatureSource,
     eval: FeatureSource | None = None,
@@ -180,6 +191,8 @@ def greedy(
     screen: int | None = None,
     repeats: int = 1,
     resample: str = "split",
+    mdl: bool = False,
+    ablation: bool = False,
     config: SearchConfig | None = None,
     **legacy: Any,
 ) -> SearchResult:
@@ -202,10 +215,13 @@ def greedy(
         resample: ``split`` (another validation split per repeat) or ``bootstrap``
             (a bootstrap resample of the fitting part).
         config: the shared settings.
+        mdl, ablation: add the ``mdl`` and ``ablation`` blocks of the selected set
+            (:mod:`probekit.search.extras`; a few extra fits each).
         **legacy: deprecated: ``dev=`` and the :class:`SearchConfig` fields as keywords.
 
     Returns:
-        ``SearchResult``: ``selected`` (in order), ``metrics`` (eval, selected set),
+        ``SearchResult``: ``selected`` (in order), ``verdict`` (against the majority and
+        random-k baselines, :func:`probekit.search.verdict`), ``metrics`` (eval, selected set),
         ``full_metrics``, ``random_baseline`` (same size), ``curve`` (per step: the dimension
         added, validation score, eval metrics of the prefix, random baseline of that size),
         ``stability`` (with ``repeats > 1``), ``elapsed_s``.
@@ -262,4 +278,5 @@ def greedy(
     }
     if repeats > 1:
         out["stability"] = dict(stability([r["selected"] for r in reps]), resample=resample)
+    _judge(out, pb, train.task.name, mdl=mdl, ablation=ablation)
     return run.finish(out, _curve_rows(curve, selected, run.primary))

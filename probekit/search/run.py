@@ -13,8 +13,10 @@ from ..errors import ConfigError
 from . import fanout
 from .config import SearchConfig
 from .eliminate import eliminate
+from .exact import exact
 from .greedy import greedy
 from .pairs import pairs
+from .rank import rank
 from .result import SearchResult
 from .singles import singles
 from .sources import FeatureSource
@@ -30,6 +32,8 @@ SEARCHES: dict[str, Callable[..., SearchResult]] = {
     "eliminate": eliminate,
     "layers": layers,
     "tokens": tokens,
+    "rank": rank,
+    "exact": exact,
 }
 VERBS = tuple(SEARCHES)
 
