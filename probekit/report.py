@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
+from .report_rank import block_lines, exact_section, plot_rankings, rank_section
 
 logger = logging.getLogger(__name__)
 
@@ -441,6 +442,12 @@ def _section(path: Path, d: dict[str, Any], root: Path, out: Path, files: list[P
             )
         )
         img = _plot_singles(d, out / f"{slug}_singles.png")
+    elif verb == "rank":
+        parts += rank_section(d)
+        img = plot_rankings(d, out / f"{slug}_rankings.png")
+    elif verb == "exact":
+        parts += exact_section(d)
+    parts += block_lines(d)
     if img is not None:
         files.append(img)
         parts += ["", f"![{verb}]({img.name})"]

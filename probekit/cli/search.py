@@ -1,9 +1,10 @@
 """``probekit search VERB``: which few dimensions carry a task (singles, pairs, greedy,
-eliminate, layers, tokens)."""
+eliminate, layers, tokens, rank, exact)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ._backend import joblib_backend
@@ -18,7 +19,12 @@ _HELPS = {
     "then all pairs of the survivors",
     "layers": "per layer: full-width score, best pair, greedy-k score",
     "tokens": "cls vs mean vs max_norm pooling at full width and at --k dimensions",
+    "rank": "the peers' rankings (mean-diff, f-stat, l1, lca, mi) and ours (stump, greedy): "
+    "top-k scores for k = 1..--k with the random band (--method all: one plot of every curve)",
+    "exact": "the best --k subset (3 or 4) of the top --m dimensions by --prefilter: "
+    "LDA screen of every subset, exact refit of the leaders; the gap to greedy",
 }
+_RANK_METHODS = ("all", "mean-diff", "f-stat", "l1", "lca", "mi", "stump", "greedy")
 # options a verb may have, passed on to run_search under the same name when present
 _PASSED = tuple(
     [
@@ -32,6 +38,12 @@ _PASSED = tuple(
         "candidates",
         "pair_candidates",
         "top",
+        "method",
+        "prefilter",
+        "m",
+        "refit",
+        "mdl",
+        "ablation",
     ]
 )
 
@@ -78,12 +90,41 @@ def _add_io(q: argparse.ArgumentParser, verb: str) -> None:
 
 
 def _add_verb_options(q: argparse.ArgumentParser, verb: str) -> None:
-    if verb in ("greedy", "layers", "tokens", "eliminate"):
+    if verb in ("greedy", "layers", "tokens", "eliminate", "rank", "exact"):
         q.add_argument(
             "--k",
             type=int,
-            default={"greedy": 10, "eliminate": 2}.get(verb, 3),
-            help="number of dimensions (eliminate: survivors)",
+            default={"greedy": 10, "eliminate": 2, "rank": 10}.get(verb, 3),
+            help="number of dimensions (eliminate: survivors; rank: the largest top-k)",
+        )
+    if verb in ("greedy", "eliminate", "rank", "exact"):
+        q.add_argument(
+            "--mdl",
+            action="store_true",
+            help="add the online codelength (MDL) of the selected set, full width and random-k",
+        )
+        q.add_argument(
+            "--ablation",
+            action="store_true",
+            help="add the scores without the selected set and after erasing it (LEACE)",
+        )
+    if verb == "rank":
+        q.add_argument(
+            "--method", default="all", choices=_RANK_METHODS, help="ranking method (default all)"
+        )
+    if verb == "exact":
+        q.add_argument(
+            "--prefilter",
+            default="mean-diff",
+            choices=_RANK_METHODS[1:],
+            help="ranking whose top --m dimensions are scanned (default mean-diff)",
+        )
+        q.add_argument("--m", type=int, default=50, help="prefilter size (default 50)")
+        q.add_argument(
+            "--refit",
+            type=int,
+            default=200,
+            help="screen leaders refitted exactly on validation (default 200)",
         )
     if verb == "greedy":
         q.add_argument(
@@ -235,6 +276,7 @@ def _summary(v: str, d: dict[str, Any]) -> list[str]:
             f"  {r['pool']:>8}: full {fmt_metrics(r['full_metrics'])} | "
             f"k={d['k']} {r['greedy_selected']} {fmt_metrics(r['greedy_metrics'])}"
         )
+    lines += _extra_lines(v, d)
     if "stability" in d:
         s = d["stability"]
         top = ", ".join(f"{k}:{f:.2f}" for k, f in list(s["frequency"].items())[:10])
@@ -243,6 +285,40 @@ def _summary(v: str, d: dict[str, Any]) -> list[str]:
             f"Jaccard mean {s['jaccard_mean']:.3f}, min {s['jaccard_min']:.3f}; "
             f"chosen how often: {top}"
         )
+    return lines
+
+
+def _extra_lines(v: str, d: dict[str, Any]) -> list[str]:
+    """The rank table, the exact-vs-greedy gap, MDL, ablation and the verdict's headline."""
+    lines = []
+    for m, r in (d.get("rankings") or {}).items() if v == "rank" else ():
+        curve = " ".join(f"{c[d['primary_metric']]:.3f}" for c in r["curve"])
+        lines.append(f"  {m:>9}: top {r['order'][:5]} | k=1..{len(r['curve'])}: {curve}")
+    if v == "rank":
+        band = " ".join(f"{b['mean'][d['primary_metric']]:.3f}" for b in d["random_band"])
+        lines.append(f"  {'random':>9}: {band}")
+    if v == "exact":
+        for key in ("greedy", "greedy_all"):
+            g = d[key]
+            lines.append(
+                f"  {key} {g['selected']}: val {g['val_score']:.4f} "
+                f"(exact - greedy = {g['val_gap']:+.4f}), dev {fmt_metrics(g['metrics'])}"
+            )
+    mdl = d.get("mdl")
+    if mdl and "compression" in mdl:
+        lines.append(
+            f"  MDL      {mdl['codelength_bits']:.0f} bits, compression {mdl['compression']:.2f} "
+            f"(full width {mdl['full_compression']:.2f}, random "
+            f"{mdl['random_compression_mean']:.2f} +- {mdl['random_compression_std']:.2f})"
+        )
+    ab = d.get("ablation")
+    if ab:
+        lines.append(
+            f"  ablation without {fmt_metrics(ab.get('without'))} | "
+            f"erased {fmt_metrics(ab.get('erased'))}"
+        )
+    if d.get("verdict"):
+        lines.append(d["verdict"]["headline"])
     return lines
 
 
@@ -260,5 +336,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         )
         res = run_search(v, tr, ev, **kw)
     print("\n".join(_summary(v, res.data)))
+    if v == "rank" and len(res.data["methods"]) > 1:
+        from probekit.report_rank import plot_rankings
+
+        png = plot_rankings(res.data, Path(args.out) / "rank_curves.png")
+        print(f"wrote {png}")
     print(f"wrote {args.out}/{v}.json and {v}.csv in {res.data['elapsed_s']:.1f} s")
     return 0

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..probes import class_moments
-from .config import SearchConfig
+from .config import SearchConfig, resolve_call
 from .driver import Driver
 from .extras import extras
 from .greedy import greedy_select
@@ -128,7 +128,7 @@ def _greedy_gap(pb: Problem, k: int, cand: np.ndarray | None, best: dict) -> dic
 
 def exact(
     train: FeatureSource,
-    eval: FeatureSource,
+    eval: FeatureSource | None = None,
     *,
     layer: int = -1,
     pool: str = "cls",
@@ -139,6 +139,7 @@ def exact(
     mdl: bool = False,
     ablation: bool = False,
     config: SearchConfig | None = None,
+    **legacy: Any,
 ) -> SearchResult:
     """The best ``k``-subset of the top-``m`` dimensions by ``prefilter`` (see the module).
 
@@ -149,11 +150,12 @@ def exact(
         ``greedy_all`` (over all dimensions), baselines, ``verdict``, optional ``mdl`` /
         ``ablation``.
     """
+    eval, config = resolve_call("exact", eval, config, legacy)
     _check(k, m, refit, prefilter)
     li = int(train.layer_index(layer))
     opts = dict(layer=li, pool=pool, k=k, prefilter=prefilter, m=m, refit=refit)
     opts.update(mdl=mdl, ablation=ablation)
-    run = Driver("exact", train, eval, opts, config or SearchConfig())
+    run = Driver("exact", train, eval, opts, config)
     pb = run.problem(li, pool)
     if m > pb.n_dims:
         raise ConfigError(f"exact: m={m} exceeds the layer's {pb.n_dims} dimensions")

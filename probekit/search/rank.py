@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..metrics import batch_metrics
 from ..probes import RANKING_METHODS, class_moments, rank_dimensions
 from ..stumps import fit_stumps, predict_stumps
-from .config import SearchConfig
+from .config import SearchConfig, resolve_call
 from .driver import Driver, metric_cells
 from .extras import extras
 from .greedy import greedy_select
@@ -71,7 +71,7 @@ def _curve(pb: Problem, order: np.ndarray, k: int) -> list[dict[str, float]]:
 
 def rank(
     train: FeatureSource,
-    eval: FeatureSource,
+    eval: FeatureSource | None = None,
     *,
     layer: int = -1,
     pool: str = "cls",
@@ -80,27 +80,31 @@ def rank(
     mdl: bool = False,
     ablation: bool = False,
     config: SearchConfig | None = None,
+    **legacy: Any,
 ) -> SearchResult:
     """Rank the dimensions of one layer by each method and score its top-k, k = 1..``k``.
 
     Args:
         method: one of :data:`METHODS`, a list of them, or ``all``.
         k: the largest top-k scored (``K``).
+        **legacy: deprecated: ``dev=`` and the :class:`SearchConfig` fields as keywords.
         mdl, ablation: add the :mod:`~probekit.search.extras` blocks of each method's top-k.
 
     Returns:
         ``SearchResult`` with ``methods``, ``rankings`` (per method: ``order`` (first ``K``
         at least), ``seconds``, ``curve`` (eval metrics of the top-1..K), ``verdict``,
-        optional ``mdl`` / ``ablation``), ``random_band`` (per k: mean and std), majority
+        optional ``mdl`` / ``ablation``, also at the top level for the best method),
+        ``random_band`` (per k: mean and std), majority
         and full-width scores; ``selected`` / ``metrics`` are those of the best method's top-K
         (by validation score of the top-K). Rows: one per (method, k).
     """
+    eval, config = resolve_call("rank", eval, config, legacy)
     if k < 1:
         raise ConfigError(f"rank: k must be >= 1, got {k}")
     methods = _methods(method)
     li = int(train.layer_index(layer))
     opts = dict(layer=li, pool=pool, method=methods, k=k, mdl=mdl, ablation=ablation)
-    run = Driver("rank", train, eval, opts, config or SearchConfig())
+    run = Driver("rank", train, eval, opts, config)
     pb = run.problem(li, pool)
     k = min(k, pb.n_dims)
     need_moments = any(m in RANKING_METHODS for m in methods)
@@ -140,6 +144,7 @@ def rank(
         "n_val": len(pb.idx_val),
         "n_eval": len(run.y_eval),
     }
+    data.update({b: rankings[best][b] for b in ("mdl", "ablation") if b in rankings[best]})
     rows = []
     for m in methods:
         for t, sc in enumerate(rankings[m]["curve"], start=1):

@@ -67,3 +67,33 @@ def test_cli_mismatched_caches(tiny_caches, tiny_model_dir, shared_glue, tmp_pat
     err = capsys.readouterr().err
     assert "task" in err and "demo" in err and "sst2" in err
     assert not (tmp_path / "out" / "greedy.json").exists()
+
+
+def test_cli_search_rank_exact_and_report(tiny_caches, tmp_path, capsys):
+    tr, dv = tiny_caches["train"], tiny_caches["dev"]
+    out = tmp_path / "rk"
+    assert _search("rank", tr, dv, out, "--k", "3", "--n-random", "5", "--ablation") == 0
+    text = capsys.readouterr().out
+    for m in ("mean-diff", "f-stat", "l1", "lca", "mi", "stump", "greedy", "random"):
+        assert f"{m}:" in text, m
+    assert "ablation without" in text and "=> " in text
+    assert (out / "rank_curves.png").stat().st_size > 1000
+    d = json.loads((out / "rank.json").read_text())
+    assert d["kind"] == "search" and len(d["rankings"]["l1"]["curve"]) == 3
+    assert _search("exact", tr, dv, out, "--k", "3", "--m", "8", "--refit", "20", "--mdl") == 0
+    text = capsys.readouterr().out
+    assert "exact - greedy" in text and "MDL" in text
+    e = json.loads((out / "exact.json").read_text())
+    assert e["n_subsets"] == 56 and e["n_refit"] == 20 and len(e["selected"]) == 3
+    assert main(["report", str(out)]) == 0
+    md = (out / "report" / "report.md").read_text()
+    assert "## rank" in md and "## exact" in md and "**Verdict**" in md
+    assert "rank_rankings.png" in md and "MDL (online code)" in md
+
+
+def test_cli_search_rank_bad_method_exits_2(tiny_caches, tmp_path, capsys):
+    tr, dv = tiny_caches["train"], tiny_caches["dev"]
+    with pytest.raises(SystemExit) as e:
+        _search("rank", tr, dv, tmp_path, "--method", "pca")
+    assert e.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
