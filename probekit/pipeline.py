@@ -8,9 +8,11 @@ dimensions that carry it.
 3. greedy forward selection of ``k`` dimensions on the chosen layer (selection on a
    validation split carved from train, scores on dev), with a random-k baseline;
 4. the paper's remove-one elimination starting from the greedy set, then all pairs of the
-   survivors;
+   survivors, with the MDL and ablation blocks of the survivors (``mdl``, ``ablation``);
 5. the token comparison (``cls`` vs ``mean`` vs ``max_norm``) at full width and at k;
-6. tables and plots (``probekit report``) and ``OUT/summary.json``.
+6. tables and plots (``probekit report``) and ``OUT/summary.json``, whose ``headline`` is the
+   verdict on the survivors against the majority and random baselines (paired bootstrap):
+   dimensions are named only when they beat both.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ class RunConfig:
     n_random: int = 20
     pair_candidates: int | None = 48
     report: bool = True
+    #: online codelength and ablation of the final set (a few fits; ``--no-mdl``/``--no-ablation``)
+    mdl: bool = True
+    ablation: bool = True
 
 
 @dataclass
@@ -161,6 +166,7 @@ def _summary(
             "selected": results["greedy"]["selected"],
             "metrics": results["greedy"]["metrics"],
             "random_baseline": results["greedy"]["random_baseline"],
+            "verdict": results["greedy"].get("verdict"),
         },
         "eliminate": {
             "selected": results["eliminate"]["selected"],
@@ -169,6 +175,9 @@ def _summary(
             "best_pair": results["eliminate"].get("best_pair"),
             "pair_metrics": results["eliminate"].get("pair_metrics"),
             "random_baseline": results["eliminate"]["random_baseline"],
+            "verdict": results["eliminate"].get("verdict"),
+            "mdl": results["eliminate"].get("mdl"),
+            "ablation": results["eliminate"].get("ablation"),
         },
         "layers": [
             {
@@ -193,7 +202,15 @@ def _summary(
             for r in results["tokens"]["per_pool"]
         ],
         "majority_baseline": results["greedy"].get("majority_baseline"),
+        **_final_verdict(results),
     }
+
+
+def _final_verdict(results: dict[str, Any]) -> dict[str, Any]:
+    """The run's verdict and headline: the survivors of elimination (else the greedy set),
+    judged against the majority and random-k baselines (:func:`probekit.search.verdict`)."""
+    v = results["eliminate"].get("verdict") or results["greedy"].get("verdict")
+    return {"verdict": v, "headline": v["headline"] if v else None}
 
 
 def run_study(cfg: RunConfig, *, progress: bool | None = None) -> dict[str, Any]:
@@ -242,7 +259,15 @@ def run_study(cfg: RunConfig, *, progress: bool | None = None) -> dict[str, Any]
         gr = search.greedy(tr, ev, layer=cfg.layer, pool=cfg.pool, k=cfg.k, **common)
         results["greedy"] = gr.data
         el = search.eliminate(
-            tr, ev, layer=cfg.layer, pool=cfg.pool, start=gr.selected, k=2, **common
+            tr,
+            ev,
+            layer=cfg.layer,
+            pool=cfg.pool,
+            start=gr.selected,
+            k=2,
+            mdl=cfg.mdl,
+            ablation=cfg.ablation,
+            **common,
         )
         results["eliminate"] = el.data
         tok = search.tokens(tr, ev, layer=cfg.layer, k=cfg.k, **common)

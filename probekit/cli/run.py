@@ -48,6 +48,10 @@ def add_run(sub: SubParsers) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-report", action="store_true", help="skip the Markdown/PNG report")
+    p.add_argument(
+        "--no-mdl", action="store_true", help="skip the online codelength of the final set"
+    )
+    p.add_argument("--no-ablation", action="store_true", help="skip the ablation of the final set")
     p.set_defaults(func=cmd_run)
 
 
@@ -103,17 +107,29 @@ def _conclusion(s: dict[str, Any], args: argparse.Namespace) -> list[str]:
             f"best pair among the survivors {e['best_pair']}: "
             f"{m} {_pct(e['pair_metrics'], m).strip()}"
         )
-    few = e.get("best_pair") or g["selected"]
-    fm = e.get("pair_metrics") or g["metrics"]
-    full = (s["full_metrics"] or {}).get(m)
-    share = (
-        f" = {100 * fm[m] / full:.0f}% of full width"
-        if full and fm.get(m) is not None and full > 0
-        else ""
-    )
-    lines.append(
-        f"\n=> {len(few)} dimensions carry {args.task}: {few} ({m} {_pct(fm, m).strip()}{share})"
-    )
+    for line in _block_lines(e, m):
+        lines.append(line)
+    lines.append("\n" + (s.get("headline") or "=> no verdict (no dimensions were selected)"))
+    return lines
+
+
+def _block_lines(e: dict[str, Any], m: str) -> list[str]:
+    """The MDL and ablation lines of the final set, where the run computed them."""
+    lines = []
+    mdl = e.get("mdl") or {}
+    if "compression" in mdl:
+        lines.append(
+            f"MDL of {mdl['dims']}: compression {mdl['compression']:.2f} "
+            f"(full width {mdl['full_compression']:.2f}, "
+            f"random {mdl['random_compression_mean']:.2f} +- {mdl['random_compression_std']:.2f})"
+        )
+    ab = e.get("ablation")
+    if ab:
+        lines.append(
+            f"ablation of {ab['dims']}: without them {m} {_pct(ab.get('without'), m).strip()}, "
+            f"erased {_pct(ab.get('erased'), m).strip()}, full width "
+            f"{_pct(ab.get('full'), m).strip()}"
+        )
     return lines
 
 
@@ -138,6 +154,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         k=args.k,
         seed=args.seed,
         report=not args.no_report,
+        mdl=not args.no_mdl,
+        ablation=not args.no_ablation,
     )
     print(f"probekit run: {args.model} on {args.task}; results in {args.out}")
     s = run_study(cfg, progress=None)
