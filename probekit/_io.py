@@ -10,6 +10,8 @@ floats to ``null``) so that every JSON file probekit writes is strict JSON.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import math
 import os
@@ -19,7 +21,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_write_text", "to_jsonable", "write_json"]
+from .errors import ProbekitError
+
+__all__ = [
+    "atomic_path",
+    "atomic_write_text",
+    "describe_os_error",
+    "to_jsonable",
+    "write_json",
+    "writer_lock",
+]
 
 
 @contextlib.contextmanager
@@ -69,3 +80,72 @@ def to_jsonable(o: Any) -> Any:
 def write_json(path: str | Path, obj: Any, *, indent: int = 2) -> None:
     """Write ``obj`` as strict JSON (see :func:`to_jsonable`) to ``path`` atomically."""
     atomic_write_text(path, json.dumps(to_jsonable(obj), indent=indent, allow_nan=False) + "\n")
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``PATH.lock`` (holding this process's pid) while writing ``path``.
+
+    A second writer to the same output is refused at once, told which process holds it.
+    The lock is released (and the lock file removed) when the block ends, however it ends;
+    a killed writer's lock dies with it (``flock``), so a stale ``.lock`` file never blocks.
+
+    Raises:
+        ProbekitError: another process holds the lock.
+    """
+    path = Path(path)
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            raise ProbekitError(
+                f"{path} is being written by process {holder} (lock {lock}); wait for it to "
+                "finish or stop it, then retry"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield lock
+        finally:
+            with contextlib.suppress(OSError):
+                lock.unlink()
+    finally:
+        os.close(fd)
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space and retry (extract: with --resume)",
+    errno.EDQUOT: "the disk quota is exceeded; free some space and retry",
+    errno.EROFS: "the file system is read-only; choose a writable location",
+    errno.EACCES: "permission denied; choose a location you may write to",
+    errno.EPERM: "operation not permitted; choose a location you may write to",
+    errno.ENOENT: "no such file or directory",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.EISDIR: "it is a directory, not a file",
+    errno.EAGAIN: "the file is in use by another process; wait for it or stop it, then retry",
+}
+
+
+def describe_os_error(e: OSError) -> str | None:
+    """One line naming the path and what to do, for an environment error (disk full,
+    read-only, permission, file in use); None for an OSError that is not one of those."""
+    code = e.errno
+    if code is None:  # h5py wraps the C error: recover the errno from the message
+        text = str(e)
+        for c, words in (
+            (errno.ENOSPC, "No space left"),
+            (errno.EROFS, "Read-only file system"),
+            (errno.EACCES, "Permission denied"),
+            (errno.EAGAIN, "unable to lock file"),
+        ):
+            if words in text:
+                code = c
+                break
+    if code not in _OS_HINTS:
+        return None
+    where = e.filename or ""
+    return f"{where + ': ' if where else ''}{_OS_HINTS[code]} ({os.strerror(code)})"

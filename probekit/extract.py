@@ -202,7 +202,9 @@ def _checked(
         bounds = np.linspace(0, len(data), n + 1).round().astype(int)
         data = data.subset(np.arange(bounds[i], bounds[i + 1]))
         if len(data) == 0:
-            raise DataError(f"shard {i}/{n} of {len(data)} examples is empty")
+            raise DataError(
+                f"shard {i}/{n} of {int(bounds[-1])} examples is empty (too many shards)"
+            )
     if out.exists() and not overwrite:
         raise CacheError(f"{out}: exists; pass --overwrite to replace it")
     part = partial_path(out)
@@ -406,6 +408,12 @@ def extract(
         resume=resume,
         overwrite=overwrite,
     )
+    max_pos = getattr(lm, "max_positions", None)
+    if max_pos is not None and max_length > max_pos:
+        raise ConfigError(
+            f"max_length {max_length} exceeds the {max_pos} positions of model {lm.name}; "
+            f"use --max-length {max_pos} or less"
+        )
     L, H = lm.n_layers, lm.hidden_size
     itemsize = 2 if storage_dtype == "float16" else 4
     if window_tokens is None:

@@ -60,6 +60,9 @@ def resolve_model_path(name: str) -> str:
         if not p.is_dir() or not (p / "config.json").is_file():
             raise ModelError(f"{p}: not a model directory (no config.json)")
         return str(p.resolve())
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+    if looks_local:
+        raise ModelError(f"{p}: no such model directory (and not a Hugging Face id)")
     return name
 
 
@@ -154,6 +157,16 @@ class LoadedModel:
     n_layers: int
     hidden_size: int
     _hash: str | None = None
+
+    @property
+    def max_positions(self) -> int | None:
+        """Longest input (tokens, special tokens included) the position embeddings cover."""
+        n = getattr(self.model.config, "max_position_embeddings", None)
+        if n is None:
+            return None
+        if getattr(self.model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+            n -= 2  # positions start after the padding index
+        return int(n)
 
     @property
     def weights_hash(self) -> str:

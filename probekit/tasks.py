@@ -21,13 +21,14 @@ import csv
 import io
 import json
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .demo import load_demo
-from .errors import DataError, TaskError
+from .errors import ConfigError, DataError, TaskError
 from .taskspec import TASKS, TaskData, TaskSpec, get_task, normalize_split
 
 logger = logging.getLogger(__name__)
@@ -51,17 +52,26 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 
 
+#: label values that mean "no label": refused in a labelled file rather than made a class
+_MISSING = frozenset({"nan", ""})
+
+
 def _parse_label(
     task: TaskSpec, raw: str, where: str, label_names: Sequence[str] | None = None
 ) -> float | int:
     raw = raw.strip()
+    if raw.lower() in _MISSING:
+        raise DataError(f"{where}: missing label {raw!r} (NaN/empty labels are refused)")
     if task.regression:
         try:
-            return float(raw)
+            v = float(raw)
         except ValueError:
             raise DataError(
                 f"{where}: label {raw!r} is not a number (task {task.name} is a regression task)"
             ) from None
+        if not math.isfinite(v):
+            raise DataError(f"{where}: label {raw!r} is not a finite number")
+        return v
     names = list(label_names if label_names is not None else task.label_names)
     if raw in names:
         return names.index(raw)
@@ -357,11 +367,13 @@ def load_table(
             records.append((lineno, rec))
     else:
         raise DataError(f"{path}: unsupported file type {suffix!r} (use .csv, .tsv or .jsonl)")
+    if not text.strip():
+        raise DataError(f"{path}: empty file (no header, no examples)")
     for role, col in (("text", text_col), ("pair", pair_col), ("label", label_col)):
         if col is not None and col not in columns:
             raise DataError(f"{path}: no {role} column {col!r}; columns are {sorted(columns)}")
     if not records:
-        raise DataError(f"{path}: no examples")
+        raise DataError(f"{path}: empty file (no examples)")
     if limit is not None:
         records = records[:limit]
     if task is not None:
@@ -436,7 +448,12 @@ def load_task(
     Order: ``data`` (a CSV/TSV/JSONL file with named columns) > ``glue_dir`` > the built-in
     ``demo`` task > the Hugging Face hub (when ``hub`` is True). With ``data`` and task
     ``custom`` (or None), ``regression`` makes the labels numbers to regress on.
+
+    Raises:
+        ConfigError: ``limit`` is not a positive count.
     """
+    if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
+        raise ConfigError(f"limit must be a positive number of examples, got {limit!r}")
     if data is not None:
         if text_col is None:
             raise DataError(f"{data}: --text-col is required with --data")

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,36 @@ from .schema import (
 )
 
 __all__ = ["CacheWriter"]
+
+
+def _check_space(part: Path, need: int) -> None:
+    """Refuse to start a cache the disk cannot hold (``need`` bytes, estimated)."""
+    free = shutil.disk_usage(part.parent).free
+    if free < need:
+        raise CacheError(
+            f"{part}: the disk is full for this cache: it needs about {need / 2**20:.1f} MiB, "
+            f"{free / 2**20:.1f} MiB are free in {part.parent}; free some space or choose "
+            "another --out"
+        )
+
+
+def _reserve(part: Path) -> None:
+    """Reserve the blocks of the (sparse, early-allocated) file now, so that a full disk
+    shows here, before any vector is written, and never inside HDF5's flush (where h5py
+    cannot recover from it)."""
+    fd = os.open(part, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise CacheError(
+                f"{part}: the disk is full (cannot reserve {os.fstat(fd).st_size / 2**20:.1f} "
+                "MiB); free some space or choose another --out"
+            ) from None
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # no fallocate here: go on
+            raise
+    finally:
+        os.close(fd)
 
 
 class CacheWriter:
@@ -74,6 +106,9 @@ class CacheWriter:
         n = len(labels)
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
+        isz = np.dtype(STORAGE_DTYPES[storage_dtype]).itemsize
+        n_vec = n * len(POOLS) + (int(offsets[-1]) if store_tokens else 0)
+        _check_space(part, n_vec * n_layers * hidden_size * isz + 64 * n + 2**16)
         f = h5py.File(part, "w")
         try:
             f.attrs.update(
@@ -109,6 +144,7 @@ class CacheWriter:
                 for name, arr in (token_ids or {}).items():
                     f.create_dataset(name, data=arr, chunks=True if T else None)
             f.flush()
+            _reserve(part)
         except BaseException:
             f.close()
             part.unlink(missing_ok=True)
@@ -127,6 +163,8 @@ class CacheWriter:
         """
         final = Path(path)
         part = partial_path(final)
+        if part.exists():
+            _reserve(part)
         try:
             f = h5py.File(part, "r+")
         except OSError as e:

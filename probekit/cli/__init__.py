@@ -6,7 +6,9 @@ setting ``func`` to its ``cmd_<verb>(args) -> int``: :mod:`.extract` (extract, i
 multihead) and :mod:`.run`; :mod:`._common` holds the options several verbs share and the
 deprecated-alias mechanism for renamed flags. :func:`main` wires them together: user errors
 (:class:`probekit.errors.ProbekitError`) print one line and exit with status 2, Ctrl-C
-exits with 130, a closed stdout pipe (``probekit info FILE | head -1``) with 141.
+exits with 130, an environment error (disk full, read-only, permission denied, file in
+use: :func:`probekit._io.describe_os_error`) prints one line naming the path and exits 2, a
+closed stdout pipe (``probekit info FILE | head -1``) with 141.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import sys
 
+from probekit._io import describe_os_error
 from probekit.errors import ProbekitError
 
 from . import extract, finetune, multitask, probe, report, run, search
@@ -67,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + 13  # as a tool killed by SIGPIPE
     except ProbekitError as e:
         print(f"probekit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # disk full, read-only, permission denied, file in use
+        msg = describe_os_error(e)
+        if msg is None:
+            raise
+        print(f"probekit {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from probekit import DEFAULT_MODEL
@@ -86,9 +87,11 @@ def add_data(p: argparse.ArgumentParser) -> None:
     """``--task --split --glue-dir --data --text-col --pair-col --label-col --limit``."""
     p.add_argument(
         "--task",
-        default="demo",
+        default=None,
         help="GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, ax), "
-        "GLUE directory name (SST-2, ...), or demo (default; built in, offline)",
+        "GLUE directory name (SST-2, ...), demo (the default without --data; built in, "
+        "offline) or custom (the default with --data: the label set is the file's own "
+        "sorted label values; name a GLUE task to use its label set instead)",
     )
     p.add_argument(
         "--split",
@@ -102,15 +105,27 @@ def add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-col", help="text column of --data")
     p.add_argument("--pair-col", help="second-text column of --data (sentence pairs)")
     p.add_argument("--label-col", help="label column of --data")
-    p.add_argument("--limit", type=int, help="only the first N examples of the split")
+    p.add_argument(
+        "--limit", type=positive_int, help="only the first N examples of the split (N >= 1)"
+    )
+
+
+def task_name(args: argparse.Namespace) -> str:
+    """``--task`` as given, else ``custom`` with ``--data`` and ``demo`` without."""
+    if args.task:
+        return str(args.task)
+    return "custom" if getattr(args, "data", None) else "demo"
 
 
 def load_data(args: argparse.Namespace) -> Any:
-    """The :class:`~probekit.tasks.TaskData` the options of :func:`add_data` name."""
+    """The :class:`~probekit.tasks.TaskData` the options of :func:`add_data` name.
+
+    ``--data`` means a custom task unless ``--task`` names a GLUE task (whose label set
+    the file must then use)."""
     from probekit.tasks import load_task
 
     return load_task(
-        args.task,
+        task_name(args),
         args.split,
         glue_dir=args.glue_dir,
         data=args.data,
@@ -119,6 +134,71 @@ def load_data(args: argparse.Namespace) -> Any:
         label_col=args.label_col,
         limit=args.limit,
     )
+
+
+def positive_int(s: str) -> int:
+    """argparse ``type`` of a count: an integer >= 1 (``--limit 0`` and ``-5`` are refused)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (>= 1), got {v}")
+    return v
+
+
+def non_negative_int(s: str) -> int:
+    """argparse ``type`` of a count that may be 0 (``--n-random 0``: no random baseline)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def add_overwrite(p: argparse.ArgumentParser, what: str = "output") -> None:
+    p.add_argument(
+        "--overwrite", action="store_true", help=f"replace an existing {what} (refused otherwise)"
+    )
+
+
+def check_output(
+    out: str | Path,
+    *,
+    inputs: Sequence[str | Path | None] = (),
+    overwrite: bool = False,
+    flag: str = "--out",
+    directory: bool = False,
+) -> Path:
+    """Refuse an output path that would destroy something: one of the command's own inputs
+    (always), an existing file or a non-empty directory (unless ``overwrite``), a file where
+    a directory is expected (or the reverse). Returns ``out`` as a Path.
+
+    Raises:
+        ConfigError: naming the flag, the path and what to do.
+    """
+    path = Path(out)
+    for i in inputs:
+        if i is None:
+            continue
+        ip = Path(i)
+        if ip.resolve() == path.resolve():
+            raise ConfigError(
+                f"{flag} {path} is one of this command's inputs; choose another output path"
+            )
+    if directory:
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"{flag} {path} is a file; it must name a directory")
+        return path
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a directory; it must name a file")
+    if path.exists() and not overwrite:
+        raise ConfigError(
+            f"{flag} {path} already exists; pass --overwrite to replace it, or choose another path"
+        )
+    return path
 
 
 def int_list(s: str | None) -> list[int] | None:

@@ -6,7 +6,17 @@ import argparse
 import json
 from typing import Any
 
-from ._common import SubParsers, add_data, add_device, add_model, device, load_data
+from ._common import (
+    SubParsers,
+    add_data,
+    add_device,
+    add_model,
+    add_overwrite,
+    check_output,
+    device,
+    load_data,
+    positive_int,
+)
 
 
 def add_extract(sub: SubParsers) -> None:
@@ -16,8 +26,13 @@ def add_extract(sub: SubParsers) -> None:
     add_model(p)
     add_data(p)
     p.add_argument("--out", required=True, help="output cache file (.h5)")
-    p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--max-length",
+        type=positive_int,
+        default=128,
+        help="tokens per example, special tokens included; at most the model's positions",
+    )
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument(
         "--dtype",
         default="float16",
@@ -44,7 +59,7 @@ def add_extract(sub: SubParsers) -> None:
     )
     p.add_argument(
         "--window-tokens",
-        type=int,
+        type=positive_int,
         help="tokens buffered per write window (default: ~256 MiB of vectors); "
         "an interruption loses at most one window",
     )
@@ -52,28 +67,31 @@ def add_extract(sub: SubParsers) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    from probekit._io import writer_lock
     from probekit.extract import extract
     from probekit.models import load_encoder
 
+    check_output(args.out, inputs=[args.data], overwrite=True)  # extract refuses existing itself
     data = load_data(args)
     lm = load_encoder(args.model, device=str(device(args)), dtype=args.compute_dtype)
     print(
         f"extracting {len(data)} examples of {data.task.name}/{data.split} with {args.model} "
         f"({lm.n_layers} hidden states x {lm.hidden_size}) on {lm.device}"
     )
-    rep = extract(
-        lm,
-        data,
-        args.out,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        store_tokens=not args.no_tokens,
-        storage_dtype=args.dtype,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        shard=args.shard,
-        window_tokens=args.window_tokens,
-    )
+    with writer_lock(args.out):
+        rep = extract(
+            lm,
+            data,
+            args.out,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            store_tokens=not args.no_tokens,
+            storage_dtype=args.dtype,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            shard=args.shard,
+            window_tokens=args.window_tokens,
+        )
     if rep.n_truncated:
         print(
             f"note: {rep.n_truncated} of {rep.n_examples} examples were longer than "
@@ -151,13 +169,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 def add_merge(sub: SubParsers) -> None:
     p = sub.add_parser("merge", help="build one cache from the shards of a sharded extraction")
     p.add_argument("shards", nargs="+", help="shard caches (all of 0..n-1)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the merged cache (.h5)")
+    add_overwrite(p, "--out")
     p.set_defaults(func=cmd_merge)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    from probekit._io import writer_lock
     from probekit.cache import merge_shards
 
-    path = merge_shards(args.shards, args.out)
+    check_output(args.out, inputs=args.shards, overwrite=args.overwrite)
+    with writer_lock(args.out):
+        path = merge_shards(args.shards, args.out)
     print(f"merged {len(args.shards)} shards into {path}")
     return 0

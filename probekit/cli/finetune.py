@@ -6,7 +6,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import SubParsers, add_device, add_model, deprecated_alias, device
+from ._common import (
+    SubParsers,
+    add_device,
+    add_model,
+    check_output,
+    deprecated_alias,
+    device,
+    positive_int,
+)
 
 _POOLS = ["cls", "max_norm", "mean", "max"]  # the pools a fine-tuning head can read
 
@@ -27,10 +35,12 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     add_device(p, "auto")
     _add_head_options(p, d)
     _add_optimizer_options(p, d)
-    p.add_argument("--limit", type=int, help="only the first N training examples (CPU-sized runs)")
-    p.add_argument("--eval-limit", type=int, help="only the first N evaluation examples")
-    deprecated_alias(p, "--max-train-examples", "--limit", type=int)
-    deprecated_alias(p, "--max-eval-examples", "--eval-limit", type=int)
+    p.add_argument(
+        "--limit", type=positive_int, help="only the first N training examples (CPU-sized runs)"
+    )
+    p.add_argument("--eval-limit", type=positive_int, help="only the first N evaluation examples")
+    deprecated_alias(p, "--max-train-examples", "--limit", type=positive_int)
+    deprecated_alias(p, "--max-eval-examples", "--eval-limit", type=positive_int)
     p.add_argument(
         "--eval-split", default=d.eval_split, help="split scored after each epoch (default dev)"
     )
@@ -80,13 +90,16 @@ def _add_optimizer_options(p: argparse.ArgumentParser, d: Any) -> None:
     p.add_argument(
         "--head-lr", type=float, help="head learning rate (default: --lr; tiny heads like 1e-3)"
     )
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     p.add_argument(
-        "--grad-accum", type=int, default=d.grad_accum, help="micro-batches per optimizer step"
+        "--grad-accum",
+        type=positive_int,
+        default=d.grad_accum,
+        help="micro-batches per optimizer step",
     )
-    p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--max-length", type=int, default=d.max_length)
+    p.add_argument("--eval-batch-size", type=positive_int, default=d.eval_batch_size)
+    p.add_argument("--epochs", type=positive_int, default=d.epochs)
+    p.add_argument("--max-length", type=positive_int, default=d.max_length)
     p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument(
@@ -230,6 +243,7 @@ def _report(r: Any) -> list[str]:
 def cmd_finetune(args: argparse.Namespace) -> int:
     from probekit.finetune import finetune
 
+    check_output(args.out, inputs=[args.train_data, args.eval_data, args.model], directory=True)
     train, ev = _own_files(args)
     task = train.task.name if train is not None else (args.task or "demo")
     cfg = training_config(args, task=task, dims=args.dims)

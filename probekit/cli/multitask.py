@@ -8,7 +8,7 @@ import sys
 
 from probekit.errors import ConfigError
 
-from ._common import SubParsers, device, name_list
+from ._common import SubParsers, check_output, device, name_list
 from .finetune import add_training_options, fmt_scores, training_config
 
 
@@ -29,6 +29,7 @@ def add_cross(sub: SubParsers) -> None:
 def cmd_cross(args: argparse.Namespace) -> int:
     from probekit.finetune import cross_finetune
 
+    check_output(args.out, inputs=[args.model], directory=True)
     if len(args.tasks) != 2:
         print(
             f"probekit cross: error: --tasks needs exactly two tasks, got {args.tasks}",
@@ -98,6 +99,7 @@ def add_multihead(sub: SubParsers) -> None:
 def cmd_multihead(args: argparse.Namespace) -> int:
     from probekit.finetune import multihead_finetune
 
+    check_output(args.out, inputs=[args.model], directory=True)
     r = multihead_finetune(
         training_config(args),
         args.tasks,

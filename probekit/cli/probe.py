@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import POOL_CHOICES, SubParsers, add_device, device
+from ._common import (
+    POOL_CHOICES,
+    SubParsers,
+    add_device,
+    add_overwrite,
+    check_output,
+    device,
+    non_negative_int,
+)
 
 
 def add_probe(sub: SubParsers) -> None:
@@ -33,6 +41,7 @@ def add_probe(sub: SubParsers) -> None:
         help="'all' (default), comma-separated dimensions and ranges, e.g. 12,200 or 0-9",
     )
     p.add_argument("--out", required=True, help="result file (.json)")
+    add_overwrite(p, "--out")
     p.add_argument(
         "--C",
         type=float,
@@ -43,7 +52,10 @@ def add_probe(sub: SubParsers) -> None:
         "--seed", type=int, default=0, help="seed of the validation split, random baseline, control"
     )
     p.add_argument(
-        "--n-random", type=int, default=20, help="random-dimension baseline draws (default 20)"
+        "--n-random",
+        type=non_negative_int,
+        default=20,
+        help="random-dimension baseline draws (default 20)",
     )
     p.add_argument(
         "--val-fraction", type=float, default=0.2, help="validation part of --train (default 0.2)"
@@ -120,6 +132,7 @@ def _table(res: dict[str, Any], names: list[str]) -> list[str]:
 def cmd_probe(args: argparse.Namespace) -> int:
     from probekit.search import write_probe_record
 
+    check_output(args.out, inputs=[args.train, args.eval], overwrite=args.overwrite)
     out = _probe(args)
     write_probe_record(args.out, out)
     print("\n".join(_table(out, list(out["metrics"]))))

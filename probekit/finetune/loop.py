@@ -53,7 +53,15 @@ from .freeze import apply_freeze
 from .heads import SelectedDimHead, save_heads
 from .network import EncoderWithHeads, autocast, head_loss, precision_settings
 from .record import run_record
-from .state import EpochTally, TrainState, kept_rng, read_checkpoint, run_fingerprint, run_id
+from .state import (
+    EpochTally,
+    TrainState,
+    diff_keys,
+    kept_rng,
+    read_checkpoint,
+    run_fingerprint,
+    run_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +162,7 @@ class Trainer:
                     "%s: run already complete (run id %s); reusing it", self.out, self.run_id
                 )
                 return FinetuneResult(self.out, done["metrics"], done, True)
+            self.refuse_other_completed_run()
             (self.out / RESULT_FILE).unlink(missing_ok=True)
         with kept_rng(self.device):
             torch.manual_seed(self.config.seed)
@@ -165,6 +174,25 @@ class Trainer:
             if self.train(stop_after_steps):
                 return self.write_results(complete=False)
             return self.finish()
+
+    def refuse_other_completed_run(self) -> None:
+        """A completed run in ``OUT`` made with other settings is never replaced.
+
+        Raises:
+            ConfigError: naming the settings that differ and what to do.
+        """
+        try:
+            rec = json.loads((self.out / RESULT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not (isinstance(rec, dict) and rec.get("complete")) or rec.get("run_id") == self.run_id:
+            return
+        diff = diff_keys(rec.get("fingerprint") or {}, self.fingerprint)
+        raise ConfigError(
+            f"{self.out}: holds a completed fine-tuning run made with other settings "
+            f"(differs in: {', '.join(diff) or 'unknown (older run)'}); refusing to replace it: "
+            "choose another --out, or delete the directory first"
+        )
 
     def checkpoint(self, resume: bool) -> dict | None:
         """The checkpoint to resume from (None: start afresh; a refused one raises)."""

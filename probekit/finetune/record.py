@@ -72,6 +72,7 @@ def run_record(trainer: Trainer, *, complete: bool, elapsed_s: float) -> dict[st
         "kind": trainer.kind,
         "complete": complete,
         "run_id": trainer.run_id,
+        "fingerprint": trainer.fingerprint,
         "config": trainer.config.to_dict(),
         "mode": trainer.mode if len(names) > 1 else None,
         "heads": {n: h.config.to_dict() for n, h in trainer.heads.items()},

@@ -49,7 +49,7 @@ class Driver:
         self.config = config.for_task(train.task)
         self.regression = bool(train.task.regression)
         self.y_train = load_labels(train, self.regression, "train")
-        self.y_eval = load_labels(eval, self.regression, "eval")
+        self.y_eval = load_labels(eval, self.regression, "eval", train=train)  # by label name
         self.record = dict(options, **self.config.record())
         key = {
             "verb": verb,

@@ -15,7 +15,7 @@ from ..dims import parse_dims
 from ..errors import CacheError, DataError
 from ..probes import evaluate_probe, input_types
 from .config import SearchConfig
-from .sources import FeatureSource, check_pairing
+from .sources import FeatureSource, check_finite, check_pairing, load_labels
 
 __all__ = ["probe_sources", "write_probe_record"]
 
@@ -30,6 +30,18 @@ def _types(src: FeatureSource) -> list[Hashable]:
     return input_types(
         src.token_field("input_ids"), src.offsets, src.token_field("special_tokens_mask")
     )
+
+
+def _labels(
+    src: FeatureSource, regression: bool, role: str, train: FeatureSource | None = None
+) -> np.ndarray:
+    """The labels of ``src`` as the probe engine takes them (regression targets as stored)."""
+    if regression:
+        y = src.labels
+        if not np.isfinite(np.asarray(y, dtype=np.float64)).all():
+            raise DataError(f"{role} ({getattr(src, 'path', None) or 'arrays'}): NaN targets")
+        return y
+    return load_labels(src, False, role, train=train)
 
 
 def _sources(train: FeatureSource, eval: FeatureSource) -> dict[str, Any]:
@@ -79,16 +91,17 @@ def probe_sources(
     task = train.task
     li = train.layer_index(layer)
     d = parse_dims(dims, train.hidden_size)
-    ytr, yev = train.labels, eval.labels
-    if not task.regression and ((ytr < 0).any() or (yev < 0).any()):
-        bad = train if (ytr < 0).any() else eval
-        raise DataError(f"{getattr(bad, 'path', 'arrays')}: has unlabelled examples (label -1)")
+    ytr = _labels(train, task.regression, "train")
+    yev = _labels(eval, task.regression, "eval", train=train)
+    Xtr, Xev = train.features(li, pool), eval.features(li, pool)
+    check_finite(Xtr[:, d], train, "train", f"layer {li} ({pool})")
+    check_finite(Xev[:, d], eval, "eval", f"layer {li} ({pool})")
     types = (_types(train), _types(eval)) if control else (None, None)
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "out_dir"}
     record = evaluate_probe(
-        train.features(li, pool),
+        Xtr,
         ytr,
-        eval.features(li, pool),
+        Xev,
         yev,
         d,
         metrics=cfg.metrics,

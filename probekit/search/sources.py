@@ -16,8 +16,10 @@ from ..tasks import TaskSpec
 __all__ = [
     "ArraySource",
     "FeatureSource",
+    "check_finite",
     "check_pairing",
     "describe_source",
+    "label_map",
     "load_labels",
     "source_identity",
 ]
@@ -234,22 +236,92 @@ def check_pairing(train: FeatureSource, eval: FeatureSource) -> None:
     )
     if train.task.regression != eval.task.regression:
         raise CacheMismatchError("train and eval sources disagree on regression vs classification")
+    if not train.task.regression:
+        label_map(train, eval)
 
 
-def load_labels(src: FeatureSource, regression: bool, role: str) -> np.ndarray:
-    """``[n_examples]`` float64 targets or int64 classes of ``src``; refuses NaN targets and
-    unlabelled (-1) examples, naming ``role`` (train / eval) and the file."""
+def label_map(train: FeatureSource, eval: FeatureSource) -> np.ndarray | None:
+    """Where each of ``eval``'s label names sits in ``train``'s label set (``[n_eval_labels]``
+    int64), or None when the two sets are the same list.
+
+    Label sets are compared by name: an eval set that is a subset of the train set (a file
+    holding only "pos") is aligned onto it; a train set that is a subset of the eval set is
+    accepted when the eval examples only use the train's labels.
+
+    Raises:
+        CacheMismatchError: naming both sources and both label lists, when eval examples
+            carry labels the train set lacks.
+    """
+    tn, en = tuple(train.task.label_names), tuple(eval.task.label_names)
+    if tn == en or not tn or not en:
+        return None
+    pos = {n: i for i, n in enumerate(tn)}
+    missing = [n for n in en if n not in pos]
+    if missing:
+        y = np.asarray(eval.labels).astype(np.int64)
+        used = {en[i] for i in np.unique(y[(y >= 0) & (y < len(en))]).tolist()}
+        if used & set(missing):
+            raise CacheMismatchError(
+                f"{_name(train, 'train')} and {_name(eval, 'eval')} have different label sets: "
+                f"{list(tn)} vs {list(en)} (eval labels {sorted(used & set(missing))} are not "
+                "in the train set); extract both with the same --task or the same labels"
+            )
+    return np.asarray([pos.get(n, -1) for n in en], dtype=np.int64)
+
+
+def load_labels(
+    src: FeatureSource,
+    regression: bool,
+    role: str,
+    *,
+    train: FeatureSource | None = None,
+) -> np.ndarray:
+    """``[n_examples]`` float64 targets or int64 classes of ``src``; refuses NaN targets,
+    unlabelled (-1) examples and class indices outside the label set, naming ``role``
+    (train / eval) and the file. With ``train`` (for an eval source), classes are given as
+    indices into ``train``'s label set (:func:`label_map`)."""
     y = src.labels
     where = f"{role} ({getattr(src, 'path', None) or 'arrays'})"
-    if regression:
-        y = y.astype(np.float64)
-        if not np.isfinite(y).all():
-            raise DataError(f"{where}: regression targets contain NaN")
-    else:
-        y = y.astype(np.int64)
-        if (y < 0).any():
-            raise DataError(
-                f"{where}: {int((y < 0).sum())} examples are unlabelled (-1); searches need "
-                "labelled train and eval data"
-            )
+    if not regression:
+        y = _checked_classes(src, y, where)
+        if train is not None:
+            m = label_map(train, src)
+            if m is not None:
+                y = m[y]
+        return y
+    y = y.astype(np.float64)
+    if not np.isfinite(y).all():
+        raise DataError(f"{where}: regression targets contain NaN")
     return y
+
+
+def _checked_classes(src: FeatureSource, y: np.ndarray, where: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise DataError(f"{where}: class labels contain NaN")
+    y = y.astype(np.int64)
+    if (y < 0).any():
+        raise DataError(
+            f"{where}: {int((y < 0).sum())} examples are unlabelled (-1); searches need "
+            "labelled train and eval data"
+        )
+    k = len(src.task.label_names)
+    if k and (y >= k).any():
+        bad = sorted(set(y[y >= k].tolist()))
+        raise DataError(
+            f"{where}: label indices {bad[:5]} are outside the label set "
+            f"{list(src.task.label_names)} (0..{k - 1}); the cache is corrupt or was edited"
+        )
+    return y
+
+
+def check_finite(X: np.ndarray, src: FeatureSource, role: str, what: str = "") -> None:
+    """Refuse features ``[n_examples, n_dims]`` holding NaN or inf, naming the file and rows."""
+    ok = np.isfinite(X).all(axis=tuple(range(1, X.ndim))) if X.ndim > 1 else np.isfinite(X)
+    if not ok.all():
+        rows = np.flatnonzero(~ok)
+        raise DataError(
+            f"{role} ({getattr(src, 'path', None) or 'arrays'}): {rows.size} examples have "
+            f"non-finite (NaN/inf) features{' in ' + what if what else ''}, first rows "
+            f"{rows[:5].tolist()}; re-extract the cache"
+        )

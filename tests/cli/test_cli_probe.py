@@ -72,7 +72,12 @@ def test_cli_probe(tiny_probe_caches, tmp_path, capsys):
         assert key in d, key
     assert d["dims"] == [3, 17] and d["layer"] == 2 and d["pool"] == "mean" and d["n_train"] == 200
     assert set(d["metrics"]) == {"accuracy"} and d["random_baseline"]["n_draws"] == 5
-    assert main(["probe", "--train", tr, "--eval", dv, "--layer", "0", "--out", str(out)]) == 0
+    assert (
+        main(
+            ["probe", "--train", tr, "--eval", dv, "--layer", "0", "--out", str(out), "--overwrite"]
+        )
+        == 0
+    )
     d = json.loads(out.read_text())
     assert d["k"] == 32 and d["layer"] == 0 and d["random_baseline"]["n_draws"] == 0
     assert main(["probe", "--train", tr, "--eval", dv, "--dims", "3,x", "--out", str(out)]) == 2
