@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
-from .report_rank import block_lines, exact_section, plot_rankings, rank_section
+from .report_rank import block_lines, draw_baselines, exact_section, plot_rankings, rank_section
 
 logger = logging.getLogger(__name__)
 
@@ -170,14 +170,7 @@ def _plot_greedy(d: dict[str, Any], out: Path) -> Path | None:
     ax = fig.add_subplot()
     ax.plot(ks, dev, "o-", label="greedy (dev)")
     ax.plot(ks, val, "s--", alpha=0.6, label="greedy (validation)")
-    ax.plot(ks, rm, "x-", color="gray", label="random dims (dev, mean)")
-    ax.fill_between(ks, rm - rs, rm + rs, color="gray", alpha=0.2, label="random ± 1 sd")
-    full = (d.get("full_metrics") or {}).get(p)
-    if full is not None:
-        ax.axhline(full, color="k", ls=":", label="all dims (dev)")
-    maj = (d.get("majority_baseline") or {}).get(p)
-    if maj is not None and math.isfinite(maj):
-        ax.axhline(maj, color="r", ls=":", alpha=0.5, label="majority")
+    draw_baselines(ax, d, p, ks, rm, rs)
     for kk, y, dim in zip(ks, dev, [c["dim"] for c in curve]):
         ax.annotate(
             str(dim), (kk, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7

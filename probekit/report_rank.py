@@ -10,7 +10,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["block_lines", "exact_section", "plot_rankings", "rank_section"]
+__all__ = ["block_lines", "draw_baselines", "exact_section", "plot_rankings", "rank_section"]
+
+
+def draw_baselines(ax, d: dict[str, Any], p: str, ks, rm: np.ndarray, rs: np.ndarray) -> None:
+    """The random band (``rm +- rs [len(ks)]``), the full-width and majority lines of ``d``."""
+    ax.plot(ks, rm, "x-", color="gray", label="random dims (dev, mean)")
+    ax.fill_between(ks, rm - rs, rm + rs, color="gray", alpha=0.2, label="random ± 1 sd")
+    full = (d.get("full_metrics") or {}).get(p)
+    if full is not None:
+        ax.axhline(full, color="k", ls=":", label="all dims (dev)")
+    maj = (d.get("majority_baseline") or {}).get(p)
+    if maj is not None and math.isfinite(maj):
+        ax.axhline(maj, color="r", ls=":", alpha=0.5, label="majority")
 
 
 def plot_rankings(d: dict[str, Any], out: str | Path) -> Path:
@@ -33,14 +45,7 @@ def plot_rankings(d: dict[str, Any], out: str | Path) -> Path:
     ks = [b["k"] for b in band]
     rm = np.array([b["mean"].get(p) for b in band], dtype=float)
     rs = np.array([b["std"].get(p) for b in band], dtype=float)
-    ax.plot(ks, rm, "x-", color="gray", label="random k (mean)")
-    ax.fill_between(ks, rm - rs, rm + rs, color="gray", alpha=0.2, label="random ± 1 sd")
-    full = (d.get("full_metrics") or {}).get(p)
-    if full is not None:
-        ax.axhline(full, color="k", ls=":", label="all dims")
-    maj = (d.get("majority_baseline") or {}).get(p)
-    if maj is not None and math.isfinite(maj):
-        ax.axhline(maj, color="r", ls=":", alpha=0.5, label="majority")
+    draw_baselines(ax, d, p, ks, rm, rs)
     ax.set_xlabel("top-k dimensions of the ranking")
     ax.set_ylabel(f"{p} (eval)")
     ax.set_title(f"rankings, layer {d.get('layer')} ({d.get('pool')}): {d.get('task')}")
