@@ -147,17 +147,6 @@ def positive_int(s: str) -> int:
     return v
 
 
-def non_negative_int(s: str) -> int:
-    """argparse ``type`` of a count that may be 0 (``--n-random 0``: no random baseline)."""
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
-
-
 def add_overwrite(p: argparse.ArgumentParser, what: str = "output") -> None:
     p.add_argument(
         "--overwrite", action="store_true", help=f"replace an existing {what} (refused otherwise)"

@@ -12,7 +12,7 @@ from ._common import (
     add_overwrite,
     check_output,
     device,
-    non_negative_int,
+    positive_int,
 )
 
 
@@ -53,7 +53,7 @@ def add_probe(sub: SubParsers) -> None:
     )
     p.add_argument(
         "--n-random",
-        type=non_negative_int,
+        type=positive_int,
         default=20,
         help="random-dimension baseline draws (default 20)",
     )
