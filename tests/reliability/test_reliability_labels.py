@@ -18,7 +18,7 @@ def test_eval_with_a_subset_of_the_labels_is_scored_by_name(cli, caches, tmp_pat
     from probekit.cache import ActivationCache
     from probekit.probes import evaluate_probe
 
-    rc, _, err = _probe(cli, caches["train"], caches["eval_pos"], tmp_path / "r.json")
+    rc, _, err = _probe(cli, caches["train"], caches["eval_pos"], tmp_path / "r.json", "--C", "1.0")
     assert rc == 0, err
     got = json.loads((tmp_path / "r.json").read_text())["metrics"]["accuracy"]
     with ActivationCache(caches["train"]) as tr, ActivationCache(caches["eval_pos"]) as ev:
