@@ -44,9 +44,11 @@ def add_probe(sub: SubParsers) -> None:
     add_overwrite(p, "--out")
     p.add_argument(
         "--C",
-        type=float,
-        default=1.0,
-        help="inverse L2 strength, as scikit-learn's LogisticRegression (ridge: alpha = 1/C)",
+        type=str,
+        default="auto",
+        help="inverse L2 strength, as scikit-learn's LogisticRegression (ridge: alpha = 1/C), "
+        "or 'auto' (default): chosen on the validation split from np.logspace(-4, 2, 10) by "
+        "the primary metric, then refitted on all of train",
     )
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the validation split, random baseline, control"

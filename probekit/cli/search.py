@@ -197,7 +197,11 @@ def _add_common_options(q: argparse.ArgumentParser) -> None:
         "or the loss",
     )
     q.add_argument(
-        "--C", type=float, default=1.0, help="inverse L2 strength of the probes (as scikit-learn)"
+        "--C",
+        type=str,
+        default="auto",
+        help="inverse L2 strength of the probes (as scikit-learn), or 'auto' (default): "
+        "chosen on the validation split once per (layer, pool, k) from np.logspace(-4, 2, 10)",
     )
     add_device(q, "cpu", "torch device of the probe engine")
     q.add_argument(

@@ -4,9 +4,10 @@
 ``np.logspace(-4, 2, 10)``) in ONE batched engine call (a per-probe penalty, ``C [G * S]``)
 on the fitting part of the seeded validation split of train (:func:`train_val_split`, the
 split every search uses), scores each on the validation part, and chooses the ``C`` with the
-best primary metric (ties: lower validation loss, then the smaller ``C``: the stronger
-penalty). The caller then refits on all of train with the chosen ``C``. Ridge likewise
-(``alpha = 1 / C``).
+best primary metric; ties (scores within :data:`TIE_TOL` of the best, so that a metric
+flat in ``C``, like Pearson's r of ridge, is not decided by rounding noise) go to the lower
+validation loss, then to the smaller ``C``. The caller then refits on all of train with
+the chosen ``C``. Ridge likewise (``alpha = 1 / C``).
 
 ``dims`` is one probe ``[k]`` (``chosen_on`` ``"full"`` at full width, else ``"dims"``), or a
 set of probes ``[S, k]`` (e.g. a fixed random sample of a search's candidates,
@@ -27,13 +28,18 @@ from ..errors import ConfigError
 from .engine import ProbeEngine
 from .splits import train_val_split
 
-__all__ = ["AUTO", "DEFAULT_C_GRID", "CSelection", "c_grid", "parse_C", "select_C"]
+__all__ = ["AUTO", "DEFAULT_C_GRID", "TIE_TOL", "CSelection", "c_grid", "parse_C", "select_C"]
 
 #: the value of a ``C`` setting that asks for selection on validation
 AUTO = "auto"
 
 #: the default grid of ``C="auto"``: 10 values, log-spaced from 1e-4 to 100
 DEFAULT_C_GRID: tuple[float, ...] = tuple(float(c) for c in np.logspace(-4, 2, 10))
+
+
+#: validation scores within this of the best count as tied (then the validation loss decides):
+#: below one example in 1,000 for accuracy
+TIE_TOL = 1e-3
 
 
 def parse_C(value: Any) -> float | str:
@@ -118,10 +124,12 @@ class CSelection:
 
 
 def _choose(score: np.ndarray, loss: np.ndarray) -> int:
-    """Index of the best ``C``: highest score, then lowest loss, then lowest index (NaN last)."""
+    """Index of the best ``C``: among the scores within :data:`TIE_TOL` of the highest, the
+    lowest loss, then the lowest index (NaN last)."""
     s = np.where(np.isfinite(score), score, -np.inf)
     l = np.where(np.isfinite(loss), loss, np.inf)
-    return int(np.lexsort((np.arange(len(s)), l, -s))[0])
+    tied = s >= s.max() - TIE_TOL if np.isfinite(s.max()) else np.ones(len(s), dtype=bool)
+    return int(np.lexsort((np.arange(len(s)), l, ~tied))[0])
 
 
 def select_C(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..probes import ProbeEngine
+from ..probes import AUTO, ProbeEngine, c_grid, parse_C
 from ..tasks import TaskSpec
 
 __all__ = ["CRITERIA", "SearchConfig", "resolve_call"]
@@ -25,7 +25,11 @@ class SearchConfig:
 
     Attributes:
         metrics: metric names, the first being the selection metric (None: the task's).
-        C: inverse L2 strength of the probes (``lam = 1/C``).
+        C: inverse L2 strength of the probes (``lam = 1/C``), or ``"auto"`` (default): chosen
+            on the validation split from ``C_grid`` once per (layer, pool, k) by
+            :class:`probekit.search.Problem` (see :meth:`Problem.C_for`).
+        C_grid: the grid of ``C="auto"`` (None: ``probekit.probes.DEFAULT_C_GRID``,
+            ``np.logspace(-4, 2, 10)``).
         device: torch device of the probe engine (``cpu``, ``cuda``, ``cuda:N``).
         memory_budget: bytes the engine may use per batch of probes.
         val_fraction: the validation part of train that selection looks at, in (0, 1).
@@ -40,7 +44,8 @@ class SearchConfig:
     """
 
     metrics: tuple[str, ...] | None = None
-    C: float = 1.0
+    C: float | str = AUTO
+    C_grid: tuple[float, ...] | None = None
     device: str = "cpu"
     memory_budget: int = 2 * 2**30
     val_fraction: float = 0.2
@@ -67,7 +72,8 @@ class SearchConfig:
             mets = (self.metrics,) if isinstance(self.metrics, str) else tuple(self.metrics)
         for name, value in (
             ("metrics", mets),
-            ("C", float(self.C)),
+            ("C", parse_C(self.C)),
+            ("C_grid", None if self.C_grid is None else c_grid(self.C_grid)),
             ("device", str(self.device)),
             ("memory_budget", int(self.memory_budget)),
             ("val_fraction", float(self.val_fraction)),
@@ -88,15 +94,31 @@ class SearchConfig:
             raise ConfigError("SearchConfig.metrics is not set; call for_task(task) first")
         return self.metrics[0]
 
-    def engine(self, regression: bool) -> ProbeEngine:
-        """The probe engine these settings describe."""
+    @property
+    def auto_C(self) -> bool:
+        """``C`` is chosen on validation (``C="auto"``)."""
+        return self.C == AUTO
+
+    def engine(self, regression: bool, C: float | None = None) -> ProbeEngine:
+        """The probe engine these settings describe, at ``C`` (default ``self.C``; needed
+        when that is ``"auto"``: the choice is per (layer, pool, k), see
+        :meth:`probekit.search.Problem.engine_for`)."""
+        if C is None:
+            if self.auto_C:
+                raise ConfigError(
+                    "SearchConfig.C is 'auto': pass the chosen C (Problem.engine_for(k) "
+                    "chooses it on the validation split)"
+                )
+            C = float(self.C)
         return ProbeEngine(
-            regression=regression, C=self.C, device=self.device, memory_budget=self.memory_budget
+            regression=regression, C=C, device=self.device, memory_budget=self.memory_budget
         )
 
     def record(self) -> dict[str, Any]:
-        """The settings that change results, as written into every result's ``config``."""
-        return {
+        """The settings that change results, as written into every result's ``config`` (and
+        into checkpoint keys: ``C_grid`` appears only with ``C="auto"``, so the keys of
+        searches with a fixed ``C`` are what they were)."""
+        rec: dict[str, Any] = {
             "metrics": list(self.metrics or ()),
             "C": self.C,
             "val_fraction": self.val_fraction,
@@ -104,6 +126,9 @@ class SearchConfig:
             "seed": self.seed,
             "criterion": self.criterion,
         }
+        if self.auto_C:
+            rec["C_grid"] = list(c_grid(self.C_grid))
+        return rec
 
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(SearchConfig))

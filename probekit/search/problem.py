@@ -3,17 +3,40 @@
 Selection (:meth:`Problem.select`) fits on the fitting part of train and scores on its
 validation part; reporting (:meth:`Problem.report`) refits on all of train and scores on
 eval. Nothing chosen ever looks at eval.
+
+With ``C="auto"`` (the default of :class:`SearchConfig`), ``C`` is chosen ONCE per
+(layer, pool, k), not per candidate, by :func:`probekit.probes.select_C` on this problem's
+own validation split (:meth:`Problem.C_for`): at full width on the full-width probe
+(``chosen_on: "full"``); for ``k`` below it on a leader (``chosen_on: "leader"``): the
+``k`` best single dimensions on validation (univariate probes at ``C = 1``, ranked by the
+search's criterion, computed once per problem). A leader, not a random sample: random
+``k``-subsets of a wide layer rarely carry the task, and for probes that carry nothing the
+strongest penalty (predict the majority) wins on validation. The leader depends on nothing
+but the data and the split, not on which candidates a search happens to score first, so a
+resumed search chooses the same ``C``. Every probe of ``k`` dimensions
+(selection, report, random baseline) then uses that ``C``; :meth:`Problem.C_record` is the
+block results carry. Code that takes :attr:`Problem.engine` / :attr:`Problem.config`
+directly (the pairs scan, the greedy screen, elimination weights) gets the ``C`` chosen for
+``k = 2``; :meth:`Problem.engine_for` gives any other.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..probes import majority_baseline, random_dims_baseline, train_val_split
+from ..probes import (
+    CSelection,
+    ProbeEngine,
+    majority_baseline,
+    random_dims_baseline,
+    select_C,
+    train_val_split,
+)
 from .config import SearchConfig
 
 __all__ = ["RESAMPLES", "Problem", "ProblemData", "best_first"]
@@ -69,7 +92,7 @@ class Problem:
         bootstrap_seed: int | None = None,
     ):
         config = config or SearchConfig()
-        self.config = config
+        self._config = config
         self.regression = bool(regression)
         self.metrics = tuple(config.metrics or _default_metrics(self.regression))
         self.primary = self.metrics[0]
@@ -84,32 +107,106 @@ class Problem:
         # row copies of the fitting and validation parts (see the README on memory)
         self.X_fit, self.y_fit = X_train[idx_fit], y_train[idx_fit]
         self.X_val, self.y_val = X_train[idx_val], y_train[idx_val]
-        self.engine = config.engine(self.regression)
+        self._C: dict[int, CSelection] = {}
+        self._aux: SearchConfig | None = None
+        self._singles: np.ndarray | None = None
 
+    # ------------------------------------------------------------------ C per k
+    def C_for(self, k: int) -> float:
+        """The ``C`` of probes of ``k`` dimensions: the config's, or with ``C="auto"`` the
+        :func:`select_C` choice for ``k`` (made once, then cached)."""
+        cfg = self._config
+        if not cfg.auto_C:
+            return float(cfg.C)
+        k = int(k)
+        if k not in self._C:
+            base = ProbeEngine(
+                regression=self.regression, device=cfg.device, memory_budget=cfg.memory_budget
+            )
+            self._C[k] = select_C(
+                base,
+                self.X_train,
+                self.y_train,
+                self._C_dims(k),
+                grid=cfg.C_grid,
+                metrics=(self.primary,),
+                split=(self.idx_fit, self.idx_val),
+                chosen_on=None if k >= self.n_dims else "leader",
+            )
+        return self._C[k].C
+
+    def _C_dims(self, k: int) -> np.ndarray:
+        """The probe ``C_for(k)`` chooses on, ``[k]``: the full width, or the ``k`` best single
+        dimensions on validation (sorted)."""
+        D = self.n_dims
+        if k >= D:
+            return np.arange(D)
+        if self._singles is None:
+            eng = self._config.engine(self.regression, C=1.0)
+            sc = eng.fit_score(
+                self.X_fit, self.y_fit, self.X_val, self.y_val, np.arange(D)[:, None],
+                metrics=(self.primary,),
+            )  # fmt: skip
+            self._singles = self.rank(sc[self.primary], sc["loss"])
+        return np.sort(self._singles[:k])
+
+    def C_record(self) -> dict[str, Any]:
+        """The ``C`` block of results: ``{"mode": "fixed", "chosen": C}``, or ``{"mode":
+        "auto", "grid", "by_k": {k: {"chosen", "chosen_on", "val_curve", "val_loss", ...}}}``
+        for the ``k`` this problem has fitted so far."""
+        if not self._config.auto_C:
+            return {"mode": "fixed", "chosen": float(self._config.C)}
+        by_k = {str(k): self._C[k].record() for k in sorted(self._C)}
+        grid = next(iter(by_k.values()))["grid"] if by_k else None
+        return {"mode": "auto", "grid": grid, "by_k": by_k}
+
+    def engine_for(self, k: int) -> ProbeEngine:
+        """The engine of probes of ``k`` dimensions (at :meth:`C_for`)."""
+        return self._config.engine(self.regression, C=self.C_for(k))
+
+    @property
+    def engine(self) -> ProbeEngine:
+        """The engine at the ``C`` of ``k = 2`` (for code that fits sets of any size with one
+        engine; the fixed ``C`` when not ``"auto"``)."""
+        return self.engine_for(min(2, self.n_dims))
+
+    @property
+    def config(self) -> SearchConfig:
+        """The settings, with ``C="auto"`` resolved to the ``C`` of ``k = 2`` (what the pairs
+        scan and the greedy screen read)."""
+        if not self._config.auto_C:
+            return self._config
+        if self._aux is None:
+            self._aux = dataclasses.replace(self._config, C=self.C_for(min(2, self.n_dims)))
+        return self._aux
+
+    # ------------------------------------------------------------------ probes
     def select(self, dims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Validation ``(primary metric [B], loss [B])`` of probes on ``dims [B, k]``."""
-        sc = self.engine.fit_score(
+        dims = np.asarray(dims)
+        sc = self.engine_for(dims.shape[-1]).fit_score(
             self.X_fit,
             self.y_fit,
             self.X_val,
             self.y_val,
-            np.asarray(dims),
+            dims,
             metrics=(self.primary,),
         )
         return sc[self.primary], sc["loss"]
 
     def rank(self, score: np.ndarray, loss: np.ndarray) -> np.ndarray:
         """:func:`best_first` under this problem's ``criterion``."""
-        return best_first(score, loss, self.config.criterion)
+        return best_first(score, loss, self._config.criterion)
 
     def report(self, dims: np.ndarray) -> dict[str, np.ndarray]:
         """Eval ``{metric: [B]}`` of probes on ``dims [B, k]`` refitted on all training data."""
-        sc = self.engine.fit_score(
+        dims = np.asarray(dims)
+        sc = self.engine_for(dims.shape[-1]).fit_score(
             self.X_train,
             self.y_train,
             self.X_eval,
             self.y_eval,
-            np.asarray(dims),
+            dims,
             metrics=self.metrics,
         )
         return {m: sc[m] for m in self.metrics}
@@ -131,14 +228,14 @@ class Problem:
     def random(self, k: int, seed: int | None = None) -> dict[str, Any]:
         """Eval scores of ``config.n_random`` probes on random ``k``-dimension sets."""
         return random_dims_baseline(
-            self.engine,
+            self.engine_for(k),
             self.X_train,
             self.y_train,
             self.X_eval,
             self.y_eval,
             k,
-            n_draws=self.config.n_random,
-            seed=self.config.seed if seed is None else seed,
+            n_draws=self._config.n_random,
+            seed=self._config.seed if seed is None else seed,
             metrics=self.metrics,
         )
 

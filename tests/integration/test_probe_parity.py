@@ -98,3 +98,55 @@ def test_real_parity_with_sklearn(minilm_cache, task, limit, metric):
         assert abs(med - ref["median"]) <= tol and abs(mx - ref["max"]) <= tol, (
             task, k, (med, mx), ref, report,
         )  # fmt: skip
+
+
+def _sklearn_auto(Xtr, ytr, Xev, yev, grid, split, metric, regression=False):
+    """scikit-learn's LogisticRegressionCV-style selection on one split: fit per C on the fit
+    part, choose on validation by ``metric`` (ties within 1e-3: validation loss), refit on all
+    of train at that C, score on eval. Returns ``(C, eval score)``."""
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import log_loss
+
+    def fit(X, y, C):
+        sc = StandardScaler().fit(X.astype(np.float64))
+        est = Ridge(alpha=1 / C) if regression else LogisticRegression(C=C, max_iter=5000)
+        return sc, est.fit(sc.transform(X.astype(np.float64)), y)
+
+    def score(sc, est, X, y):
+        A = sc.transform(X.astype(np.float64))
+        p = est.predict(A)
+        loss = np.mean((p - y) ** 2) if regression else log_loss(y, est.predict_proba(A))
+        return batch_metrics((metric,), y, p[None, :])[metric][0], loss
+
+    itr, iva = split
+    curve = np.array([score(*fit(Xtr[itr], ytr[itr], C), Xtr[iva], ytr[iva]) for C in grid])
+    tied = curve[:, 0] >= curve[:, 0].max() - 1e-3
+    best = int(np.lexsort((np.arange(len(grid)), curve[:, 1], ~tied))[0])
+    return grid[best], score(*fit(Xtr, ytr, grid[best]), Xev, yev)[0]
+
+
+@pytest.mark.integration
+def test_auto_C_full_width_matches_sklearn_selection_on_minilm_cola(minilm_cache):
+    """C='auto' on CoLA (1,000 training examples, the 384 last-layer CLS dims): probekit's
+    choice and full-width dev score equal scikit-learn's selection over the same grid and
+    split within 0.5 points; logistic (MCC, CoLA's primary metric) and ridge (Pearson)."""
+    from probekit.cache import ActivationCache
+    from probekit.probes import DEFAULT_C_GRID, select_C, train_val_split
+
+    with (
+        ActivationCache(minilm_cache("cola", "train", limit=1000)) as tr,
+        ActivationCache(minilm_cache("cola", "dev")) as dv,
+    ):
+        Xtr, ytr = tr.features(-1, "cls"), tr.labels
+        Xev, yev = dv.features(-1, "cls"), dv.labels
+    grid, split, full = list(DEFAULT_C_GRID), train_val_split(ytr, 0.2, seed=0), np.arange(384)
+    for regression, metric in ((False, "mcc"), (True, "pearson")):
+        y, ye = (ytr.astype(np.float64), yev.astype(np.float64)) if regression else (ytr, yev)
+        eng = ProbeEngine(regression=regression)
+        sel = select_C(eng, Xtr, y, full, grid=grid, split=split, metrics=(metric,))
+        ours = eng.fit_score(Xtr, y, Xev, ye, full[None, :], (metric,), C=sel.C)[metric][0]
+        c_ref, ref = _sklearn_auto(Xtr, y, Xev, ye, grid, split, metric, regression)
+        assert abs(ours - ref) * 100 <= 0.5, (regression, sel.record(), c_ref, ours, ref)
+        assert c_ref == sel.C, (regression, sel.record(), c_ref)
+        if not regression:
+            assert sel.C < 1.0  # the issue's finding: C=1 overfits 1,000 CoLA examples

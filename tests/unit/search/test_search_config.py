@@ -34,6 +34,8 @@ def test_config_is_frozen_and_normalised():
         c.seed = 4
     with pytest.raises(ConfigError, match="metrics is not set"):
         _ = SearchConfig().primary
+    assert c.record()["C"] == "auto" and len(c.record()["C_grid"]) == 10  # the default
+    c = SearchConfig(metrics=["mcc", "accuracy"], seed=3, C=1.0)  # fixed C: keys as before
     assert c.record() == {
         "metrics": ["mcc", "accuracy"],
         "C": 1.0,
