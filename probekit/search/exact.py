@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..probes import class_moments
 from .config import SearchConfig, resolve_call
 from .driver import Driver
-from .extras import extras
+from .extras import c_record, extras
 from .greedy import greedy_select
 from .problem import Problem
 from .rank import METHODS, rank_order
@@ -182,6 +182,7 @@ def exact(
         "verdict": judge(
             pb, best["selected"], task=train.task.name, random_dims=rb["dims"]
         ).to_dict(),
+        "C": c_record(pb),
         "n_fit": len(pb.idx_fit),
         "n_val": len(pb.idx_val),
         "n_eval": len(run.y_eval),

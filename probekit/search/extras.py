@@ -17,8 +17,9 @@ import numpy as np
 
 from ..probes import ablate, online_codelength
 from .problem import Problem
+from .verdict import probe_engine
 
-__all__ = ["ablation_block", "extras", "mdl_block"]
+__all__ = ["ablation_block", "c_record", "extras", "mdl_block"]
 
 #: random sets coded next to the selected one (MDL is a few fits per block; keep it small)
 MDL_RANDOM_SETS = 5
@@ -33,13 +34,16 @@ def mdl_block(pb: Problem, dims: Sequence[int], *, n_random: int = MDL_RANDOM_SE
         return {"skipped": "MDL online codelength is defined for classification only"}
     sel = np.asarray(dims, dtype=np.int64)
     seed = pb.config.seed
-    one = online_codelength(pb.engine, pb.X_train, pb.y_train, sel[None, :], seed=seed)
-    full = online_codelength(pb.engine, pb.X_train, pb.y_train, np.arange(pb.n_dims)[None, :])
+    eng, eng_full = probe_engine(pb, len(sel)), probe_engine(pb, pb.n_dims)
+    one = online_codelength(eng, pb.X_train, pb.y_train, sel[None, :], seed=seed)
+    full = online_codelength(
+        eng_full, pb.X_train, pb.y_train, np.arange(pb.n_dims)[None, :], seed=seed
+    )
     rng = np.random.default_rng(seed + 7)
     rdims = np.stack(
         [np.sort(rng.choice(pb.n_dims, len(sel), replace=False)) for _ in range(n_random)]
     )
-    rnd = online_codelength(pb.engine, pb.X_train, pb.y_train, rdims, seed=seed)
+    rnd = online_codelength(eng, pb.X_train, pb.y_train, rdims, seed=seed)
     return {
         "dims": sel.tolist(),
         "codelength_bits": float(one.codelength[0]),
@@ -57,13 +61,28 @@ def mdl_block(pb: Problem, dims: Sequence[int], *, n_random: int = MDL_RANDOM_SE
 
 
 def ablation_block(pb: Problem, dims: Sequence[int]) -> dict[str, Any]:
-    """``{"without": {metric: ...}, "erased": {...}, "full": {...}}`` on eval."""
+    """``{"without": {metric: ...}, "erased": {...}, "full": {...}}`` on eval (probes at the
+    full-width ``C``: both ablated probes see all or all but ``k`` dimensions)."""
     out: dict[str, Any] = ablate(
-        pb.engine, pb.X_train, pb.y_train, pb.X_eval, pb.y_eval, dims, metrics=pb.metrics
+        probe_engine(pb, pb.n_dims),
+        pb.X_train,
+        pb.y_train,
+        pb.X_eval,
+        pb.y_eval,
+        dims,
+        metrics=pb.metrics,
     )
     out["full"] = pb.full()
     out["dims"] = [int(d) for d in dims]
     return out
+
+
+def c_record(pb: Problem) -> dict[str, Any]:
+    """The ``C`` block of a result: the problem's own record (``C="auto"``: grid and choice per
+    k) where it keeps one, else the fixed ``C``."""
+    if hasattr(pb, "C_record"):
+        return pb.C_record()
+    return {"mode": "fixed", "chosen": float(pb.config.C)}
 
 
 def extras(pb: Problem, dims: Sequence[int], *, mdl: bool, ablation: bool) -> dict[str, Any]:

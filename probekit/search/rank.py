@@ -23,7 +23,7 @@ from ..probes import RANKING_METHODS, class_moments, rank_dimensions
 from ..stumps import fit_stumps, predict_stumps
 from .config import SearchConfig, resolve_call
 from .driver import Driver, metric_cells
-from .extras import extras
+from .extras import c_record, extras
 from .greedy import greedy_select
 from .problem import Problem
 from .result import SearchResult
@@ -140,6 +140,7 @@ def rank(
         "random_baseline": band[-1],
         "random_band": [{"k": b["k"], "mean": b["mean"], "std": b["std"]} for b in band],
         "majority_baseline": pb.majority(),
+        "C": c_record(pb),
         "n_fit": len(pb.idx_fit),
         "n_val": len(pb.idx_val),
         "n_eval": len(run.y_eval),

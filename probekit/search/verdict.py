@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..metrics import CLASSIFICATION_METRICS, confusion_metrics
 
-__all__ = ["STATUSES", "Verdict", "bootstrap_scores", "judge", "verdict"]
+__all__ = ["STATUSES", "Verdict", "bootstrap_scores", "judge", "probe_engine", "verdict"]
 
 STATUSES = ("beats", "baseline", "inconclusive")
 
@@ -195,6 +195,18 @@ def verdict(
     return Verdict(headline=_headline(v, task), **v)
 
 
+def probe_engine(pb: Any, k: int) -> Any:
+    """The engine of ``pb`` for probes of ``k`` dimensions (its ``C`` for that ``k`` where the
+    problem chooses ``C`` per ``k``)."""
+    return pb.engine_for(k) if hasattr(pb, "engine_for") else pb.engine
+
+
+def _predict(pb: Any, dims: np.ndarray) -> np.ndarray:
+    """``[B, n_eval]`` predictions of probes on ``dims [B, k]`` refitted on all of train."""
+    eng = probe_engine(pb, dims.shape[1])
+    return eng.fit(pb.X_train, pb.y_train, dims).predict(pb.X_eval, device=eng.device)
+
+
 def judge(
     pb: Any,
     selected: Sequence[int],
@@ -207,17 +219,8 @@ def judge(
     refitted on all of train and predicting eval (full width, the random sets ``random_dims
     [R, k]`` of its random-k baseline, the majority class or the training mean)."""
     sel = np.asarray(selected, dtype=np.int64)
-    sets = [sel, np.arange(pb.n_dims)]
-    rnd = None if not random_dims else np.asarray(random_dims, dtype=np.int64)
-    fit = pb.engine.fit(pb.X_train, pb.y_train, sel[None, :])
-    preds = [fit.predict(pb.X_eval, device=pb.engine.device)[0]]
-    fit = pb.engine.fit(pb.X_train, pb.y_train, sets[1][None, :])
-    preds.append(fit.predict(pb.X_eval, device=pb.engine.device)[0])
-    rpred = None
-    if rnd is not None:
-        rpred = pb.engine.fit(pb.X_train, pb.y_train, rnd).predict(
-            pb.X_eval, device=pb.engine.device
-        )
+    preds = [_predict(pb, sel[None, :])[0], _predict(pb, np.arange(pb.n_dims)[None, :])[0]]
+    rpred = None if not random_dims else _predict(pb, np.asarray(random_dims, dtype=np.int64))
     if pb.regression:
         maj = np.full(len(pb.y_eval), float(np.mean(pb.y_train)))
     else:
