@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -145,9 +146,14 @@ class CacheWriter:
                     f.create_dataset(name, data=arr, chunks=True if T else None)
             f.flush()
             _reserve(part)
-        except BaseException:
-            f.close()
+        except BaseException as e:
+            with contextlib.suppress(Exception):  # a failed flush may fail again on close
+                f.close()
             part.unlink(missing_ok=True)
+            if "No space left" in str(e):  # h5py reports ENOSPC as a RuntimeError
+                raise CacheError(
+                    f"{part}: the disk is full; free some space or choose another --out"
+                ) from None
             raise
         return cls(final, f)
 
