@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -94,3 +95,40 @@ def minilm_cache(tmp_path_factory, shared_glue, minilm):
         return made[key]
 
     return make
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def glue_fixture(tmp_path_factory) -> Path:
+    """Small RTE (pairs), STS-B (regression) and SST-2 train/dev files of random words in the
+    GLUE download layout (48 train, 24 dev rows each): the one GLUE-layout fixture."""
+    g = tmp_path_factory.mktemp("glue_data")
+    rng = np.random.default_rng(0)
+    words = ["cat", "dog", "sat", "ran", "mat", "park", "red", "big", "old", "new", "tree", "house"]
+
+    def sent(n=5):
+        return " ".join(rng.choice(words, size=n)) + " ."
+
+    for split, n in (("train", 48), ("dev", 24)):
+        rows = ["index\tsentence1\tsentence2\tlabel"]
+        rows += [
+            f"{i}\t{sent()}\t{sent(3)}\t{'entailment' if i % 2 else 'not_entailment'}"
+            for i in range(n)
+        ]
+        _write(g / "RTE" / f"{split}.tsv", "\n".join(rows) + "\n")
+        rows = [
+            "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
+        ]
+        rows += [
+            f"{i}\tm\tf\t2012\t{i}\tn\tn\t{sent()}\t{sent()}\t{rng.uniform(0, 5):.3f}"
+            for i in range(n)
+        ]
+        _write(g / "STS-B" / f"{split}.tsv", "\n".join(rows) + "\n")
+        rows = ["sentence\tlabel"] + [f"{sent()}\t{i % 2}" for i in range(n)]
+        _write(g / "SST-2" / f"{split}.tsv", "\n".join(rows) + "\n")
+    return g

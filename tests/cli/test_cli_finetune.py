@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -17,25 +16,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def glue_fixture(tmp_path_factory) -> Path:
-    """RTE (pairs) and SST-2 train/dev files of random words, in the GLUE layout."""
-    g = tmp_path_factory.mktemp("glue_cli")
-    rng = np.random.default_rng(1)
-    words = ["cat", "dog", "sat", "ran", "mat", "park", "red", "big", "old", "new"]
-    for split, n in (("train", 40), ("dev", 20)):
-        rte = ["index\tsentence1\tsentence2\tlabel"] + [
-            f"{i}\t{' '.join(rng.choice(words, 5))}\t{' '.join(rng.choice(words, 3))}\t"
-            + ("entailment" if i % 2 else "not_entailment")
-            for i in range(n)
-        ]
-        sst = ["sentence\tlabel"] + [f"{' '.join(rng.choice(words, 5))}\t{i % 2}" for i in range(n)]
-        for task, rows in (("RTE", rte), ("SST-2", sst)):
-            (g / task).mkdir(exist_ok=True)
-            (g / task / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return g
 
 
 def test_cli_finetune_and_multihead(tiny_model_dir, tmp_path, glue_fixture, capsys):

@@ -18,12 +18,6 @@ import cli
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="module")
 def tiny_caches(tiny_model_dir, tmp_path_factory) -> dict[str, Path]:
     """Demo-task caches of the tiny BERT made through the CLI: a whole split and its 2 shards."""
@@ -35,28 +29,6 @@ def tiny_caches(tiny_model_dir, tmp_path_factory) -> dict[str, Path]:
     assert cli.main([*base, "--shard", "0/2", "--out", str(paths["s0"])]) == 0
     assert cli.main([*base, "--shard", "1/2", "--out", str(paths["s1"])]) == 0
     return paths
-
-
-@pytest.fixture(scope="module")
-def tiny_glue(tmp_path_factory) -> Path:
-    """Small RTE and SST-2 files in the GLUE download layout."""
-    g = tmp_path_factory.mktemp("cli_glue")
-    rng = np.random.default_rng(0)
-    words = ["cat", "dog", "sat", "ran", "mat", "park", "red", "big", "old", "new"]
-
-    def sent(n: int = 5) -> str:
-        return " ".join(rng.choice(words, size=n)) + " ."
-
-    for split, n in (("train", 24), ("dev", 12)):
-        rows = ["index\tsentence1\tsentence2\tlabel"]
-        rows += [
-            f"{i}\t{sent()}\t{sent(3)}\t{'entailment' if i % 2 else 'not_entailment'}"
-            for i in range(n)
-        ]
-        _write(g / "RTE" / f"{split}.tsv", "\n".join(rows) + "\n")
-        rows = ["sentence\tlabel"] + [f"{sent()}\t{i % 2}" for i in range(n)]
-        _write(g / "SST-2" / f"{split}.tsv", "\n".join(rows) + "\n")
-    return g
 
 
 def _datasets(path: Path) -> dict[str, np.ndarray]:
@@ -173,9 +145,9 @@ def test_ctrl_c_exits_130_with_one_line(tiny_caches, monkeypatch, capsys):
 
 
 # ------------------------------------------------------------------------------ cross
-def test_cross_from_the_cli(tiny_model_dir, tiny_glue, tmp_path, capsys):
+def test_cross_from_the_cli(tiny_model_dir, glue_fixture, tmp_path, capsys):
     out = tmp_path / "cross"
-    common = ["--model", str(tiny_model_dir), "--glue-dir", str(tiny_glue), "--dims", "3,17"]
+    common = ["--model", str(tiny_model_dir), "--glue-dir", str(glue_fixture), "--dims", "3,17"]
     common += ["--disjoint", "--epochs", "1", "--pool", "mean", "--limit", "12"]
     common += ["--max-length", "16", "--batch-size", "8", "--device", "cpu", "--out", str(out)]
     assert cli.main(["cross", "--tasks", "rte,sst2", *common]) == 0
