@@ -122,9 +122,10 @@ def _add_verb_options(q: argparse.ArgumentParser, verb: str) -> None:
         q.add_argument("--m", type=int, default=50, help="prefilter size (default 50)")
         q.add_argument(
             "--refit",
-            type=int,
+            type=_refit,
             default=200,
-            help="screen leaders refitted exactly on validation (default 200)",
+            help="screen leaders refitted exactly on validation (default 200; 'all': every "
+            "subset, exhaustive)",
         )
     if verb == "greedy":
         q.add_argument(
@@ -179,6 +180,15 @@ def _add_verb_options(q: argparse.ArgumentParser, verb: str) -> None:
         q.add_argument("--top", type=int, default=20, help="rows in the ranked list (default 20)")
     if verb == "singles":
         q.add_argument("--no-probe", action="store_true", help="stumps only (no 1-d probes)")
+
+
+def _refit(v: str) -> int | None:
+    if v == "all":
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--refit: a number or 'all', got {v!r}") from None
 
 
 def _add_common_options(q: argparse.ArgumentParser) -> None:

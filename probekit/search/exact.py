@@ -10,7 +10,12 @@ stages on the one engine:
    solved as one batch of ``k x k`` systems: no probe is fitted;
 2. **refit**: the ``refit`` leaders of the screen (default 200) are fitted exactly by the
    engine on the fitting part and ranked on validation (the same criterion as every search);
-   with ``refit >= C(M, k)`` the scan is exhaustive and exact.
+   with ``refit >= C(M, k)`` or ``refit=None`` the scan is exhaustive and exact (every
+   subset refitted: 19,600 triples over M = 50 take ~5 s on 10,000 examples, 2 CPU cores).
+   The screen is a fit-part criterion: where what fits the fitting part does not carry to
+   validation (a task with no signal, or adversarial splits such as WNLI's), its leaders can
+   all miss the validation optimum, and greedy (which ranks on validation) can beat it; the
+   result's ``greedy.val_gap`` then comes out negative: use ``refit=None``.
 
 The winner is refitted on all of train and scored on eval, and greedy forward selection of
 the same ``k`` (over the same prefilter and over all dimensions) is run on the same split, so
@@ -74,26 +79,27 @@ def fisher_scores(
     return out
 
 
-def _check(k: int, m: int, refit: int, prefilter: str) -> None:
+def _check(k: int, m: int, refit: int | None, prefilter: str) -> None:
     if k < 2:
         raise ConfigError(f"exact: k must be >= 2, got {k}")
     if m < k:
         raise ConfigError(f"exact: the prefilter size m={m} must be >= k={k}")
-    if refit < 1:
-        raise ConfigError(f"exact: refit must be >= 1, got {refit}")
+    if refit is not None and refit < 1:
+        raise ConfigError(f"exact: refit must be >= 1 (or None: every subset), got {refit}")
     if prefilter not in METHODS:
         raise ConfigError(
             f"exact: prefilter must be one of {', '.join(METHODS)}, got {prefilter!r}"
         )
 
 
-def exact_select(pb: Problem, k: int, pool_dims: np.ndarray, refit: int) -> dict[str, Any]:
-    """Screen every k-subset of ``pool_dims [m]`` and refit the ``refit`` leaders on validation."""
+def exact_select(pb: Problem, k: int, pool_dims: np.ndarray, refit: int | None) -> dict[str, Any]:
+    """Screen every k-subset of ``pool_dims [m]`` and refit the ``refit`` leaders (None: all)
+    on validation."""
     t0 = time.perf_counter()
     sets = pool_dims[subsets(len(pool_dims), k)]
     J = fisher_scores(pb.X_fit, pb.y_fit, sets, regression=pb.regression)
     screen_s = time.perf_counter() - t0
-    lead = np.argsort(-J, kind="stable")[: min(refit, len(sets))]
+    lead = np.argsort(-J, kind="stable")[: len(sets) if refit is None else min(refit, len(sets))]
     s, l = pb.select(sets[lead])
     order = pb.rank(s, l)
     b = int(order[0])
@@ -104,6 +110,7 @@ def exact_select(pb: Problem, k: int, pool_dims: np.ndarray, refit: int) -> dict
         "screen_rank": int(b) + 1,
         "n_subsets": len(sets),
         "n_refit": len(lead),
+        "exhaustive": len(lead) == len(sets),
         "screen_s": screen_s,
         "refit_s": time.perf_counter() - t0 - screen_s,
         "leaders": [
@@ -135,7 +142,7 @@ def exact(
     k: int = 3,
     prefilter: str = "mean-diff",
     m: int = 50,
-    refit: int = 200,
+    refit: int | None = 200,
     mdl: bool = False,
     ablation: bool = False,
     config: SearchConfig | None = None,

@@ -85,6 +85,11 @@ def test_cli_search_rank_exact_and_report(tiny_caches, tmp_path, capsys):
     assert "exact - greedy" in text and "MDL" in text
     e = json.loads((out / "exact.json").read_text())
     assert e["n_subsets"] == 56 and e["n_refit"] == 20 and len(e["selected"]) == 3
+    assert not e["exhaustive"]
+    assert _search("exact", tr, dv, out, "--k", "4", "--m", "6", "--refit", "all", "--mdl") == 0
+    e = json.loads((out / "exact.json").read_text())
+    assert e["n_subsets"] == e["n_refit"] == 15 and e["exhaustive"] and len(e["selected"]) == 4
+    capsys.readouterr()
     assert main(["report", str(out)]) == 0
     md = (out / "report" / "report.md").read_text()
     assert "## rank" in md and "## exact" in md and "**Verdict**" in md

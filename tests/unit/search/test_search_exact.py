@@ -43,7 +43,7 @@ def _brute(pb: Problem, k: int):
     return res
 
 
-@pytest.mark.parametrize("refit", [220, 40])
+@pytest.mark.parametrize("refit", [None, 220, 40])
 def test_exact_triples_equal_sklearn_brute_force(refit):
     tr, dv = _three(), _three(seed=1)
     cfg = SearchConfig(C=1.0, n_random=5)
@@ -51,7 +51,8 @@ def test_exact_triples_equal_sklearn_brute_force(refit):
     assert res["n_subsets"] == comb(12, 3) == 220
     pb = Problem(tr.features(0, "cls"), tr.labels, dv.features(0, "cls"), dv.labels, config=cfg)
     brute = _brute(pb, 3)
-    if refit >= 220:  # exhaustive: the very same best triple
+    assert res["exhaustive"] == (refit != 40)
+    if res["exhaustive"]:  # the very same best triple
         assert res["selected"] == brute[0][2]
         assert res["val_score"] == pytest.approx(brute[0][0])
     else:  # screened: the best refitted triple is within tolerance of the optimum
