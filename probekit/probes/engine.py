@@ -323,8 +323,14 @@ class ProbeEngine:
         binary = not self.regression and inp.n_classes == 2
         # binary probes that all share their first k-1 columns (a greedy forward step): GEMMs
         # against the shared columns, warm-started from the fit on the shared columns alone
+        # (not when every probe has the same columns, as a grid of C values on one set: then
+        # the shared part would be all of them, and its pairwise products k^2/2 rows of n)
         shared = (
-            binary and k >= 2 and B >= 2 and bool((dims_u[:, : k - 1] == dims_u[0, : k - 1]).all())
+            binary
+            and k >= 2
+            and B >= 2
+            and bool((dims_u[:, : k - 1] == dims_u[0, : k - 1]).all())
+            and not bool((dims_u[:, k - 1] == dims_u[0, k - 1]).all())
         )
         fused = binary and k <= SMALL_K and not shared
         if self.compile is None:

@@ -118,11 +118,14 @@ class LdaStats:
     mu1: np.ndarray
     S: np.ndarray | None = None
 
-    def start(self, d: np.ndarray, b0: float) -> np.ndarray:
+    def start(self, d: np.ndarray, b0: float, ridge: float | np.ndarray = 1e-3) -> np.ndarray:
         """LDA parameters ``[B, k+1]`` for the column subsets ``d [B, k]``:
-        ``w = S^-1 (mu1 - mu0)``, ``b = -w . (mu0 + mu1) / 2 + b0``."""
+        ``w = (S + ridge I)^-1 (mu1 - mu0)``, ``b = -w . (mu0 + mu1) / 2 + b0`` (``ridge``: a
+        number or ``[B]``; the penalty's counterpart shrinks the start as the penalty shrinks
+        the optimum: near ``w = 0`` the logistic Hessian is ``n p0 p1 S``)."""
         k = d.shape[1]
-        Ss = self.S[d[:, :, None], d[:, None, :]] + 1e-3 * np.eye(k)
+        r = np.broadcast_to(np.asarray(ridge, dtype=np.float64), len(d))
+        Ss = self.S[d[:, :, None], d[:, None, :]] + r[:, None, None] * np.eye(k)
         w = spd_solve(Ss, self.mu1[d] - self.mu0[d])
         b = -(w * (self.mu0[d] + self.mu1[d])).sum(1) * 0.5 + b0
         return np.concatenate([w, b[:, None]], 1)
@@ -369,7 +372,8 @@ class _BinaryNewton:
         if self.setup.shared is not None:
             theta = np.tile(self.setup.shared.start, (Bc, 1))
         else:
-            theta = self.setup.lda.start(self.dn, b0)
+            ridge = np.maximum(1e-3, self.lam / (n * p1 * (1 - p1)))
+            theta = self.setup.lda.start(self.dn, b0, ridge)
         return NewtonState.start(theta, prev, merit0)
 
     def merit(self, theta: np.ndarray, act: np.ndarray) -> np.ndarray:
