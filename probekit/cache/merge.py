@@ -18,7 +18,14 @@ __all__ = ["SHARD_FIELDS", "merge_shards"]
 
 #: what every shard of one extraction shares: all of the cache identity except the fields
 #: that are per shard by design (its data_hash, n_examples, shard and write window)
-SHARD_FIELDS = (*MODEL_FIELDS, *EXTRACTION_FIELDS, *TASK_FIELDS, "split", "full_data_hash")
+SHARD_FIELDS = (
+    *MODEL_FIELDS,
+    *EXTRACTION_FIELDS,
+    *TASK_FIELDS,
+    "label_names",
+    "split",
+    "full_data_hash",
+)
 # attributes the writer sets itself, or that describe one shard only
 _NOT_INHERITED = frozenset(
     [

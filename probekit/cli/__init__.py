@@ -22,6 +22,7 @@ from probekit._io import describe_os_error
 from probekit.errors import ProbekitError
 
 from . import extract, finetune, multitask, probe, report, run, search
+from ._common import check_output
 
 __all__ = ["build_parser", "main"]
 
@@ -52,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: verbs whose --out is a directory of results (checked here for all of them, one way)
+_DIR_OUT_VERBS = frozenset({"search", "run", "finetune", "cross", "multihead"})
+
+
+def _check_output_dir(args: argparse.Namespace) -> None:
+    """``--out`` of a directory-writing verb: not a file, not one of the verb's inputs."""
+    out = getattr(args, "out", None)
+    if args.command not in _DIR_OUT_VERBS or out is None:
+        return
+    inputs = [getattr(args, k, None) for k in ("train", "eval", "data", "train_data", "eval_data")]
+    check_output(out, inputs=inputs, directory=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``probekit ARGV``; the exit status (0 ok, 2 user error, 130 Ctrl-C, 141 closed pipe)."""
     args = build_parser().parse_args(argv)
@@ -62,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
         hf_logging.disable_progress_bar()
     try:
+        _check_output_dir(args)
         rc = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below
         return rc

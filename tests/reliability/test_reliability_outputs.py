@@ -133,3 +133,34 @@ def test_finetune_truncated_checkpoint_names_no_resume(cli, tiny_model_dir, tmp_
     (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
     refused(_finetune(cli, tiny_model_dir, out), "checkpoint.pt", "--no-resume")
     assert (out / "checkpoint.pt").read_bytes() == b"PK\x03\x04 truncated"
+
+
+def test_search_out_naming_a_file_is_refused(cli, caches, tmp_path):
+    f = tmp_path / "x.json"
+    f.write_text("{}")
+    snap = Snapshot(f)
+    r = cli("search", "greedy", "--train", caches["demo_train"], "--eval", caches["demo_dev"],
+            "--out", f)  # fmt: skip
+    refused(r, "--out", "x.json", "is a file")
+    assert snap.unchanged()
+
+
+def test_search_out_naming_its_input_is_refused(cli, caches):
+    snap = Snapshot(caches["demo_dev"])
+    r = cli("search", "greedy", "--train", caches["demo_train"], "--eval", caches["demo_dev"],
+            "--out", caches["demo_dev"])  # fmt: skip
+    refused(r, "inputs")
+    assert snap.unchanged()
+
+
+def test_search_unknown_device(cli, caches, tmp_path):
+    r = cli("search", "greedy", "--train", caches["demo_train"], "--eval", caches["demo_dev"],
+            "--out", tmp_path / "s", "--device", "bogus")  # fmt: skip
+    refused(r, "unknown device", "bogus")
+
+
+def test_run_out_naming_a_file_is_refused(cli, tmp_path):
+    f = tmp_path / "x.json"
+    f.write_text("{}")
+    refused(cli("run", "--out", f), "x.json", "is a file")
+    assert f.read_text() == "{}"
