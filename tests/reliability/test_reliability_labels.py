@@ -82,25 +82,26 @@ def _edited(src, dst, fn):
     return dst
 
 
-def test_label_index_outside_the_label_set_is_refused(cli, caches, tmp_path):
-    def put7(f):
+def _set_labels(rows, value):
+    """An edit of a cache file: ``labels[rows] = value`` (as a user editing it by hand)."""
+
+    def edit(f):
         y = f["labels"][:]
-        y[3] = 7
+        y[rows] = value
         f["labels"][:] = y
 
-    bad = _edited(caches["demo_dev"], tmp_path / "bad.h5", put7)
+    return edit
+
+
+def test_label_index_outside_the_label_set_is_refused(cli, caches, tmp_path):
+    bad = _edited(caches["demo_dev"], tmp_path / "bad.h5", _set_labels(3, 7))
     snap = Snapshot(bad)
     refused(_probe(cli, caches["demo_train"], bad, tmp_path / "r.json"), "bad.h5", "[7]")
     assert snap.unchanged() and not (tmp_path / "r.json").exists()
 
 
 def test_label_index_outside_the_label_set_is_refused_in_train(cli, caches, tmp_path):
-    def put7(f):
-        y = f["labels"][:]
-        y[0] = 7
-        f["labels"][:] = y
-
-    bad = _edited(caches["demo_train"], tmp_path / "badtr.h5", put7)
+    bad = _edited(caches["demo_train"], tmp_path / "badtr.h5", _set_labels(0, 7))
     refused(_probe(cli, bad, caches["demo_dev"], tmp_path / "r.json"), "badtr.h5", "outside")
 
 
@@ -136,10 +137,5 @@ def test_custom_and_glue_label_sets_are_refused_together(cli, caches, tmp_path):
 
 
 def test_unlabelled_rows_are_refused(cli, caches, tmp_path):
-    def unl(f):
-        y = f["labels"][:]
-        y[:2] = -1
-        f["labels"][:] = y
-
-    bad = _edited(caches["demo_dev"], tmp_path / "unl.h5", unl)
+    bad = _edited(caches["demo_dev"], tmp_path / "unl.h5", _set_labels(slice(0, 2), -1))
     refused(_probe(cli, caches["demo_train"], bad, tmp_path / "r.json"), "unl.h5", "unlabelled")
