@@ -241,6 +241,7 @@ def _report(r: Any) -> list[str]:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    from probekit._io import writer_lock
     from probekit.finetune import finetune
 
     check_output(args.out, inputs=[args.train_data, args.eval_data, args.model], directory=True)
@@ -253,14 +254,15 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         f"fine-tuning {args.model} on {task}{source} (dims {args.dims}, layer {args.layer}, "
         f"pool {args.pool}, freeze {args.freeze}, {args.head_layers}-layer head) on {dev}"
     )
-    r = finetune(
-        cfg,
-        device=dev,
-        out_dir=args.out,
-        glue_dir=args.glue_dir,
-        train_data=train,
-        eval_data=ev,
-        resume=not args.no_resume,
-    )
+    with writer_lock(args.out):  # a second run into the same --out is told who holds it
+        r = finetune(
+            cfg,
+            device=dev,
+            out_dir=args.out,
+            glue_dir=args.glue_dir,
+            train_data=train,
+            eval_data=ev,
+            resume=not args.no_resume,
+        )
     print("\n".join(_report(r)))
     return 0

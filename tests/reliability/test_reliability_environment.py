@@ -137,3 +137,16 @@ def test_info_into_a_closed_pipe_is_quiet(caches):
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
     assert len(p.stdout) == 10
     assert time.perf_counter() - t0 < 60
+
+
+def test_a_second_finetune_into_the_same_out_is_refused(cli, tiny_model_dir, tmp_path):
+    from probekit._io import writer_lock
+
+    out = tmp_path / "run"
+    with writer_lock(out):  # as a first run would hold it (flock: per open file, same process)
+        r = cli(
+            "finetune", "--model", tiny_model_dir, "--out", out, "--limit", 8, "--epochs", 1,
+            "--device", "cpu",
+        )  # fmt: skip
+        refused(r, "being written by process", str(os.getpid()))
+    assert not (out / "result.json").exists()
