@@ -59,6 +59,7 @@ def add_search(sub: SubParsers) -> None:
         q = verbs.add_parser(verb, help=h, description=h)
         _add_io(q, verb)
         _add_verb_options(q, verb)
+        _add_rank_options(q, verb)
         _add_common_options(q)
         q.set_defaults(func=cmd_search)
 
@@ -96,36 +97,6 @@ def _add_verb_options(q: argparse.ArgumentParser, verb: str) -> None:
             type=int,
             default={"greedy": 10, "eliminate": 2, "rank": 10}.get(verb, 3),
             help="number of dimensions (eliminate: survivors; rank: the largest top-k)",
-        )
-    if verb in ("greedy", "eliminate", "rank", "exact"):
-        q.add_argument(
-            "--mdl",
-            action="store_true",
-            help="add the online codelength (MDL) of the selected set, full width and random-k",
-        )
-        q.add_argument(
-            "--ablation",
-            action="store_true",
-            help="add the scores without the selected set and after erasing it (LEACE)",
-        )
-    if verb == "rank":
-        q.add_argument(
-            "--method", default="all", choices=_RANK_METHODS, help="ranking method (default all)"
-        )
-    if verb == "exact":
-        q.add_argument(
-            "--prefilter",
-            default="mean-diff",
-            choices=_RANK_METHODS[1:],
-            help="ranking whose top --m dimensions are scanned (default mean-diff)",
-        )
-        q.add_argument("--m", type=int, default=50, help="prefilter size (default 50)")
-        q.add_argument(
-            "--refit",
-            type=_refit,
-            default=200,
-            help="screen leaders refitted exactly on validation (default 200; 'all': every "
-            "subset, exhaustive)",
         )
     if verb == "greedy":
         q.add_argument(
@@ -189,6 +160,40 @@ def _refit(v: str) -> int | None:
         return int(v)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--refit: a number or 'all', got {v!r}") from None
+
+
+def _add_rank_options(q: argparse.ArgumentParser, verb: str) -> None:
+    """--mdl/--ablation (greedy, eliminate, rank, exact), rank's --method, exact's scan."""
+    if verb in ("greedy", "eliminate", "rank", "exact"):
+        q.add_argument(
+            "--mdl",
+            action="store_true",
+            help="add the online codelength (MDL) of the selected set, full width and random-k",
+        )
+        q.add_argument(
+            "--ablation",
+            action="store_true",
+            help="add the scores without the selected set and after erasing it (LEACE)",
+        )
+    if verb == "rank":
+        q.add_argument(
+            "--method", default="all", choices=_RANK_METHODS, help="ranking method (default all)"
+        )
+    if verb == "exact":
+        q.add_argument(
+            "--prefilter",
+            default="mean-diff",
+            choices=_RANK_METHODS[1:],
+            help="ranking whose top --m dimensions are scanned (default mean-diff)",
+        )
+        q.add_argument("--m", type=int, default=50, help="prefilter size (default 50)")
+        q.add_argument(
+            "--refit",
+            type=_refit,
+            default=200,
+            help="screen leaders refitted exactly on validation (default 200; 'all': every "
+            "subset, exhaustive)",
+        )
 
 
 def _add_common_options(q: argparse.ArgumentParser) -> None:

@@ -69,6 +69,19 @@ def _curve(pb: Problem, order: np.ndarray, k: int) -> list[dict[str, float]]:
     return [pb.report_one(order[:t]) for t in range(1, k + 1)]
 
 
+def _rows(rankings: dict[str, Any], band: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CSV rows: one per (method, k) with the eval metrics and the random band of that k."""
+    rows = []
+    for m, r in rankings.items():
+        for t, sc in enumerate(r["curve"], start=1):
+            row = {"method": m, "k": t, "dims": r["order"][:t]}
+            row.update(metric_cells("dev_", sc))
+            row.update(metric_cells("random_mean_", band[t - 1]["mean"]))
+            row.update(metric_cells("random_std_", band[t - 1]["std"]))
+            rows.append(row)
+    return rows
+
+
 def rank(
     train: FeatureSource,
     eval: FeatureSource | None = None,
@@ -146,12 +159,4 @@ def rank(
         "n_eval": len(run.y_eval),
     }
     data.update({b: rankings[best][b] for b in ("mdl", "ablation") if b in rankings[best]})
-    rows = []
-    for m in methods:
-        for t, sc in enumerate(rankings[m]["curve"], start=1):
-            row = {"method": m, "k": t, "dims": rankings[m]["order"][:t]}
-            row.update(metric_cells("dev_", sc))
-            row.update(metric_cells("random_mean_", band[t - 1]["mean"]))
-            row.update(metric_cells("random_std_", band[t - 1]["std"]))
-            rows.append(row)
-    return run.finish(data, rows)
+    return run.finish(data, _rows(rankings, band))
