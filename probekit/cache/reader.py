@@ -236,10 +236,12 @@ class ActivationCache:
             dtype: cast to this dtype (default: the stored dtype, float16 unless chosen otherwise).
         """
         self._check_pool(pool)
-        X = self._f["pooled"][pool][:, self.layer_index(layer), :]
+        li = self.layer_index(layer)
+        X = self._f["pooled"][pool][:, li, :]
         d = self._dims(dims)
         if not isinstance(d, slice):
             X = X[:, d]
+        self._check_finite(X, f"layer {li} ({pool})")
         return X if dtype is None else X.astype(dtype, copy=False)
 
     def all_layers(self, pool: str = "cls", dims: Dims = None, dtype: Any = None) -> np.ndarray:
@@ -249,7 +251,18 @@ class ActivationCache:
         d = self._dims(dims)
         if not isinstance(d, slice):
             X = X[:, :, d]
+        self._check_finite(X, f"pool {pool}")
         return X if dtype is None else X.astype(dtype, copy=False)
+
+    def _check_finite(self, X: np.ndarray, what: str) -> None:
+        """Refuse vectors ``[n_examples, ...]`` holding NaN or inf (a corrupt or edited file)."""
+        ok = np.isfinite(X).reshape(len(X), -1).all(axis=1)
+        if not ok.all():
+            rows = np.flatnonzero(~ok)
+            raise CacheError(
+                f"{self.path}: {rows.size} examples have non-finite (NaN/inf) vectors in {what}, "
+                f"first rows {rows[:5].tolist()}; the cache is corrupt: extract it again"
+            )
 
     def max_norm_positions(self) -> np.ndarray:
         """``[n_examples, n_layers]`` position (within its example) of the max-norm token."""

@@ -139,3 +139,15 @@ def test_custom_and_glue_label_sets_are_refused_together(cli, caches, tmp_path):
 def test_unlabelled_rows_are_refused(cli, caches, tmp_path):
     bad = _edited(caches["demo_dev"], tmp_path / "unl.h5", _set_labels(slice(0, 2), -1))
     refused(_probe(cli, caches["demo_train"], bad, tmp_path / "r.json"), "unl.h5", "unlabelled")
+
+
+def test_search_refuses_nan_features(cli, caches, tmp_path):
+    def nan(f):
+        X = f["pooled/cls"][:]
+        X[2, -1, 4] = np.nan
+        f["pooled/cls"][:] = X
+
+    bad = _edited(caches["demo_dev"], tmp_path / "nan_s.h5", nan)
+    r = cli("search", "greedy", "--train", caches["demo_train"], "--eval", bad,
+            "--out", tmp_path / "s")  # fmt: skip
+    refused(r, "nan_s.h5", "NaN", "[2]")
