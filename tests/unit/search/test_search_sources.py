@@ -56,3 +56,46 @@ def test_cache_and_array_source_are_feature_sources():
     assert "path" not in describe_source(tr)
     members = ("n_examples", "n_layers", "hidden_size", "pools", "task", "labels", "meta")
     assert all(hasattr(ActivationCache, m) for m in (*members, "layer_index", "features"))
+
+
+def _src(labels, names):
+    from probekit.search import ArraySource
+    from probekit.taskspec import TaskSpec
+
+    y = np.asarray(labels)
+    task = TaskSpec("custom", "custom", ("text",), tuple(names), False, ("accuracy",))
+    return ArraySource(np.zeros((len(y), 2, 3), np.float32), y, task=task)
+
+
+def test_label_map_aligns_a_subset_by_name():
+    from probekit.search import load_labels
+    from probekit.search.sources import label_map
+
+    tr, ev = _src([0, 1, 2], ["a", "b", "c"]), _src([0, 1, 1], ["c", "a"])
+    assert label_map(tr, ev).tolist() == [2, 0]
+    assert load_labels(ev, False, "eval", train=tr).tolist() == [2, 0, 0]
+    assert label_map(tr, tr) is None
+
+
+def test_label_map_refuses_labels_the_train_set_lacks():
+    from probekit.errors import CacheMismatchError
+    from probekit.search import check_pairing
+
+    tr, ev = _src([0, 1], ["neg", "pos"]), _src([0, 1], ["neg", "meh"])
+    with pytest.raises(CacheMismatchError, match=r"\['neg', 'pos'\] vs \['neg', 'meh'\]"):
+        check_pairing(tr, ev)
+
+
+def test_label_map_accepts_unused_extra_eval_names():
+    from probekit.search import load_labels
+
+    tr, ev = _src([0, 1], ["neg", "pos"]), _src([1, 1], ["meh", "pos"])
+    assert load_labels(ev, False, "eval", train=tr).tolist() == [1, 1]
+
+
+def test_load_labels_refuses_indices_outside_the_label_set():
+    from probekit.errors import DataError
+    from probekit.search import load_labels
+
+    with pytest.raises(DataError, match=r"label indices \[7\] are outside the label set"):
+        load_labels(_src([0, 7], ["neg", "pos"]), False, "eval")
