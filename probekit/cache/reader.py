@@ -256,6 +256,8 @@ class ActivationCache:
 
     def _check_finite(self, X: np.ndarray, what: str) -> None:
         """Refuse vectors ``[n_examples, ...]`` holding NaN or inf (a corrupt or edited file)."""
+        if not _any_nonfinite(X):
+            return
         ok = np.isfinite(X).reshape(len(X), -1).all(axis=1)
         if not ok.all():
             rows = np.flatnonzero(~ok)
@@ -319,6 +321,22 @@ class ActivationCache:
 
         self._f.visititems(visit)
         return out
+
+
+#: the exponent bits of the stored float types: all set means inf or NaN
+_EXPONENT = {
+    np.dtype(np.float16): (np.uint16, 0x7C00),
+    np.dtype(np.float32): (np.uint32, 0x7F800000),
+}
+
+
+def _any_nonfinite(X: np.ndarray) -> bool:
+    """Whether ``X`` holds a NaN or inf; on the exponent bits for float16/float32 (about 4x
+    faster than ``np.isfinite`` on float16, which NumPy computes element by element)."""
+    if X.dtype in _EXPONENT and X.flags.c_contiguous:
+        utype, mask = _EXPONENT[X.dtype]
+        return bool(X.size) and int(np.bitwise_and(X.view(utype), mask).max()) == mask
+    return not bool(np.isfinite(X).all())
 
 
 def describe(path: str | Path) -> dict[str, Any]:
