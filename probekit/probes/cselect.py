@@ -4,9 +4,10 @@
 ``np.logspace(-4, 2, 10)``) in ONE batched engine call (a per-probe penalty, ``C [G * S]``)
 on the fitting part of the seeded validation split of train (:func:`train_val_split`, the
 split every search uses), scores each on the validation part, and chooses the ``C`` with the
-best primary metric; ties (scores within :data:`TIE_TOL` of the best, so that a metric
-flat in ``C``, like Pearson's r of ridge, is not decided by rounding noise) go to the lower
-validation loss, then to the smaller ``C``. The caller then refits on all of train with
+best primary metric; ties (scores within ``max(TIE_TOL, 1 / n_val)`` of the best: one
+validation example's worth of accuracy, so that neither a single example nor rounding noise
+in a metric flat in ``C``, like Pearson's r of ridge, moves ``C`` by decades) go to the
+lower validation loss, then to the smaller ``C``. The caller then refits on all of train with
 the chosen ``C``. Ridge likewise (``alpha = 1 / C``).
 
 ``dims`` is one probe ``[k]`` (``chosen_on`` ``"full"`` at full width, else ``"dims"``), or a
@@ -37,8 +38,8 @@ AUTO = "auto"
 DEFAULT_C_GRID: tuple[float, ...] = tuple(float(c) for c in np.logspace(-4, 2, 10))
 
 
-#: validation scores within this of the best count as tied (then the validation loss decides):
-#: below one example in 1,000 for accuracy
+#: validation scores within ``max(TIE_TOL, 1 / n_val)`` of the best count as tied (then the
+#: validation loss decides)
 TIE_TOL = 1e-3
 
 
@@ -123,12 +124,12 @@ class CSelection:
         }
 
 
-def _choose(score: np.ndarray, loss: np.ndarray) -> int:
-    """Index of the best ``C``: among the scores within :data:`TIE_TOL` of the highest, the
-    lowest loss, then the lowest index (NaN last)."""
+def _choose(score: np.ndarray, loss: np.ndarray, tol: float = TIE_TOL) -> int:
+    """Index of the best ``C``: among the scores within ``tol`` of the highest, the lowest
+    loss, then the lowest index (NaN last)."""
     s = np.where(np.isfinite(score), score, -np.inf)
     l = np.where(np.isfinite(loss), loss, np.inf)
-    tied = s >= s.max() - TIE_TOL if np.isfinite(s.max()) else np.ones(len(s), dtype=bool)
+    tied = s >= s.max() - tol if np.isfinite(s.max()) else np.ones(len(s), dtype=bool)
     return int(np.lexsort((np.arange(len(s)), l, ~tied))[0])
 
 
@@ -190,7 +191,7 @@ def select_C(
     if chosen_on is None:
         full = S == 1 and d.shape[1] == X.shape[1] and len(np.unique(d)) == X.shape[1]
         chosen_on = "full" if full else ("dims" if S == 1 else "sample")
-    best = _choose(score, loss)
+    best = _choose(score, loss, max(TIE_TOL, 1.0 / len(idx_val)))
     return CSelection(
         C=g[best],
         grid=g,

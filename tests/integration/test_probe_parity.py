@@ -102,8 +102,8 @@ def test_real_parity_with_sklearn(minilm_cache, task, limit, metric):
 
 def _sklearn_auto(Xtr, ytr, Xev, yev, grid, split, metric, regression=False):
     """scikit-learn's LogisticRegressionCV-style selection on one split: fit per C on the fit
-    part, choose on validation by ``metric`` (ties within 1e-3: validation loss), refit on all
-    of train at that C, score on eval. Returns ``(C, eval score)``."""
+    part, choose on validation by ``metric`` (ties within max(1e-3, 1/n_val): validation
+    loss), refit on all of train at that C, score on eval. Returns ``(C, eval score)``."""
     from sklearn.linear_model import Ridge
     from sklearn.metrics import log_loss
 
@@ -120,7 +120,7 @@ def _sklearn_auto(Xtr, ytr, Xev, yev, grid, split, metric, regression=False):
 
     itr, iva = split
     curve = np.array([score(*fit(Xtr[itr], ytr[itr], C), Xtr[iva], ytr[iva]) for C in grid])
-    tied = curve[:, 0] >= curve[:, 0].max() - 1e-3
+    tied = curve[:, 0] >= curve[:, 0].max() - max(1e-3, 1 / len(iva))  # one example's worth
     best = int(np.lexsort((np.arange(len(grid)), curve[:, 1], ~tied))[0])
     return grid[best], score(*fit(Xtr, ytr, grid[best]), Xev, yev)[0]
 

@@ -41,7 +41,8 @@ def sklearn_selection(Xtr, ytr, Xev, yev, grid, split, regression=False):
         else:
             curve.append(accuracy_score(ytr[iva], est.predict(A)))
             losses.append(log_loss(ytr[iva], est.predict_proba(A), labels=est.classes_))
-    best = int(np.lexsort((np.arange(len(grid)), losses, -np.asarray(curve)))[0])
+    tied = np.asarray(curve) >= max(curve) - max(1e-3, 1 / len(iva))  # one example's worth
+    best = int(np.lexsort((np.arange(len(grid)), losses, ~tied))[0])
     sc, est = _sk_fit(Xtr, ytr, grid[best], regression)
     p = est.predict(sc.transform(Xev.astype(np.float64)))
     ev = np.corrcoef(p, yev)[0, 1] if regression else accuracy_score(yev, p)
