@@ -31,7 +31,7 @@ from .errors import CacheError
 from .extract import extract
 from .models import LoadedModel, load_encoder
 from .provenance import DATA_FIELDS, MODEL_FIELDS, TASK_FIELDS, mismatches
-from .tasks import TaskData, load_task, normalize_split
+from .tasks import OwnFiles, TaskData, load_own_files, load_task, normalize_split
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class RunConfig:
     model: str = DEFAULT_MODEL
     task: str = "demo"
     glue_dir: str | None = None
+    #: your own train/eval files instead of ``task`` (a custom task unless ``files.task``)
+    files: OwnFiles | None = None
     out: str = "runs/demo"
     train_split: str = "train"
     eval_split: str = "dev"
@@ -213,6 +215,14 @@ def _final_verdict(results: dict[str, Any]) -> dict[str, Any]:
     return {"verdict": v, "headline": v["headline"] if v else None}
 
 
+def _load_data(cfg: RunConfig) -> tuple[TaskData, TaskData]:
+    if cfg.files is not None:
+        return load_own_files(cfg.files, limit=cfg.limit, eval_limit=cfg.eval_limit)
+    train = load_task(cfg.task, cfg.train_split, glue_dir=cfg.glue_dir, limit=cfg.limit)
+    eval_split = normalize_split(train.task, cfg.eval_split)
+    return train, load_task(cfg.task, eval_split, glue_dir=cfg.glue_dir, limit=cfg.eval_limit)
+
+
 def run_study(cfg: RunConfig, *, progress: bool | None = None) -> dict[str, Any]:
     """Run the main job and return its summary (also written to ``OUT/summary.json``)."""
     from . import search
@@ -220,9 +230,7 @@ def run_study(cfg: RunConfig, *, progress: bool | None = None) -> dict[str, Any]
     t0 = time.perf_counter()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_data = load_task(cfg.task, cfg.train_split, glue_dir=cfg.glue_dir, limit=cfg.limit)
-    eval_split = normalize_split(train_data.task, cfg.eval_split)
-    eval_data = load_task(cfg.task, eval_split, glue_dir=cfg.glue_dir, limit=cfg.eval_limit)
+    train_data, eval_data = _load_data(cfg)
     lm = load_encoder(cfg.model, device=cfg.device)
     caches: dict[str, Any] = {}
     for name, data in (("train", train_data), ("eval", eval_data)):

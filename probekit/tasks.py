@@ -23,6 +23,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +36,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "TASKS",
+    "OwnFiles",
     "TaskData",
     "TaskSpec",
     "get_task",
     "load_demo",
     "load_glue_dir",
     "load_hub",
+    "load_own_files",
     "load_table",
     "load_task",
     "normalize_split",
@@ -480,3 +483,49 @@ def load_task(
             f"no data source for task {spec.name!r}: pass --glue-dir DIR or --data FILE"
         )
     return load_hub(spec, split, limit=limit)
+
+
+@dataclass(frozen=True)
+class OwnFiles:
+    """A task given as your own training and evaluation files (CSV/TSV/JSONL).
+
+    Attributes:
+        train_data, eval_data: the two files.
+        text_col, pair_col, label_col: their columns (``pair_col`` for sentence pairs).
+        task: ``custom`` (labels are the training file's own sorted values) or a GLUE task
+            whose label set the files use.
+        regression: labels are numbers to regress on (custom tasks only).
+    """
+
+    train_data: str
+    eval_data: str
+    text_col: str
+    label_col: str
+    pair_col: str | None = None
+    task: str = "custom"
+    regression: bool = False
+
+
+def load_own_files(
+    files: OwnFiles, *, limit: int | None = None, eval_limit: int | None = None
+) -> tuple[TaskData, TaskData]:
+    """``(train, eval)`` from :class:`OwnFiles`, sharing one label set.
+
+    The eval file is read with the training file's task, so a label only the eval file has
+    is an error naming the file and line (never a silently shifted class index).
+    """
+    if files.regression and files.task not in ("", "custom"):
+        raise ConfigError(
+            "--regression is for custom tasks; a GLUE --task already says whether it regresses"
+        )
+    cols = dict(text_col=files.text_col, pair_col=files.pair_col, label_col=files.label_col)
+    train = load_task(
+        files.task or "custom",
+        "train",
+        data=files.train_data,
+        regression=files.regression,
+        limit=limit,
+        **cols,
+    )
+    ev = load_task(train.task, "dev", data=files.eval_data, limit=eval_limit, **cols)
+    return train, ev

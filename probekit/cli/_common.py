@@ -110,6 +110,45 @@ def add_data(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_own_files(p: argparse.ArgumentParser, verb: str) -> None:
+    """``--train-data --eval-data --text-col --pair-col --label-col --regression``."""
+    g = p.add_argument_group("your own data (instead of GLUE or the demo task)")
+    g.add_argument("--train-data", help="CSV/TSV/JSONL training file with named columns")
+    g.add_argument(
+        "--eval-data", help=f"CSV/TSV/JSONL file {verb} scores on (same columns and labels)"
+    )
+    g.add_argument("--text-col", help="text column of the files")
+    g.add_argument("--pair-col", help="second-text column (sentence pairs)")
+    g.add_argument("--label-col", help="label column")
+    g.add_argument(
+        "--regression", action="store_true", help="labels are numbers to regress on (custom task)"
+    )
+
+
+def own_files(args: argparse.Namespace, verb: str) -> Any:
+    """The :class:`~probekit.tasks.OwnFiles` the options of :func:`add_own_files` name, or None.
+
+    ``--task`` then means a GLUE task whose label set the files use; without it the task
+    is ``custom``."""
+    from probekit.tasks import OwnFiles
+
+    if args.train_data is None and args.eval_data is None:
+        return None
+    names = ("train_data", "eval_data", "text_col", "label_col")
+    missing = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) is None]
+    if missing:
+        raise ConfigError(f"{verb} on your own files needs {', '.join(missing)} as well")
+    return OwnFiles(
+        train_data=args.train_data,
+        eval_data=args.eval_data,
+        text_col=args.text_col,
+        label_col=args.label_col,
+        pair_col=args.pair_col,
+        task=args.task or "custom",
+        regression=bool(args.regression),
+    )
+
+
 def task_name(args: argparse.Namespace) -> str:
     """``--task`` as given, else ``custom`` with ``--data`` and ``demo`` without."""
     if args.task:

@@ -10,9 +10,11 @@ from ._common import (
     SubParsers,
     add_device,
     add_model,
+    add_own_files,
     check_output,
     deprecated_alias,
     device,
+    own_files,
     positive_int,
 )
 
@@ -173,48 +175,17 @@ def add_finetune(sub: SubParsers) -> None:
     p.add_argument(
         "--dims", default="all", help="selected head-input dimensions: 'all' or e.g. 3,17 or 0-9"
     )
-    g = p.add_argument_group("your own data (instead of GLUE or the demo task)")
-    g.add_argument("--train-data", help="CSV/TSV/JSONL training file with named columns")
-    g.add_argument(
-        "--eval-data", help="CSV/TSV/JSONL file scored after each epoch (same columns and labels)"
-    )
-    g.add_argument("--text-col", help="text column of the files")
-    g.add_argument("--pair-col", help="second-text column (sentence pairs)")
-    g.add_argument("--label-col", help="label column")
-    g.add_argument(
-        "--regression", action="store_true", help="labels are numbers to regress on (custom task)"
-    )
+    add_own_files(p, "fine-tuning")
     add_training_options(p)
     p.set_defaults(func=cmd_finetune)
 
 
 def _own_files(args: argparse.Namespace) -> tuple[Any, Any]:
-    """``(train, eval)`` TaskData from --train-data/--eval-data, or ``(None, None)``.
+    """``(train, eval)`` TaskData from --train-data/--eval-data, or ``(None, None)``."""
+    from probekit.tasks import load_own_files
 
-    The eval file is read with the training file's task, so both share one label set (a
-    label only the eval file has is an error naming the file and line)."""
-    from probekit.errors import ConfigError
-    from probekit.tasks import load_task
-
-    if args.train_data is None and args.eval_data is None:
-        return None, None
-    missing = [
-        f"--{n.replace('_', '-')}"
-        for n in ("train_data", "eval_data", "text_col", "label_col")
-        if getattr(args, n) is None
-    ]
-    if missing:
-        raise ConfigError(f"fine-tuning on your own files needs {', '.join(missing)} as well")
-    if args.regression and args.task:
-        raise ConfigError(
-            "--regression is for custom tasks; a GLUE --task already says whether it regresses"
-        )
-    kw = dict(text_col=args.text_col, pair_col=args.pair_col, label_col=args.label_col)
-    train = load_task(
-        args.task or "custom", "train", data=args.train_data, regression=args.regression, **kw
-    )
-    ev = load_task(train.task, "dev", data=args.eval_data, **kw)
-    return train, ev
+    files = own_files(args, "fine-tuning")
+    return (None, None) if files is None else load_own_files(files)
 
 
 def _report(r: Any) -> list[str]:

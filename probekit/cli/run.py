@@ -6,7 +6,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import POOL_CHOICES, SubParsers, add_device, add_model, device
+from ._common import (
+    POOL_CHOICES,
+    SubParsers,
+    add_device,
+    add_model,
+    add_own_files,
+    device,
+    own_files,
+)
 
 
 def add_run(sub: SubParsers) -> None:
@@ -17,7 +25,10 @@ def add_run(sub: SubParsers) -> None:
     )
     add_model(p)
     p.add_argument(
-        "--task", default="demo", help="GLUE task name or demo (default; built in, offline)"
+        "--task",
+        default=None,
+        help="GLUE task name, or demo (the default; built in, offline); with --train-data: "
+        "a GLUE task whose label set the files use, else a custom task",
     )
     p.add_argument("--glue-dir", help="local GLUE directory (glue_data/ layout); else the hub")
     p.add_argument(
@@ -52,6 +63,7 @@ def add_run(sub: SubParsers) -> None:
         "--no-mdl", action="store_true", help="skip the online codelength of the final set"
     )
     p.add_argument("--no-ablation", action="store_true", help="skip the ablation of the final set")
+    add_own_files(p, "probekit run")
     p.set_defaults(func=cmd_run)
 
 
@@ -137,9 +149,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from probekit.pipeline import RunConfig, run_study
 
     device(args)  # checked here like every verb's; the pipeline resolves "auto" itself
+    files = own_files(args, "probekit run")
+    task = files.task if files is not None else (args.task or "demo")
     cfg = RunConfig(
         model=args.model,
-        task=args.task,
+        task=task,
+        files=files,
         glue_dir=args.glue_dir,
         out=args.out,
         train_split=args.train_split,
@@ -157,7 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         mdl=not args.no_mdl,
         ablation=not args.no_ablation,
     )
-    print(f"probekit run: {args.model} on {args.task}; results in {args.out}")
+    source = f" ({files.train_data} -> {files.eval_data})" if files is not None else ""
+    print(f"probekit run: {args.model} on {task}{source}; results in {args.out}")
     s = run_study(cfg, progress=None)
     print("\n".join(_tables(s, args.k, args.layer) + _conclusion(s, args)))
     if s.get("report"):

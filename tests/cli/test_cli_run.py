@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import cli
@@ -67,3 +68,45 @@ def test_run_end_to_end_then_reuses_caches(tiny_model_dir, tmp_path, capsys, mon
         s2["caches"]["train"]["status"] == "reused" and s2["caches"]["eval"]["status"] == "reused"
     )
     assert s2["greedy"]["selected"] == s["greedy"]["selected"]
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["sentence", "label"])
+        w.writerows(rows)
+
+
+def test_run_on_your_own_files_is_a_custom_task(tiny_model_dir, tmp_path, capsys):
+    from probekit.tasks import load_demo
+
+    tr, ev = load_demo("train", limit=120), load_demo("dev", limit=60)
+    names = ("neg", "pos")
+    _write_csv(tmp_path / "train.csv", [(t, names[y]) for t, y in zip(tr.texts, tr.labels)])
+    # the eval file holds only "pos": it must be aligned by name, not re-indexed from 0
+    pos = [(t, "pos") for t, y in zip(ev.texts, ev.labels) if y == 1]
+    _write_csv(tmp_path / "dev.csv", pos)
+    out = tmp_path / "run"
+    argv = ["run", "--model", str(tiny_model_dir), "--device", "cpu", "--out", str(out)]
+    argv += ["--train-data", str(tmp_path / "train.csv"), "--eval-data", str(tmp_path / "dev.csv")]
+    argv += ["--text-col", "sentence", "--label-col", "label", "--k", "2", "--no-report"]
+    assert cli.main([*argv, "--no-mdl", "--no-ablation"]) == 0
+    printed = capsys.readouterr().out
+    assert "on custom (" in printed
+    s = json.loads((out / "summary.json").read_text())
+    assert s["config"]["files"]["train_data"].endswith("train.csv")
+    assert sorted(p.name for p in (out / "cache").glob("*.h5")) == [
+        "custom-dev.h5",
+        "custom-train.h5",
+    ]
+    from probekit.cache import ActivationCache
+
+    with ActivationCache(out / "cache" / "custom-dev.h5") as c:
+        assert list(c.task.label_names) == ["neg", "pos"] and set(c.labels.tolist()) == {1}
+
+
+def test_run_own_files_need_every_column(tmp_path, capsys):
+    argv = ["run", "--out", str(tmp_path / "r"), "--train-data", str(tmp_path / "t.csv")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "needs --eval-data, --text-col, --label-col" in err and "Traceback" not in err
