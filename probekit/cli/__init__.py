@@ -66,6 +66,21 @@ def _check_output_dir(args: argparse.Namespace) -> None:
     check_output(out, inputs=inputs, directory=True)
 
 
+#: verbs that hold a writer lock on their --out here (extract, merge and finetune take it
+#: themselves, around exactly what they write)
+_LOCKED_VERBS = frozenset({"probe", "search", "run", "cross", "multihead"})
+
+
+def _run_verb(args: argparse.Namespace) -> int:
+    out = getattr(args, "out", None)
+    if args.command not in _LOCKED_VERBS or out is None:
+        return int(args.func(args) or 0)
+    from probekit._io import writer_lock
+
+    with writer_lock(out):  # a second writer to the same --out is told which process holds it
+        return int(args.func(args) or 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``probekit ARGV``; the exit status (0 ok, 2 user error, 130 Ctrl-C, 141 closed pipe)."""
     args = build_parser().parse_args(argv)
@@ -77,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         hf_logging.disable_progress_bar()
     try:
         _check_output_dir(args)
-        rc = int(args.func(args) or 0)
+        rc = _run_verb(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below
         return rc
     except BrokenPipeError:  # the reader has gone (`| head -1`): stop quietly

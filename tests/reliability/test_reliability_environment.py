@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import h5py
+import pytest
 from reliability_helpers import Snapshot, fill, refused
 
 
@@ -150,3 +151,17 @@ def test_a_second_finetune_into_the_same_out_is_refused(cli, tiny_model_dir, tmp
         )  # fmt: skip
         refused(r, "being written by process", str(os.getpid()))
     assert not (out / "result.json").exists()
+
+
+@pytest.mark.parametrize("verb", ["probe", "search"])
+def test_a_second_probe_or_search_into_the_same_out_is_refused(cli, caches, tmp_path, verb):
+    from probekit._io import writer_lock
+
+    out = tmp_path / ("p.json" if verb == "probe" else "s")
+    src = ["--train", caches["demo_train"], "--eval", caches["demo_dev"], "--out", out]
+    argv = ["probe", *src, "--dims", "0,1"] if verb == "probe" else ["search", "singles", *src]
+    with writer_lock(out):
+        refused(cli(*argv), "being written by process", str(os.getpid()))
+    assert not out.exists()
+    rc, _, err = cli(*argv)  # once the first writer is gone, the same command runs
+    assert rc == 0, err
