@@ -108,8 +108,9 @@ def writer_lock(path: str | Path) -> Iterator[Path]:
                 f"{path} is being written by process {holder} (lock {lock}); wait for it to "
                 "finish or stop it, then retry"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        with contextlib.suppress(OSError):  # a full disk: the lock holds, without the pid
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
         try:
             yield lock
         finally:

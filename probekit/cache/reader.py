@@ -20,6 +20,7 @@ from .schema import (
     SCHEMA_VERSION,
     TOKEN_FIELDS,
     decode_attr,
+    labels_hash,
     partial_path,
 )
 
@@ -179,7 +180,14 @@ class ActivationCache:
     def labels(self) -> np.ndarray:
         """``[n_examples]`` int64 class indices (-1 unlabelled) or float32 scores."""
         if self._labels is None:
-            self._labels = self._f["labels"][:]
+            y = self._f["labels"][:]
+            want = self._f.attrs.get("labels_hash")  # absent in caches of earlier versions
+            if want is not None and decode_attr(want) != labels_hash(y):
+                raise CacheError(
+                    f"{self.path}: the labels were changed after extraction (they no longer "
+                    "match the cache's labels_hash); extract the cache again"
+                )
+            self._labels = y
         return self._labels.copy()
 
     @property

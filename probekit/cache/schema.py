@@ -6,6 +6,7 @@ Everything the writer, the reader and the merge agree on lives here (see
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -86,3 +87,9 @@ def create_allocated(
     tid = h5py.h5t.py_create(np.dtype(dtype), logical=True)
     dsid = h5py.h5d.create(group.id, name.encode(), tid, space, dcpl=dcpl)
     return h5py.Dataset(dsid)
+
+
+def labels_hash(labels: np.ndarray) -> str:
+    """SHA-256 of the stored labels (dtype and bytes): a cheap check that nobody edited them."""
+    a = np.ascontiguousarray(labels)
+    return hashlib.sha256(str(a.dtype).encode() + b"\x00" + a.tobytes()).hexdigest()

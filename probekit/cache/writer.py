@@ -27,6 +27,7 @@ from .schema import (
     create_allocated,
     decode_attr,
     encode_attr,
+    labels_hash,
     partial_path,
 )
 
@@ -127,6 +128,7 @@ class CacheWriter:
             for k, v in attrs.items():
                 f.attrs[LEGACY_ATTRS.get(k, k)] = encode_attr(v)
             f.create_dataset("labels", data=labels)
+            f.attrs["labels_hash"] = labels_hash(f["labels"][:])  # after the shards' own (merge)
             f.create_dataset("example_index", data=np.asarray(example_index, dtype=np.int64))
             f.create_dataset("lengths", data=np.asarray(lengths, dtype=np.int32))
             f.create_dataset("offsets", data=offsets)

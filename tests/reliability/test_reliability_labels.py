@@ -93,8 +93,35 @@ def _set_labels(rows, value):
     return edit
 
 
+def _without_labels_hash(edit):
+    """The same edit on a cache of an earlier version (no ``labels_hash`` to catch it)."""
+
+    def f(h5):
+        edit(h5)
+        del h5.attrs["labels_hash"]
+
+    return f
+
+
+def test_labels_edited_after_extraction_fail_the_labels_hash(cli, caches, tmp_path):
+    flipped = _edited(caches["demo_dev"], tmp_path / "flip.h5", _flip(3))
+    snap = Snapshot(flipped)
+    r = _probe(cli, caches["demo_train"], flipped, tmp_path / "r.json")
+    refused(r, "flip.h5", "changed after extraction", "labels_hash")
+    assert snap.unchanged() and not (tmp_path / "r.json").exists()
+
+
+def _flip(row):
+    def edit(f):
+        y = f["labels"][:]
+        y[row] = 1 - y[row]  # still a valid class: only the hash can tell
+        f["labels"][:] = y
+
+    return edit
+
+
 def test_label_index_outside_the_label_set_is_refused(cli, caches, tmp_path):
-    bad = _edited(caches["demo_dev"], tmp_path / "bad.h5", _set_labels(3, 7))
+    bad = _edited(caches["demo_dev"], tmp_path / "bad.h5", _without_labels_hash(_set_labels(3, 7)))
     snap = Snapshot(bad)
     refused(_probe(cli, caches["demo_train"], bad, tmp_path / "r.json"), "bad.h5", "[7]")
     assert snap.unchanged() and not (tmp_path / "r.json").exists()
