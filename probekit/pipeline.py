@@ -75,6 +75,9 @@ class RunConfig:
     k: int = 3
     seed: int = 0
     n_random: int = 20
+    #: inverse L2 strength of the searches' probes, or ``"auto"``: chosen on the validation
+    #: split once per (layer, pool, k) (:class:`probekit.search.SearchConfig`)
+    C: float | str = "auto"
     pair_candidates: int | None = 48
     report: bool = True
     #: online codelength and ablation of the final set (a few fits; ``--no-mdl``/``--no-ablation``)
@@ -247,7 +250,11 @@ def run_study(cfg: RunConfig, *, progress: bool | None = None) -> dict[str, Any]
     del lm
     common = dict(
         config=search.SearchConfig(
-            seed=cfg.seed, n_random=cfg.n_random, out_dir=out / "search", progress=bool(progress)
+            seed=cfg.seed,
+            n_random=cfg.n_random,
+            C=cfg.C,
+            out_dir=out / "search",
+            progress=bool(progress),
         )
     )
     results: dict[str, Any] = {}

@@ -58,6 +58,13 @@ def add_run(sub: SubParsers) -> None:
         "--k", type=int, default=3, help="dimensions to select (the paper: 3, then remove one)"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--C",
+        type=str,
+        default="auto",
+        help="inverse L2 strength of the probes (as scikit-learn), or 'auto' (default): "
+        "chosen on the validation split once per (layer, pool, k) from np.logspace(-4, 2, 10)",
+    )
     p.add_argument("--no-report", action="store_true", help="skip the Markdown/PNG report")
     p.add_argument(
         "--no-mdl", action="store_true", help="skip the online codelength of the final set"
@@ -147,6 +154,7 @@ def _block_lines(e: dict[str, Any], m: str) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from probekit.pipeline import RunConfig, run_study
+    from probekit.probes import parse_C
 
     device(args)  # checked here like every verb's; the pipeline resolves "auto" itself
     files = own_files(args, "probekit run")
@@ -168,6 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         pool=args.pool,
         k=args.k,
         seed=args.seed,
+        C=parse_C(args.C),  # refused before any extraction; recorded as a number or "auto"
         report=not args.no_report,
         mdl=not args.no_mdl,
         ablation=not args.no_ablation,

@@ -80,8 +80,14 @@ class Driver:
         )
 
     def problem(self, layer: int, pool: str) -> Problem:
-        """The main :class:`Problem` of one (layer, pool)."""
-        return self.data(layer, pool).problem()
+        """The main :class:`Problem` of one (layer, pool) (its ``C`` block goes into the
+        result, see :meth:`finish`)."""
+        return self.main_problem(self.data(layer, pool))
+
+    def main_problem(self, data: ProblemData) -> Problem:
+        """The main :class:`Problem` on ``data``, kept: :meth:`finish` records its ``C``."""
+        self._main = data.problem()
+        return self._main
 
     def majority(self) -> dict[str, float]:
         """Eval scores of the majority class (or the training mean)."""
@@ -116,8 +122,11 @@ class Driver:
         rows: list[dict[str, Any]],
         arrays: dict[str, np.ndarray] | None = None,
     ) -> SearchResult:
-        """The :class:`SearchResult` (header + ``data``), saved when ``out_dir`` is set."""
+        """The :class:`SearchResult` (header + ``data``), saved when ``out_dir`` is set; ``C``:
+        the block of the main problem (:meth:`Problem.C_record`) unless ``data`` has one."""
         out = self.header()
+        if getattr(self, "_main", None) is not None:
+            out.setdefault("C", self._main.C_record())
         out.update(data)
         out["elapsed_s"] = time.perf_counter() - self.t0
         out["checkpoint"] = None if self.ckpt.dir is None else str(self.ckpt.dir)

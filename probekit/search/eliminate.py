@@ -61,9 +61,10 @@ def _start_set(start: Start, D: int, seed: int) -> list[int]:
 
 
 def _weights_step(pb: Problem, S: list[int], exact_max: int) -> dict[str, Any]:
-    """Coarse phase for large sets: drop the dims with the smallest weights of a probe on S."""
+    """Coarse phase for large sets: drop the dims with the smallest weights of a probe on S
+    (at the ``C`` of ``|S|`` dimensions)."""
     t0 = time.perf_counter()
-    fit = pb.engine.fit(pb.X_fit, pb.y_fit, np.asarray(S)[None, :])
+    fit = pb.engine_for(len(S)).fit(pb.X_fit, pb.y_fit, np.asarray(S)[None, :])
     w = np.sqrt((fit.coef[0] ** 2).sum(axis=0))  # [|S|] on standardised features
     m = max(1, min(len(S) - exact_max, math.ceil(0.1 * len(S))))
     out = np.argsort(w, kind="stable")[:m]
@@ -277,7 +278,7 @@ def eliminate(
     par = fanout.parallel(cfg.n_jobs if repeats > 1 else 1)
     reps = list(fanout.progress(par(jobs), repeats, cfg.progress and repeats > 1, "repeats"))
     main = reps[0]
-    pb = data.problem()
+    pb = run.main_problem(data)
     selected = main["selected"]
     best_pair = main["pairs"][0]["dims"] if main["pairs"] else None
     out = {

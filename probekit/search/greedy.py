@@ -248,7 +248,7 @@ def greedy(
     par = fanout.parallel(cfg.n_jobs if repeats > 1 else 1)
     reps = list(fanout.progress(par(jobs), repeats, cfg.progress and repeats > 1, "repeats"))
     main = reps[0]
-    pb = data.problem()
+    pb = run.main_problem(data)
     selected = main["selected"]
     curve = []
     for t, step in enumerate(main["steps"], start=1):

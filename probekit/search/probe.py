@@ -107,6 +107,7 @@ def probe_sources(
         metrics=cfg.metrics,
         regression=task.regression,
         C=cfg.C,
+        C_grid=cfg.C_grid,
         device=cfg.device,
         seed=cfg.seed,
         n_random=cfg.n_random,

@@ -16,8 +16,8 @@ but the data and the split, not on which candidates a search happens to score fi
 resumed search chooses the same ``C``. Every probe of ``k`` dimensions
 (selection, report, random baseline) then uses that ``C``; :meth:`Problem.C_record` is the
 block results carry. Code that takes :attr:`Problem.engine` / :attr:`Problem.config`
-directly (the pairs scan, the greedy screen, elimination weights) gets the ``C`` chosen for
-``k = 2``; :meth:`Problem.engine_for` gives any other.
+directly (the pairs scan, the greedy screen) gets the ``C`` chosen for ``k = 2``;
+:meth:`Problem.engine_for` gives any other (elimination weights, MDL, ablation use it).
 """
 
 from __future__ import annotations

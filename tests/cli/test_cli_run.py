@@ -110,3 +110,29 @@ def test_run_own_files_need_every_column(tmp_path, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "needs --eval-data, --text-col, --label-col" in err and "Traceback" not in err
+
+
+def test_run_C_reaches_every_search_and_the_summary(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", "--model", str(tiny_model_dir), "--device", "cpu", "--out", str(out)]
+    argv += ["--limit", "120", "--eval-limit", "60", "--k", "2", "--no-report"]
+    assert cli.main([*argv, "--no-mdl", "--no-ablation", "--C", "0.5"]) == 0
+    capsys.readouterr()
+    s = json.loads((out / "summary.json").read_text())
+    assert s["config"]["C"] == 0.5
+    for verb in ("layers", "greedy", "eliminate", "tokens"):
+        res = json.loads((out / "search" / f"{verb}.json").read_text())
+        assert res["config"]["C"] == 0.5, verb
+    for verb in ("greedy", "eliminate"):
+        res = json.loads((out / "search" / f"{verb}.json").read_text())
+        assert res["C"] == {"mode": "fixed", "chosen": 0.5}, verb
+
+
+def test_run_C_default_is_auto_and_a_bad_one_is_refused(tmp_path, capsys):
+    from probekit.pipeline import RunConfig
+
+    assert RunConfig().C == "auto"
+    assert cli.main(["run", "--out", str(tmp_path / "r"), "--C", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "C must be 'auto' or a positive" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()  # refused before anything was loaded or written
