@@ -248,7 +248,7 @@ def run_study(cfg: RunConfig, *, progress: bool | None = None) -> dict[str, Any]
             "status": what,
         }
     del lm
-    common = dict(
+    common: dict[str, Any] = dict(
         config=search.SearchConfig(
             seed=cfg.seed,
             n_random=cfg.n_random,

@@ -25,6 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def _parse_label(
         raise DataError(f"{where}: missing label {raw!r} (NaN/empty labels are refused)")
     if task.regression:
         try:
-            v = float(raw)
+            v: float | None = float(raw)
         except ValueError:
             raise DataError(
                 f"{where}: label {raw!r} is not a number (task {task.name} is a regression task)"
@@ -518,7 +519,9 @@ def load_own_files(
         raise ConfigError(
             "--regression is for custom tasks; a GLUE --task already says whether it regresses"
         )
-    cols = dict(text_col=files.text_col, pair_col=files.pair_col, label_col=files.label_col)
+    cols: dict[str, Any] = dict(
+        text_col=files.text_col, pair_col=files.pair_col, label_col=files.label_col
+    )
     train = load_task(
         files.task or "custom",
         "train",

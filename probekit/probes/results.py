@@ -109,14 +109,15 @@ class ProbeFit:
         for i in range(0, len(d), 1024):
             Z = torch.einsum("bck,bkn->bnc", W[i : i + 1024], Xt[d[i : i + 1024]])
             outs.append((Z + b[i : i + 1024, None, :]).cpu().numpy())
-        Z = np.concatenate(outs, axis=0)
-        return Z[..., 0] if Z.shape[-1] == 1 else Z
+        Zn = np.concatenate(outs, axis=0)
+        return Zn[..., 0] if Zn.shape[-1] == 1 else Zn
 
     def predict(self, X, *, device="cpu") -> np.ndarray:
         """Predicted labels (or values) ``[B, m]`` on ``X [m, D]``."""
         Z = self.decision_function(X, device=device)
         if self.regression:
             return Z
+        assert self.classes is not None  # classification probes carry their classes
         if Z.ndim == 2:
             return self.classes[(Z > 0).astype(np.int64)]
         return self.classes[Z.argmax(axis=-1)]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,7 +64,7 @@ def spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
     if p > 8:
         x = torch.linalg.solve(torch.from_numpy(H), torch.from_numpy(g)[:, :, None])
         return x[:, :, 0].numpy()
-    L = [[None] * p for _ in range(p)]
+    L: list[list[Any]] = [[None] * p for _ in range(p)]
     for j in range(p):
         sjj = H[:, j, j].copy()
         for t in range(j):
@@ -75,13 +76,13 @@ def spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
             for t in range(j):
                 sij -= L[i][t] * L[j][t]
             L[i][j] = sij / ljj
-    yv = [None] * p
+    yv: list[Any] = [None] * p
     for i in range(p):
         v = g[:, i].copy()
         for t in range(i):
             v -= L[i][t] * yv[t]
         yv[i] = v / L[i][i]
-    x = [None] * p
+    x: list[Any] = [None] * p
     for i in reversed(range(p)):
         v = yv[i].copy()
         for t in range(i + 1, p):
@@ -322,6 +323,7 @@ def fit_chunk(
     )
     if isinstance(setup, RidgeSetup):
         return _fit_ridge(d, setup, lam)
+    problem: _BinaryNewton | _MultinomialNewton
     if setup.n_classes == 2:
         problem = _BinaryNewton(Xt, d, setup, lam)
     else:

@@ -175,7 +175,7 @@ def verdict(
     share_full = score / full if full != 0 else None
     share_gap = (score - maj) / (full - maj) if full > maj else None
     status = _status(score, vs_maj, vs_rand, rmean, rstd)
-    v = dict(
+    v: dict[str, Any] = dict(
         status=status,
         metric=metric,
         dims=[int(d) for d in dims],
