@@ -356,7 +356,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         res = run_search(v, tr, ev, **kw)
     print("\n".join(_summary(v, res.data)))
     if v == "rank" and len(res.data["methods"]) > 1:
-        from probekit.report_rank import plot_rankings
+        from probekit.report.rank import plot_rankings
 
         png = plot_rankings(res.data, Path(args.out) / "rank_curves.png")
         print(f"wrote {png}")

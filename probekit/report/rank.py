@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from .format import fmt, pm, table
+
 __all__ = ["block_lines", "draw_baselines", "exact_section", "plot_rankings", "rank_section"]
 
 
@@ -57,8 +59,6 @@ def plot_rankings(d: dict[str, Any], out: str | Path) -> Path:
 
 def rank_section(d: dict[str, Any]) -> list[str]:
     """Table: per method, the eval score of its top-k for each k, the random band last."""
-    from .report import _f, _pm, _table
-
     p = d["primary_metric"]
     K = d.get("k", 0)
     rows = []
@@ -72,16 +72,16 @@ def rank_section(d: dict[str, Any]) -> list[str]:
                 r["seconds"],
             ]
         )
-    rows.append(["random k", "-", *[_pm(b, p) for b in d.get("random_band", [])], "-", None])
+    rows.append(["random k", "-", *[pm(b, p) for b in d.get("random_band", [])], "-", None])
     head = ["method", "top 5", *[f"k={k}" for k in range(1, K + 1)], "verdict (top-K)", "rank s"]
     best = (
         f"Best by validation: `{d.get('best_method')}`; majority "
-        f"{_f((d.get('majority_baseline') or {}).get(p))}."
+        f"{fmt((d.get('majority_baseline') or {}).get(p))}."
     )
     return [
         f"Eval {p} of each ranking's top-k (ranked on the fit part).",
         "",
-        _table(head, rows),
+        table(head, rows),
         "",
         best,
     ]
@@ -89,15 +89,13 @@ def rank_section(d: dict[str, Any]) -> list[str]:
 
 def exact_section(d: dict[str, Any]) -> list[str]:
     """The optimum, the screen's leaders and the gap of greedy."""
-    from .report import _table
-
     p = d["primary_metric"]
     lines = [
         f"Exact best {d['k']}-subset of the top {d['m']} by `{d['prefilter']}`: "
         f"{d['n_subsets']} subsets screened ({d['screen_s']:.2f} s), {d['n_refit']} refitted "
         f"({d['refit_s']:.2f} s); the optimum was #{d['screen_rank']} of the screen.",
         "",
-        _table(
+        table(
             ["set", f"val {p}", f"dev {p}", "exact - greedy (val)"],
             [
                 ["exact", d["val_score"], d["metrics"].get(p), 0.0],
@@ -118,8 +116,6 @@ def exact_section(d: dict[str, Any]) -> list[str]:
 
 def block_lines(d: dict[str, Any]) -> list[str]:
     """The verdict's headline and the MDL and ablation blocks, where a result has them."""
-    from .report import _f
-
     p = d.get("primary_metric")
     lines = []
     if d.get("verdict"):
@@ -128,16 +124,16 @@ def block_lines(d: dict[str, Any]) -> list[str]:
     if mdl and "compression" in mdl:
         lines += [
             "",
-            f"- MDL (online code): {_f(mdl['codelength_bits'], 0)} bits, compression "
-            f"{_f(mdl['compression'], 2)}; full width {_f(mdl['full_compression'], 2)}; random "
-            f"{_f(mdl['random_compression_mean'], 2)} ± {_f(mdl['random_compression_std'], 2)} "
-            f"(uniform code {_f(mdl['uniform_codelength_bits'], 0)} bits)",
+            f"- MDL (online code): {fmt(mdl['codelength_bits'], 0)} bits, compression "
+            f"{fmt(mdl['compression'], 2)}; full width {fmt(mdl['full_compression'], 2)}; random "
+            f"{fmt(mdl['random_compression_mean'], 2)} ± {fmt(mdl['random_compression_std'], 2)} "
+            f"(uniform code {fmt(mdl['uniform_codelength_bits'], 0)} bits)",
         ]
     ab = d.get("ablation")
     if ab:
         lines += [
-            f"- ablation ({p}): without the set {_f((ab.get('without') or {}).get(p))}, "
-            f"after erasing it (LEACE) {_f((ab.get('erased') or {}).get(p))}, full width "
-            f"{_f((ab.get('full') or {}).get(p))}",
+            f"- ablation ({p}): without the set {fmt((ab.get('without') or {}).get(p))}, "
+            f"after erasing it (LEACE) {fmt((ab.get('erased') or {}).get(p))}, full width "
+            f"{fmt((ab.get('full') or {}).get(p))}",
         ]
     return lines
