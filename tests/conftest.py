@@ -132,3 +132,20 @@ def glue_fixture(tmp_path_factory) -> Path:
         rows = ["sentence\tlabel"] + [f"{sent()}\t{i % 2}" for i in range(n)]
         _write(g / "SST-2" / f"{split}.tsv", "\n".join(rows) + "\n")
     return g
+
+
+@pytest.fixture(scope="session")
+def tiny_caches(tmp_path_factory, tiny_model_dir):
+    """Demo-task caches (train 240, dev 120; pooled views only) of the tiny BERT:
+    ``{"train": Path, "dev": Path}``, built once per session."""
+    from probekit.extract import extract
+    from probekit.models import load_encoder
+    from probekit.tasks import load_task
+
+    lm = load_encoder(str(tiny_model_dir), device="cpu")
+    out = tmp_path_factory.mktemp("tiny_caches")
+    paths = {}
+    for split, limit in (("train", 240), ("dev", 120)):
+        paths[split] = out / f"demo-{split}.h5"
+        extract(lm, load_task("demo", split, limit=limit), paths[split], store_tokens=False)
+    return paths

@@ -9,21 +9,6 @@ import pytest
 from cli import main
 
 
-@pytest.fixture(scope="module")
-def tiny_caches(tmp_path_factory, tiny_model_dir):
-    from probekit.extract import extract
-    from probekit.models import load_encoder
-    from probekit.tasks import load_task
-
-    lm = load_encoder(str(tiny_model_dir), device="cpu")
-    out = tmp_path_factory.mktemp("tiny_caches")
-    paths = {}
-    for split, limit in (("train", 240), ("dev", 120)):
-        paths[split] = out / f"demo-{split}.h5"
-        extract(lm, load_task("demo", split, limit=limit), paths[split], store_tokens=False)
-    return paths
-
-
 def _search(verb: str, tr, dv, out, *extra: str) -> int:
     return main(["search", verb, "--train", str(tr), "--eval", str(dv), "--out", str(out), *extra])
 
