@@ -7,7 +7,7 @@ metric(s). Examples are loaded into a :class:`TaskData` from one of:
 * a local ``glue_data/`` directory as the standard GLUE download script lays it out
   (:func:`load_glue_dir`),
 * the Hugging Face hub, ``nyu-mll/glue`` (:func:`load_hub`),
-* any CSV/TSV/JSONL file with named columns (:func:`load_table`),
+* any CSV/TSV/JSONL file with named columns (:func:`load_table`, in :mod:`probekit.tables`),
 * the built-in ``demo`` task that probekit generates itself (:func:`load_demo`, in
   :mod:`probekit.demo`).
 
@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._parsing import check_text, label_array, parse_label, read_text
 from .demo import load_demo
 from .errors import ConfigError, DataError, TaskError
+from .tables import load_table
 from .taskspec import TASKS, TaskData, TaskSpec, get_task, normalize_split
 
 logger = logging.getLogger(__name__)
@@ -52,52 +51,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------
-# label parsing
-# --------------------------------------------------------------------------------------
-
-
-#: label values that mean "no label": refused in a labelled file rather than made a class
-_MISSING = frozenset({"nan", ""})
-
-
-def _parse_label(
-    task: TaskSpec, raw: str, where: str, label_names: Sequence[str] | None = None
-) -> float | int:
-    raw = raw.strip()
-    if raw.lower() in _MISSING:
-        raise DataError(f"{where}: missing label {raw!r} (NaN/empty labels are refused)")
-    if task.regression:
-        try:
-            v: float | None = float(raw)
-        except ValueError:
-            raise DataError(
-                f"{where}: label {raw!r} is not a number (task {task.name} is a regression task)"
-            ) from None
-        if not math.isfinite(v):
-            raise DataError(f"{where}: label {raw!r} is not a finite number")
-        return v
-    names = list(label_names if label_names is not None else task.label_names)
-    if raw in names:
-        return names.index(raw)
-    try:
-        v = int(float(raw)) if raw.replace(".", "", 1).lstrip("-").isdigit() else None
-    except ValueError:
-        v = None
-    if v is not None and 0 <= v < len(names) and float(raw) == v:
-        return v
-    raise DataError(
-        f"{where}: label {raw!r} is outside the label set of task {task.name} "
-        f"({', '.join(f'{i}={n}' for i, n in enumerate(names))})"
-    )
-
-
-def _check_text(text: str | None, where: str, column: str) -> str:
-    if text is None or not str(text).strip():
-        raise DataError(f"{where}: empty text in column {column!r}")
-    return str(text)
-
-
-# --------------------------------------------------------------------------------------
 # glue_data/ directory
 # --------------------------------------------------------------------------------------
 
@@ -114,20 +67,6 @@ _GLUE_COLUMNS: dict[str, tuple[str | int | None, tuple[str | int, ...]]] = {
     "wnli": ("label", ("sentence1", "sentence2")),
     "ax": (None, ("sentence1", "sentence2")),
 }
-
-
-def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise DataError(
-            f"{path}: line {line}: bytes {data[e.start : e.end]!r} at offset {e.start} "
-            "are not valid UTF-8"
-        ) from None
 
 
 def _glue_file(task: TaskSpec, split: str, glue_dir: Path) -> Path:
@@ -166,7 +105,7 @@ def load_glue_dir(
     task = get_task(task) if isinstance(task, str) else task
     split = normalize_split(task, split)
     path = _glue_file(task, split, Path(glue_dir))
-    text = _read_text(path)
+    text = read_text(path)
     rows = list(csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE))
     label_col, text_cols = _GLUE_COLUMNS[task.name]
     headerless = task.name == "cola" and not (rows and rows[0] and rows[0][0] == "index")
@@ -207,14 +146,14 @@ def load_glue_dir(
             raise DataError(
                 f"{where}: expected at least {need + 1} tab-separated fields, found {len(row)}"
             )
-        a = _check_text(row[col_idx[0]], where, str(text_cols[0]))
-        b = _check_text(row[col_idx[1]], where, str(text_cols[1])) if len(col_idx) > 1 else None
+        a = check_text(row[col_idx[0]], where, str(text_cols[0]))
+        b = check_text(row[col_idx[1]], where, str(text_cols[1])) if len(col_idx) > 1 else None
         if lab_idx is None:
             lab = float("nan") if task.regression else -1
         elif task.name == "mnli" and row[lab_idx].strip() == "-":
             lab = -1
         else:
-            lab = _parse_label(task, row[lab_idx], f"{where}: column {label_col!r}")
+            lab = parse_label(task, row[lab_idx], f"{where}: column {label_col!r}")
         texts.append(a)
         if b is not None:
             pairs.append(b)
@@ -231,14 +170,10 @@ def load_glue_dir(
         split,
         texts,
         pairs if task.is_pair else None,
-        _label_array(task, labels),
+        label_array(task, labels),
         np.asarray(index, dtype=np.int64),
         f"glue_dir:{path}",
     )
-
-
-def _label_array(task: TaskSpec, labels: list) -> np.ndarray:
-    return np.asarray(labels, dtype=np.float32 if task.regression else np.int64)
 
 
 # --------------------------------------------------------------------------------------
@@ -285,13 +220,13 @@ def load_hub(
         ds = ds.select(range(min(limit, len(ds))))
     cols = [c for c in task.text_fields]
     texts = [
-        _check_text(t, f"{repo}/{task.name}:{hub_split} row {i}", cols[0])
+        check_text(t, f"{repo}/{task.name}:{hub_split} row {i}", cols[0])
         for i, t in enumerate(ds[cols[0]])
     ]
     pairs = None
     if task.is_pair:
         pairs = [
-            _check_text(t, f"{repo}/{task.name}:{hub_split} row {i}", cols[1])
+            check_text(t, f"{repo}/{task.name}:{hub_split} row {i}", cols[1])
             for i, t in enumerate(ds[cols[1]])
         ]
     raw = ds["label"]
@@ -301,132 +236,6 @@ def load_hub(
         labels = np.asarray(raw, dtype=np.int64)  # hub uses -1 for unlabelled test rows
     index = np.asarray(ds["idx"] if "idx" in ds.column_names else range(len(ds)), dtype=np.int64)
     return TaskData(task, split, texts, pairs, labels, index, f"hub:{repo}/{task.name}:{hub_split}")
-
-
-# --------------------------------------------------------------------------------------
-# any CSV / TSV / JSONL file
-# --------------------------------------------------------------------------------------
-
-
-def _custom_task(label_values: list[str], regression: bool) -> TaskSpec:
-    if regression:
-        return TaskSpec("custom", "custom", ("text",), (), True, ("pearson", "spearman"))
-    return TaskSpec(
-        "custom",
-        "custom",
-        ("text",),
-        tuple(label_values),
-        False,
-        ("accuracy",) if len(label_values) > 2 else ("accuracy", "f1"),
-    )
-
-
-def load_table(
-    path: str | Path,
-    text_col: str,
-    label_col: str | None = None,
-    pair_col: str | None = None,
-    *,
-    task: TaskSpec | str | None = None,
-    split: str = "train",
-    regression: bool = False,
-    limit: int | None = None,
-    label_names: Sequence[str] | None = None,
-) -> TaskData:
-    """Load examples from a CSV, TSV or JSONL file with named columns.
-
-    Args:
-        path: ``.csv``, ``.tsv`` (or ``.txt``) with a header row, or ``.jsonl``/``.json`` lines.
-        text_col, pair_col, label_col: column names (pair and label optional).
-        task: interpret labels with this GLUE task's label set; when None, a ``custom``
-            task is made whose labels are the sorted distinct values (or floats with
-            ``regression=True``), unless ``label_names`` fixes them.
-        split: the split name recorded with the data.
-
-    Raises:
-        DataError: missing columns (listing the columns present), empty texts, bad labels,
-            undecodable bytes, each naming the file and line.
-    """
-    path = Path(path)
-    text = _read_text(path)
-    suffix = path.suffix.lower()
-    records: list[tuple[int, dict]] = []
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}: line {lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise DataError(f"{path}: line {lineno}: expected a JSON object per line")
-            records.append((lineno, rec))
-        columns = set().union(*(r.keys() for _, r in records)) if records else set()
-    elif suffix in (".csv", ".tsv", ".txt"):
-        delim = "," if suffix == ".csv" else "\t"
-        reader = csv.DictReader(io.StringIO(text), delimiter=delim)
-        columns = set(reader.fieldnames or [])
-        for lineno, rec in enumerate(reader, start=2):
-            records.append((lineno, rec))
-    else:
-        raise DataError(f"{path}: unsupported file type {suffix!r} (use .csv, .tsv or .jsonl)")
-    if not text.strip():
-        raise DataError(f"{path}: empty file (no header, no examples)")
-    for role, col in (("text", text_col), ("pair", pair_col), ("label", label_col)):
-        if col is not None and col not in columns:
-            raise DataError(f"{path}: no {role} column {col!r}; columns are {sorted(columns)}")
-    if not records:
-        raise DataError(f"{path}: empty file (no examples)")
-    if limit is not None:
-        records = records[:limit]
-    if task is not None:
-        spec = get_task(task) if isinstance(task, str) else task
-    elif label_col is None:
-        spec = _custom_task(list(label_names or []), regression)
-    elif regression:
-        spec = _custom_task([], True)
-    else:
-        names = (
-            list(label_names)
-            if label_names
-            else sorted({str(r.get(label_col, "")).strip() for _, r in records})
-        )
-        spec = _custom_task(names, False)
-    if pair_col is not None and not spec.is_pair:
-        spec = TaskSpec(
-            spec.name,
-            spec.glue_dir,
-            (text_col, pair_col),
-            spec.label_names,
-            spec.regression,
-            spec.metrics,
-            spec.splits,
-        )
-    texts, pairs, labels = [], [], []
-    for lineno, rec in records:
-        where = f"{path}: line {lineno}"
-        texts.append(_check_text(rec.get(text_col), where, text_col))
-        if pair_col is not None:
-            pairs.append(_check_text(rec.get(pair_col), where, pair_col))
-        if label_col is None:
-            labels.append(float("nan") if spec.regression else -1)
-        else:
-            raw = rec.get(label_col)
-            if raw is None or str(raw).strip() == "":
-                raise DataError(f"{where}: empty label in column {label_col!r}")
-            labels.append(_parse_label(spec, str(raw), f"{where}: column {label_col!r}"))
-    fields = (text_col,) + ((pair_col,) if pair_col else ())
-    return TaskData(
-        spec,
-        split,
-        texts,
-        pairs if pair_col else None,
-        _label_array(spec, labels),
-        np.arange(len(texts), dtype=np.int64),
-        f"file:{path}",
-        fields,
-    )
 
 
 # --------------------------------------------------------------------------------------
