@@ -55,15 +55,26 @@ _F64 = torch.float64
 _ROWS = 256  # columns per block when reducing [Du, n] features to float64 moments
 
 
+def solve_batched(H: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """``x [B, p]`` with ``H[b] x[b] = g[b]`` for ``H [B, p, p]``, ``g [B, p]`` (float64).
+
+    On the CPU through NumPy's LAPACK, one matrix after another: torch's batched CPU solve
+    runs a parallel loop over the batch whose body is MKL's own OpenMP-parallel LU, and that
+    nesting was seen to spin forever in a long-lived process. Other devices: torch's solve.
+    """
+    if H.device.type != "cpu":
+        return torch.linalg.solve(H, g[:, :, None])[:, :, 0]
+    return torch.from_numpy(np.linalg.solve(H.numpy(), g.numpy()[:, :, None])[:, :, 0])
+
+
 def spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
     """Solve ``H x = g`` for a batch of small symmetric positive-definite ``H [B, p, p]``,
     ``g [B, p]`` (float64 NumPy), returning ``x [B, p]``. For p <= 8 an unrolled, vectorised
-    Cholesky (LAPACK's batched loop costs microseconds per tiny matrix); otherwise torch's
-    solve (torch's LAPACK shares torch's thread pool; NumPy's BLAS threads would fight it)."""
+    Cholesky (LAPACK's batched loop costs microseconds per tiny matrix); otherwise NumPy's
+    batched solve (see :func:`solve_batched` for why not torch's)."""
     p = H.shape[1]
     if p > 8:
-        x = torch.linalg.solve(torch.from_numpy(H), torch.from_numpy(g)[:, :, None])
-        return x[:, :, 0].numpy()
+        return np.linalg.solve(H, g[:, :, None])[:, :, 0]
     L: list[list[Any]] = [[None] * p for _ in range(p)]
     for j in range(p):
         sjj = H[:, j, j].copy()
@@ -479,7 +490,7 @@ class _MultinomialNewton:
         H = H.reshape(Bg, P, P)[:, self.free][:, :, self.free] + pen + self.jitter
         gf = g.reshape(Bg, P)[:, self.free]
         st = torch.zeros((Bg, P), dtype=_F64, device=self.dev)
-        st[:, self.free] = -torch.linalg.solve(H, gf[:, :, None])[:, :, 0]
+        st[:, self.free] = -solve_batched(H, gf)
         return st.reshape(Bg, K, p).cpu().numpy()
 
     def retain(self, keep: np.ndarray) -> None:

@@ -10,7 +10,7 @@ from probekit.probes.newton import NewtonState, damped_newton
 from probekit.probes.solvers import gram, lda_stats, spd_solve
 
 
-@pytest.mark.parametrize("p", [1, 3, 8, 12])
+@pytest.mark.parametrize("p", [1, 3, 8, 12, 40])
 def test_spd_solve_matches_numpy(p):
     rng = np.random.default_rng(p)
     A = rng.normal(size=(20, p, p))
