@@ -8,10 +8,11 @@ watch which backend ran.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from joblib import Parallel
 
-__all__ = ["parallel", "progress"]
+__all__ = ["parallel", "progress", "run_units"]
 
 
 def parallel(n_jobs: int | None) -> Parallel:
@@ -26,3 +27,10 @@ def progress(it: Iterable, total: int, show: bool, desc: str) -> Iterable:
     from tqdm.auto import tqdm
 
     return tqdm(it, total=total, desc=desc)
+
+
+def run_units(
+    jobs: Iterable, total: int, *, n_jobs: int | None, show: bool, desc: str
+) -> list[Any]:
+    """Run joblib ``delayed`` ``jobs`` on :func:`parallel` with a progress bar; results in order."""
+    return list(progress(parallel(n_jobs)(jobs), total, show, desc))

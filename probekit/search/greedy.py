@@ -245,8 +245,8 @@ def greedy(
     data = run.data(li, pool)
     opt = _Options(k, within, cand, screen, resample, cfg.progress and repeats == 1)
     jobs = (delayed(_repeat)(data, r, opt, run.ckpt) for r in range(repeats))
-    par = fanout.parallel(cfg.n_jobs if repeats > 1 else 1)
-    reps = list(fanout.progress(par(jobs), repeats, cfg.progress and repeats > 1, "repeats"))
+    n_jobs, show = (cfg.n_jobs, cfg.progress) if repeats > 1 else (1, False)
+    reps = fanout.run_units(jobs, repeats, n_jobs=n_jobs, show=show, desc="repeats")
     main = reps[0]
     pb = run.main_problem(data)
     selected = main["selected"]

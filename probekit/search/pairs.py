@@ -106,9 +106,7 @@ def score_pairs(
         for s in starts
     ]
     jobs = (delayed(_score_chunk)(u, ckpt) for u in units)
-    parts = list(
-        fanout.progress(fanout.parallel(n_jobs)(jobs), len(starts), progress, "pair chunks")
-    )
+    parts = fanout.run_units(jobs, len(starts), n_jobs=n_jobs, show=progress, desc="pair chunks")
     arr = np.concatenate(parts, axis=1)
     return PairScores(P, arr[0], arr[1])
 

@@ -147,9 +147,7 @@ def singles(
     cfg, p = run.config, run.primary
     lays = layer_list(train, layers)
     jobs = (delayed(_layer)(run.data(l, pool), l, probe, run.ckpt) for l in lays)
-    res = list(
-        fanout.progress(fanout.parallel(cfg.n_jobs)(jobs), len(lays), cfg.progress, "layers")
-    )
+    res = fanout.run_units(jobs, len(lays), n_jobs=cfg.n_jobs, show=cfg.progress, desc="layers")
     rows = _rows(res, probe, p, cfg.metrics)
     order = _rank(rows, res, probe, cfg.criterion)
     pref = "probe" if probe else "stump"

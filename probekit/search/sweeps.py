@@ -105,9 +105,7 @@ def layers(
     run = Driver("layers", train, eval, opts, config)
     cfg = run.config
     jobs = (delayed(_layer_unit)(run.data(l, pool), l, k, pair_candidates, run.ckpt) for l in lays)
-    per = list(
-        fanout.progress(fanout.parallel(cfg.n_jobs)(jobs), len(lays), cfg.progress, "layers")
-    )
+    per = fanout.run_units(jobs, len(lays), n_jobs=cfg.n_jobs, show=cfg.progress, desc="layers")
     best = _best_greedy(per, run.primary)
     rows = []
     for r in per:
@@ -183,9 +181,7 @@ def tokens(
     run = Driver("tokens", train, eval, dict(layer=li, pools=pools, k=k), config)
     cfg = run.config
     jobs = (delayed(_pool_unit)(run.data(li, p), p, k, run.ckpt) for p in pools)
-    per = list(
-        fanout.progress(fanout.parallel(cfg.n_jobs)(jobs), len(pools), cfg.progress, "pools")
-    )
+    per = fanout.run_units(jobs, len(pools), n_jobs=cfg.n_jobs, show=cfg.progress, desc="pools")
     best = _best_greedy(per, run.primary)
     rows = []
     for r in per:
