@@ -16,7 +16,7 @@ from typing import Any
 from probekit import DEFAULT_MODEL
 from probekit.errors import ConfigError
 
-SubParsers = Any  # argparse's _SubParsersAction is private
+SubParsers = Any  # what add_<verb>(sub) gets: like argparse's (private) _SubParsersAction
 POOL_CHOICES = ["cls", "mean", "max_norm"]  # the pools a cache stores
 
 

@@ -20,9 +20,7 @@ from ._common import (
 
 
 def add_extract(sub: SubParsers) -> None:
-    p = sub.add_parser(
-        "extract", help="run an encoder over a dataset and cache every layer's vectors (HDF5)"
-    )
+    p = sub.add_parser("extract")
     add_model(p)
     add_data(p)
     p.add_argument("--out", required=True, help="output cache file (.h5)")
@@ -106,7 +104,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def add_info(sub: SubParsers) -> None:
-    p = sub.add_parser("info", help="schema, shapes, sizes and provenance of a cache file")
+    p = sub.add_parser("info")
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(func=cmd_info)
@@ -167,7 +165,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def add_merge(sub: SubParsers) -> None:
-    p = sub.add_parser("merge", help="build one cache from the shards of a sharded extraction")
+    p = sub.add_parser("merge")
     p.add_argument("shards", nargs="+", help="shard caches (all of 0..n-1)")
     p.add_argument("--out", required=True, help="the merged cache (.h5)")
     add_overwrite(p, "--out")

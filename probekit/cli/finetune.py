@@ -164,9 +164,7 @@ def fmt_scores(m: dict[str, float]) -> str:
 
 
 def add_finetune(sub: SubParsers) -> None:
-    p = sub.add_parser(
-        "finetune", help="fine-tune an encoder through a head that sees only selected dimensions"
-    )
+    p = sub.add_parser("finetune")
     p.add_argument(
         "--task",
         help="GLUE task name, or demo (default; built in, offline); with --train-data: "

@@ -13,9 +13,7 @@ from .finetune import add_training_options, fmt_scores, training_config
 
 
 def add_cross(sub: SubParsers) -> None:
-    p = sub.add_parser(
-        "cross", help="fine-tune on task A, then B with a new head: how much of A is forgotten"
-    )
+    p = sub.add_parser("cross")
     p.add_argument("--tasks", required=True, type=name_list, help="A,B (e.g. rte,mrpc)")
     p.add_argument("--dims", default="all", help="A's head dimensions ('all' or e.g. 3,17)")
     p.add_argument(
@@ -72,9 +70,7 @@ def task_dims(s: str | None) -> dict[str, str]:
 
 
 def add_multihead(sub: SubParsers) -> None:
-    p = sub.add_parser(
-        "multihead", help="one encoder, one head per task on disjoint dimensions, trained together"
-    )
+    p = sub.add_parser("multihead")
     p.add_argument(
         "--tasks", required=True, type=name_list, help="comma-separated tasks, e.g. sst2,cola"
     )

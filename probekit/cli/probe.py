@@ -17,11 +17,7 @@ from ._common import (
 
 
 def add_probe(sub: SubParsers) -> None:
-    p = sub.add_parser(
-        "probe",
-        help="one linear probe on chosen dimensions of one layer, with majority, "
-        "random-dimension (and control-task) baselines",
-    )
+    p = sub.add_parser("probe")
     p.add_argument("--train", required=True, help="training cache (.h5)")
     p.add_argument(
         "--eval", required=True, help="evaluation cache (.h5, e.g. dev); the reported scores"

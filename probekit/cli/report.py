@@ -8,9 +8,7 @@ from ._common import SubParsers
 
 
 def add_report(sub: SubParsers) -> None:
-    p = sub.add_parser(
-        "report", help="Markdown/CSV tables and PNG plots from the results of `probekit search`"
-    )
+    p = sub.add_parser("report")
     p.add_argument(
         "dir", help="directory holding search results (VERB.json files; searched recursively)"
     )

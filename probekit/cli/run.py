@@ -18,11 +18,7 @@ from ._common import (
 
 
 def add_run(sub: SubParsers) -> None:
-    p = sub.add_parser(
-        "run",
-        help="the main job: extract train/dev once, then find the few dimensions "
-        "that carry the task",
-    )
+    p = sub.add_parser("run")
     add_model(p)
     p.add_argument(
         "--task",

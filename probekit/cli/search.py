@@ -49,11 +49,7 @@ _PASSED = tuple(
 
 
 def add_search(sub: SubParsers) -> None:
-    p = sub.add_parser(
-        "search",
-        help="which few dimensions carry a task: singles, pairs, greedy, eliminate, "
-        "layers, tokens (selection on a validation split of --train, scores on --eval)",
-    )
+    p = sub.add_parser("search")
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     for verb, h in _HELPS.items():
         q = verbs.add_parser(verb, help=h, description=h)

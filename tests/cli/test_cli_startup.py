@@ -1,0 +1,92 @@
+"""Start-up of the command line: ``probekit --help`` and ``probekit info`` import no heavy
+library (checked in a fresh process), and declaring only the chosen verb changes no help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from probekit.cli import _VERBS, build_parser, main
+
+HEAVY = ("torch", "transformers", "sklearn", "matplotlib", "datasets", "joblib", "tqdm")
+
+# runs `probekit ARGV` in this fresh interpreter, then prints the heavy modules it imported
+_PROBE = f"""
+import json, sys
+from probekit.cli import main
+try:
+    rc = main(sys.argv[1:])
+except SystemExit as e:
+    rc = e.code
+sys.stdout.flush()
+print(json.dumps([rc, [m for m in {HEAVY!r} if m in sys.modules]]))
+"""
+
+
+def _fresh(*argv: str) -> tuple[int, list[str]]:
+    """Exit status of ``probekit ARGV`` in a fresh process and the heavy modules it imported."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    rc, heavy = json.loads(proc.stdout.splitlines()[-1])
+    return rc, heavy
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["-v", "--help"], ["info", "--help"], ["probe", "--help"], ["search", "--help"]],
+)
+def test_help_imports_no_heavy_library(argv):
+    assert _fresh(*argv) == (0, [])
+
+
+def test_info_imports_no_heavy_library(tiny_caches):
+    assert _fresh("info", str(tiny_caches["dev"])) == (0, [])
+    assert _fresh("info", str(tiny_caches["dev"]), "--json") == (0, [])
+
+
+def test_info_of_a_missing_file_imports_no_heavy_library(tmp_path):
+    assert _fresh("info", str(tmp_path / "nope.h5")) == (2, [])
+
+
+def _help(parse, argv: list[str], capsys) -> str:
+    capsys.readouterr()
+    with pytest.raises(SystemExit, match="0"):
+        parse(argv)
+    return capsys.readouterr().out
+
+
+def test_top_level_help_is_the_full_parsers(capsys):
+    """The verbs' names and help lines come from the table, with or without their modules."""
+    lazy = _help(main, ["--help"], capsys)
+    assert lazy == _help(build_parser().parse_args, ["--help"], capsys)
+    for verb in _VERBS:
+        assert f"\n    {verb} " in lazy, verb
+
+
+@pytest.mark.parametrize("verb", [v for v in _VERBS if v != "search"] + ["search pairs"])
+def test_every_verbs_help_is_the_full_parsers(verb, capsys):
+    """``probekit VERB --help`` declares only VERB, yet lists the same options as the parser
+    with every verb, with its help line as the description."""
+    argv = [*verb.split(), "--help"]
+    lazy = _help(main, argv, capsys)
+    assert lazy == _help(build_parser().parse_args, argv, capsys)
+    assert lazy.startswith(f"usage: probekit {verb} ")
+    assert "-h, --help" in lazy
+    if verb != "search pairs":
+        assert " ".join(_VERBS[verb][1].split()[:4]) in " ".join(lazy.split())
+
+
+def test_verb_after_the_verbose_flag_is_found(capsys):
+    text = _help(main, ["-vv", "probe", "--help"], capsys)
+    assert "--train" in text and "--n-random" in text
+
+
+def test_unknown_verb_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit, match="2"):
+        main(["bogus"])
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err
