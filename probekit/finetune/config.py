@@ -190,7 +190,8 @@ class TaskRun:
         train: training examples (unlabelled rows are dropped).
         eval: examples scored after each epoch (None: no evaluation).
         head: the head's configuration (bound).
-        head_state: initial head weights (None: fresh initialisation).
+        head_state: initial head weights (None: fresh initialisation, and a regression
+            head's targets standardised on ``train``, :meth:`SelectedDimHead.standardize_targets`).
         train_head: False keeps the head fixed (used for evaluation-only heads).
     """
 

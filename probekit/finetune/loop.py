@@ -233,6 +233,11 @@ class Trainer:
             h = SelectedDimHead(t.head)
             if t.head_state is not None:
                 h.load_state_dict(t.head_state)
+            elif t.head.regression and t.name in self.train_sets:
+                mean, std = h.standardize_targets(self.train_sets[t.name].labels)
+                logger.info(
+                    "head %r: targets standardised (mean %.4g, std %.4g)", t.name, mean, std
+                )
             h.requires_grad_(t.train_head)
             self.heads[t.name] = h
         self.net = EncoderWithHeads(self.loaded.model, self.heads, self.loaded.n_layers)

@@ -56,9 +56,11 @@ class EncoderWithHeads(nn.Module):
 
 
 def head_loss(head: SelectedDimHead, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """MSE of the one output for regression heads, cross-entropy otherwise (in float32)."""
+    """Cross-entropy, or for regression heads the mean squared error of the one output in
+    standardised units (over ``head.target_std**2``: 1 is the training mean's loss); float32."""
     if head.config.regression:
-        return nn.functional.mse_loss(logits.float().squeeze(-1), labels.float())
+        std = head.target_std.float()
+        return nn.functional.mse_loss(logits.float().squeeze(-1) / std, labels.float() / std)
     return nn.functional.cross_entropy(logits.float(), labels.long())
 
 

@@ -4,7 +4,8 @@ Keys: ``kind``, ``complete``, ``run_id``, ``config`` (:meth:`FinetuneConfig.to_d
 ``mode``, ``heads``, ``versions``, ``device``, ``mixed_precision``, ``torch_threads``,
 ``model``, ``data``, ``freeze``, ``params``, ``steps``, ``epochs``, ``metrics``,
 ``elapsed_s``, ``train_examples_per_second``, ``paths`` (and ``final_weights_hash`` once
-complete). Deprecated, written for one release: ``wall_seconds`` (= ``elapsed_s``).
+complete; ``targets``, ``{task: {"mean", "std"}}``, when a head is a regression head's).
+Deprecated, written for one release: ``wall_seconds`` (= ``elapsed_s``).
 """
 
 from __future__ import annotations
@@ -109,6 +110,13 @@ def run_record(trainer: Trainer, *, complete: bool, elapsed_s: float) -> dict[st
             "heads": HEADS_FILE if complete else None,
         },
     }
+    targets = {
+        n: {"mean": float(h.target_mean[0]), "std": float(h.target_std[0])}
+        for n, h in trainer.heads.items()
+        if h.config.regression
+    }
+    if targets:
+        rec["targets"] = targets
     if trainer.extra_record:
         rec.update(trainer.extra_record)
     return rec

@@ -8,7 +8,7 @@ checkpoints of probekit 0.1, which had them, are still read).
 
 :func:`run_fingerprint` lists what makes two runs the same run; :func:`run_id` is its hash.
 Run ids are hashed from probekit 0.1's record names, so runs started before the renames
-keep their ids and resume.
+keep their ids and resume (regression runs excepted: their targets are now standardised).
 """
 
 from __future__ import annotations
@@ -102,10 +102,19 @@ def run_fingerprint(
         "model": model,
         "mode": mode,
         "precision": precision,
-        "heads": {n: h.legacy_dict() for n, h in heads.items()},
+        "heads": {n: _head_identity(h) for n, h in heads.items()},
         "train": dict(train),
     }
     return json.loads(json.dumps(fp))
+
+
+def _head_identity(head: HeadConfig) -> dict[str, Any]:
+    """A head's part of the fingerprint: its probekit 0.1 record, and for regression heads
+    the target scaling (runs of probekit 0.1 trained on raw targets; their ids differ)."""
+    d = head.legacy_dict()
+    if head.regression:
+        d["targets"] = "standardized on train"
+    return d
 
 
 def run_id(fingerprint: Mapping[str, Any]) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from probekit.errors import ConfigError
 from probekit.finetune import HeadConfig, SelectedDimHead, load_heads, parse_dims, pool_tokens
 from probekit.finetune.heads import save_heads
+from probekit.finetune.network import head_loss
 from probekit.tasks import get_task
 
 
@@ -126,3 +128,53 @@ def test_heads_file_round_trip(tmp_path):
     assert torch.equal(back["a"](x), heads["a"].eval()(x))
     with pytest.raises(ConfigError, match="no heads file"):
         load_heads(tmp_path / "missing.pt")
+
+
+def _regression_head(**kw) -> SelectedDimHead:
+    torch.manual_seed(0)
+    return SelectedDimHead(HeadConfig(input_size=32, num_labels=1, regression=True, **kw))
+
+
+def test_regression_head_predicts_in_the_targets_units():
+    head = _regression_head(dims=(1, 4))
+    x = torch.randn(5, 32)
+    raw = head(x)
+    mean, std = head.standardize_targets(np.array([1.0, 2.0, 3.0, 4.0]))
+    assert (mean, std) == pytest.approx((2.5, np.sqrt(1.25)))
+    torch.testing.assert_close(head(x), raw * std + mean)
+    # constant targets: std 1, the head starts at their value
+    assert head.standardize_targets(np.full(3, 2.2)) == pytest.approx((2.2, 1.0))
+    with pytest.raises(ConfigError, match="no training labels"):
+        head.standardize_targets(np.array([]))
+    classifier = SelectedDimHead(HeadConfig(input_size=32, num_labels=2))
+    with pytest.raises(ConfigError, match="is not a regression head"):
+        classifier.standardize_targets(np.ones(2))
+    assert "target_mean" not in classifier.state_dict()
+
+
+def test_regression_loss_is_in_standardised_units():
+    head = _regression_head()
+    y = torch.tensor([1.0, 2.0, 3.0, 4.0]) * 10 + 100
+    head.standardize_targets(y.numpy())
+    at_mean = torch.full((4, 1), float(y.mean()))
+    assert float(head_loss(head, at_mean, y)) == pytest.approx(1.0)  # the mean's loss is 1
+    assert float(head_loss(head, y[:, None], y)) == 0.0
+
+
+def test_regression_heads_file_round_trip_and_old_files(tmp_path):
+    head = _regression_head(dims=(1, 4))
+    head.standardize_targets(np.array([0.5, 4.5]))
+    save_heads({"stsb": head}, tmp_path / "heads.pt")
+    back = load_heads(tmp_path / "heads.pt")["stsb"]
+    assert (float(back.target_mean), float(back.target_std)) == (2.5, 2.0)
+    x = torch.randn(3, 32)
+    torch.testing.assert_close(back(x), head.eval()(x))
+    # a probekit 0.1 file: no target buffers, trained on raw targets -> mean 0, std 1
+    blob = torch.load(tmp_path / "heads.pt", weights_only=True)
+    state = blob["heads"]["stsb"]["state_dict"]
+    for k in ("target_mean", "target_std"):
+        del state[k]
+    torch.save(blob, tmp_path / "old.pt")
+    old = load_heads(tmp_path / "old.pt")["stsb"]
+    assert (float(old.target_mean), float(old.target_std)) == (0.0, 1.0)
+    torch.testing.assert_close(old(x), head.out(x * head.mask))

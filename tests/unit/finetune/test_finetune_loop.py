@@ -281,3 +281,28 @@ def test_regression_lowers_its_loss_and_beats_a_constant(ft_cfg, tmp_path):
     constant = float(np.var(data.labels))  # the best constant's squared error
     assert mse < 0.7 * constant, (mse, constant)
     assert r.metrics["pearson"] > 0.5
+
+
+def test_two_dim_regression_head_far_from_zero_beats_a_constant(ft_cfg, tmp_path):
+    """Targets of mean 2.2 (like STS-B's): the 2-dim head learns on standardised targets,
+    predicts in the targets' units and beats the best constant."""
+    data = _learnable_regression(96)
+    data.labels[:] = data.labels * 0.4 + 1.4  # 0 -> 1.4, 4 -> 3.0
+    r = finetune(
+        ft_cfg(task="stsb", dims="3,17", epochs=10, lr=3e-3, head_lr=3e-2, limit=None),
+        device="cpu",
+        out_dir=tmp_path / "reg2",
+        train_data=data,
+        eval_data=data,
+        progress=False,
+    )
+    assert r.record["targets"]["stsb"] == pytest.approx(
+        {"mean": float(data.labels.mean()), "std": float(data.labels.std())}, rel=1e-5
+    )
+    assert r.record["fingerprint"]["heads"]["stsb"]["targets"] == "standardized on train"
+    pred = _predict_scores(r.out_dir, data)
+    assert abs(pred.mean() - data.labels.mean()) < 0.3  # in the targets' units
+    mse = float(np.mean((pred - data.labels) ** 2))
+    assert mse < 0.7 * float(np.var(data.labels)), (mse, np.var(data.labels))
+    assert r.metrics["pearson"] > 0.5
+    assert r.record["epochs"][-1]["train_loss"] < 0.7  # standardised: 1 is the constant's
