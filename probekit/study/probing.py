@@ -2,10 +2,11 @@
 
 For every task, the pre-trained encoder's vectors of the study's examples are extracted once
 into ``OUT/probes/TASK/cache/`` (every layer, every pool), then the final layer's [CLS]
-vectors are searched: the best single dimension (a 1-d probe per dimension), the best pair (all pairs: exact) and
-the best triple (exact over a top-50 prefilter), with the full-width probe, a random-pair band
-and the majority baseline. ``OUT/probes/TASK/probe.json`` holds the result; the
-dimension-wise, layer-wise, freezing and cross-task experiments fine-tune these dimensions.
+vectors are searched: the best single dimension (a 1-d probe per dimension), the best pair
+(all pairs: exact) and the best triple (exact over a top-50 prefilter), with the full-width
+probe, a random-pair band and the majority baseline. ``OUT/probes/TASK/probe.json`` holds
+the result; the dimension-wise, layer-wise, freezing and cross-task experiments fine-tune
+these dimensions.
 
 :func:`probe_score` scores any dimension set on a pair of caches: the "beyond the paper"
 experiment uses it on the pre-trained caches and on a fine-tuned encoder's re-extraction.
