@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,9 @@ import numpy as np
 import torch
 
 from .cache import POOLS, CacheWriter, partial_path
+from .cache.writer import WindowWrites
 from .errors import CacheError, ConfigError, DataError
+from .hardware import check_cpu_dtype
 from .models import LoadedModel
 from .pooling import content_mask, pool
 from .provenance import versions
@@ -124,36 +127,59 @@ def pool_batch(
     return out, pos
 
 
+def _buffers(
+    n: int, n_tok: int | None, lm: LoadedModel, dt: torch.dtype, device: torch.device, pinned=False
+) -> dict[str, torch.Tensor]:
+    """Uninitialised buffers of one window on ``device`` (``pinned``: page-locked host
+    memory, the target of non-blocking copies from CUDA): each pool ``[n, L, H]``, ``pos
+    [n, L]`` int16 and, unless ``n_tok`` is None, ``hidden [n_tok, L, H]``."""
+    L, H, kw = lm.n_layers, lm.hidden_size, {"device": device, "pin_memory": pinned}
+    out = {p: torch.empty((n, L, H), dtype=dt, **kw) for p in POOLS}
+    out["pos"] = torch.empty((n, L), dtype=torch.int16, **kw)
+    if n_tok is not None:
+        out["hidden"] = torch.empty((n_tok, L, H), dtype=dt, **kw)
+    return out
+
+
 @torch.inference_mode()
-def process_batch(
+def _fill_batch(
     lm: LoadedModel,
     enc: Encoded,
     rows: np.ndarray,
-    storage_dtype: str,
-    token_out: torch.Tensor | None = None,
-    token_at: np.ndarray | None = None,
+    sdt: torch.dtype,
+    out: dict[str, torch.Tensor],
+    local: np.ndarray,
+    token_at: np.ndarray,
+) -> None:
+    """Forward pass and pooling of examples ``rows`` into ``out`` (on the model's device):
+    example ``rows[j]`` goes to row ``local[j]`` of the pooled views and its token vectors to
+    rows ``token_at[j]:`` of ``out["hidden"]``, cast and copied straight from the forward pass
+    (buffers of :func:`_buffers`)."""
+    hidden, _, content = forward_batch(lm, enc, rows)
+    pools, pos = pool_batch(hidden, content)
+    idx = torch.from_numpy(local).to(out["pos"].device)
+    for p in POOLS:
+        out[p][idx] = pools[p].to(sdt)
+    out["pos"][idx] = pos.to(torch.int16)
+    if "hidden" in out:
+        # padding is on the right, so example j's tokens are hidden[j, :lengths[j]]
+        src = hidden.to(sdt)  # one multi-threaded cast
+        for j, (n_j, at) in enumerate(zip(enc.lengths[rows].tolist(), token_at.tolist())):
+            out["hidden"][at : at + n_j].copy_(src[j, :n_j])
+
+
+def process_batch(
+    lm: LoadedModel, enc: Encoded, rows: np.ndarray, storage_dtype: str
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Forward pass and pooling of examples ``rows``, as NumPy arrays in the storage dtype.
-
-    Args:
-        token_out: optional CPU tensor ``[n_rows, n_layers, H]`` (storage dtype) that receives
-            each example's token vectors at row ``token_at[j]`` (example ``rows[j]``), cast
-            and copied straight from the forward pass (no intermediate array).
 
     Returns:
         ``(pooled {pool: [b, n_layers, H]}, max_norm_pos [b, n_layers] int16)``.
     """
-    sdt = _TORCH_DTYPES[storage_dtype]
-    hidden, _, content = forward_batch(lm, enc, rows)
-    pools, pos = pool_batch(hidden, content)
-    pooled = {p: pools[p].to(sdt).cpu().numpy() for p in POOLS}
-    if token_out is not None and token_at is not None:
-        lengths = enc.lengths[rows]
-        # padding is on the right, so example j's tokens are hidden[j, :lengths[j]]
-        src = hidden.to(sdt).cpu()  # one multi-threaded cast (and one transfer from an accelerator)
-        for j, (n_j, at) in enumerate(zip(lengths.tolist(), token_at.tolist())):
-            token_out[at : at + n_j].copy_(src[j, :n_j])
-    return pooled, pos.to(torch.int16).cpu().numpy()
+    b, sdt = len(rows), _TORCH_DTYPES[storage_dtype]
+    buf = _buffers(b, None, lm, sdt, lm.device)
+    _fill_batch(lm, enc, rows, sdt, buf, np.arange(b), np.zeros(b, dtype=np.int64))
+    return {p: buf[p].cpu().numpy() for p in POOLS}, buf["pos"].cpu().numpy()
 
 
 def _windows(lengths: np.ndarray, window_tokens: int, store_tokens: bool) -> list[tuple[int, int]]:
@@ -309,35 +335,50 @@ def _open_writer(
 def _write_windows(
     lm: LoadedModel,
     enc: Encoded,
-    writer: CacheWriter,
+    writes: WindowWrites,
     windows: list[tuple[int, int]],
     offsets: np.ndarray,
     *,
     storage_dtype: str,
     store_tokens: bool,
     batch_size: int,
+    n_buffers: int,
     bar: Any,
 ) -> None:
-    """Run and write each window (length-sorted batches; one reused token buffer)."""
-    L, H, dt = lm.n_layers, lm.hidden_size, np.dtype(storage_dtype)
-    sizes = [int(offsets[b] - offsets[a]) for a, b in windows]
-    big = np.empty((max(sizes, default=0), L, H), dtype=dt) if store_tokens else None
-    for a, b in windows:
-        pooled = {p: np.empty((b - a, L, H), dtype=dt) for p in POOLS}
-        pos_buf = np.empty((b - a, L), dtype=np.int16)
-        base = offsets[a]
-        hid_buf = big[: int(offsets[b] - base)] if big is not None else None
-        tok_out = torch.from_numpy(hid_buf) if hid_buf is not None else None
+    """Run each window (length-sorted batches) and hand it to ``writes``.
+
+    ``n_buffers`` host buffer sets are used in turn (two let the forward pass fill one while
+    the writer thread writes the other). Off the CPU a window is assembled on the device and
+    copied to the host buffers; on CUDA those are pinned and the copy does not block: the
+    writer thread waits for its event before reading them.
+    """
+    sdt, cpu, on_cuda = _TORCH_DTYPES[storage_dtype], torch.device("cpu"), lm.device.type == "cuda"
+    n_max = max((b - a for a, b in windows), default=0)
+    t_max = max((int(offsets[b] - offsets[a]) for a, b in windows), default=0)
+    n_tok = t_max if store_tokens else None
+    hosts = [_buffers(n_max, n_tok, lm, sdt, cpu, on_cuda) for _ in range(n_buffers)]
+    stage = _buffers(n_max, n_tok, lm, sdt, lm.device) if lm.device != cpu else None
+    in_use: list[Future | None] = [None] * n_buffers
+    for k, (a, b) in enumerate(windows):
+        i, base, t = k % n_buffers, offsets[a], int(offsets[b] - offsets[a])
+        if (used := in_use[i]) is not None:
+            used.result()  # the buffer is free again (and the writer's errors surface here)
         order = a + np.argsort(enc.lengths[a:b], kind="stable")
         for rows in _batches(order, batch_size):
-            pools, pos = process_batch(lm, enc, rows, storage_dtype, tok_out, offsets[rows] - base)
-            local = rows - a
-            for p in POOLS:
-                pooled[p][local] = pools[p]
-            pos_buf[local] = pos
+            _fill_batch(lm, enc, rows, sdt, stage or hosts[i], rows - a, offsets[rows] - base)
             bar.update(int(enc.lengths[rows].sum()))
-        writer.write_window(a, b, pooled, pos_buf, hid_buf)
-        logger.info("flushed %d/%d examples to %s", b, len(enc), partial_path(writer.path))
+        sync = None
+        if stage is not None:
+            for key, v in hosts[i].items():
+                m = t if key == "hidden" else b - a
+                v[:m].copy_(stage[key][:m], non_blocking=on_cuda)
+            if on_cuda:
+                event = torch.cuda.Event()
+                event.record()
+                sync = event.synchronize
+        views = {key: v[: t if key == "hidden" else b - a].numpy() for key, v in hosts[i].items()}
+        pooled = {p: views[p] for p in POOLS}
+        in_use[i] = writes.submit(a, b, pooled, views["pos"], views.get("hidden"), ready=sync)
 
 
 def _pending(
@@ -375,6 +416,7 @@ def extract(
     shard: str | tuple[int, int] | None = None,
     window_tokens: int | None = None,
     progress: bool | None = None,
+    background_write: bool = True,
 ) -> ExtractionReport:
     """Extract every hidden state of ``lm`` over ``data`` into the cache ``out``.
 
@@ -390,6 +432,9 @@ def extract(
         shard: ``"i/n"``: extract only the i-th of n contiguous parts of ``data``.
         window_tokens: tokens per write window (default: about 256 MiB of buffered vectors).
         progress: show a tokens/s progress bar (None: only on a terminal).
+        background_write: write each window on a background thread while the next one is
+            computed (two window buffers); False writes in the caller (one buffer). The
+            file is the same either way.
 
     Raises:
         ConfigError, DataError, CacheError, CacheMismatchError: bad settings, empty data,
@@ -414,6 +459,7 @@ def extract(
             f"max_length {max_length} exceeds the {max_pos} positions of model {lm.name}; "
             f"use --max-length {max_pos} or less"
         )
+    check_cpu_dtype(lm.dtype, lm.device)
     L, H = lm.n_layers, lm.hidden_size
     itemsize = 2 if storage_dtype == "float16" else 4
     if window_tokens is None:
@@ -456,17 +502,19 @@ def extract(
         desc=f"extract {data.task.name}/{data.split}",
     )
     try:
-        _write_windows(
-            lm,
-            enc,
-            writer,
-            windows,
-            offsets,
-            storage_dtype=storage_dtype,
-            store_tokens=store_tokens,
-            batch_size=batch_size,
-            bar=bar,
-        )
+        with WindowWrites(writer, background=background_write) as writes:
+            _write_windows(
+                lm,
+                enc,
+                writes,
+                windows,
+                offsets,
+                storage_dtype=storage_dtype,
+                store_tokens=store_tokens,
+                batch_size=batch_size,
+                n_buffers=2 if background_write and len(windows) > 1 else 1,
+                bar=bar,
+            )
         bar.close()
         path = writer.finalize()
     finally:

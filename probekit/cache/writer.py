@@ -1,12 +1,18 @@
 """Writing one cache file: allocate everything up front, fill it window by window, rename
-``NAME.partial`` to ``NAME`` at the end; reopen a partial file to resume."""
+``NAME.partial`` to ``NAME`` at the end; reopen a partial file to resume. :class:`WindowWrites`
+writes the windows on a background thread, in order, so that computing the next window and
+writing this one overlap."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shutil
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +37,9 @@ from .schema import (
     partial_path,
 )
 
-__all__ = ["CacheWriter"]
+__all__ = ["CacheWriter", "WindowWrites"]
+
+logger = logging.getLogger(__name__)
 
 
 def _check_space(part: Path, need: int) -> None:
@@ -247,3 +255,85 @@ class CacheWriter:
     def close(self) -> None:
         if self.f.id.valid:
             self.f.close()
+
+
+class WindowWrites:
+    """Writes windows of a :class:`CacheWriter` in submission order, on one background thread
+    (``background=True``) or at once in the caller.
+
+    :meth:`submit` returns a future per window; a window's buffers may be reused once its
+    future is done, and ``future.result()`` re-raises what failed in the writer thread. After
+    a failed window the later ones are skipped, so the file's ``n_done`` stays at the last
+    window written whole and the partial file resumes from there. Use it as a context
+    manager: leaving the block normally waits for every write; leaving it on an exception
+    (Ctrl-C included) cancels the writes not yet started, waits for the one under way and
+    stops the thread.
+    """
+
+    def __init__(self, writer: CacheWriter, *, background: bool = True) -> None:
+        self.writer = writer
+        self._pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="probekit-writer")
+            if background
+            else None
+        )
+        self._futures: list[Future] = []
+        self._failed = threading.Event()
+
+    def submit(
+        self,
+        start: int,
+        stop: int,
+        pooled: dict[str, np.ndarray],
+        max_norm_pos: np.ndarray,
+        hidden: np.ndarray | None,
+        *,
+        ready: Callable[[], Any] | None = None,
+    ) -> Future:
+        """Queue :meth:`CacheWriter.write_window` of examples ``start:stop``.
+
+        Args:
+            pooled, max_norm_pos, hidden: as :meth:`CacheWriter.write_window`; they must not
+                change until the returned future is done.
+            ready: called in the writer thread before the arrays are read (e.g. a CUDA
+                event's ``synchronize`` after non-blocking copies into them).
+        """
+
+        def job() -> None:
+            if self._failed.is_set():
+                return  # an earlier window failed: its future carries the error
+            try:
+                if ready is not None:
+                    ready()
+                self.writer.write_window(start, stop, pooled, max_norm_pos, hidden)
+            except BaseException:
+                self._failed.set()
+                raise
+            n = int(self.writer.f.attrs["n_examples"])
+            logger.info("flushed %d/%d examples to %s", stop, n, partial_path(self.writer.path))
+
+        if self._pool is None:
+            fut: Future = Future()
+            job()
+            fut.set_result(None)
+        else:
+            fut = self._pool.submit(job)
+        self._futures.append(fut)
+        return fut
+
+    def wait(self) -> None:
+        """Wait for every submitted window; re-raise the first failure."""
+        for f in self._futures:
+            f.result()
+        self._futures = []
+
+    def __enter__(self) -> WindowWrites:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
