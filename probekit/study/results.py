@@ -5,7 +5,8 @@
 is *pending* (listed, never an error). :func:`rows` gives one row per plan entry,
 :func:`write_results_csv` writes them, :func:`conditions` groups entries by
 ``(experiment, task, condition, group)`` into mean, standard deviation and the score
-relative to the full-width [CLS] reference of the same seeds.
+relative to the full-width [CLS] reference of the same seeds; :func:`probe_points` pairs each
+fine-tuned head's cached-probe scores with its fine-tuned score and :func:`spearman` ranks them.
 """
 
 from __future__ import annotations
@@ -334,8 +335,8 @@ def conditions(results: StudyResults) -> list[Condition]:
     refs = {t: reference_scores(results, t) for t in sorted({k[1] for k in cells})}
     out = []
     for (exp, task, cond, group), es in cells.items():
-        done = [(int(e.get("seed", 0)), results.score(e)) for e in es]
-        done = sorted((s, v) for s, v in done if v is not None)
+        scored = [(int(e.get("seed", 0)), results.score(e)) for e in es]
+        done = sorted((s, v) for s, v in scored if v is not None)
         stats = Stats(tuple(v for _, v in done), tuple(s for s, _ in done))
         ref = [(s, refs[task][s]) for s in sorted({s for s, _ in done}) if s in refs[task]]
         if not done:  # nothing finished yet: the reference over every seed available

@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 HOLDS, NOT_HOLDS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+_EPS = 1e-9  # scores equal to a threshold up to float rounding count as on it
 
 
 @dataclass(frozen=True)
@@ -197,12 +198,12 @@ def at_majority(st: Stats, majority: float | None, th: Thresholds) -> bool:
     below) the majority score (False when the majority is unknown)."""
     if majority is None or not st.n:
         return False
-    band = max(th.majority_points / 100, th.majority_se * st.se)
+    band = max(th.majority_points / 100, th.majority_se * st.se) + _EPS
     return st.mean <= majority + band
 
 
 def _equal(a: Stats, b: Stats, th: Thresholds) -> tuple[str, str]:
-    d, p = b.mean - a.mean, th.equiv_points / 100
+    d, p = b.mean - a.mean, th.equiv_points / 100 + _EPS
     tol = max(p, th.equiv_se * _se(a, b))
     if abs(d) <= p:
         return HOLDS, f"within {th.equiv_points:g} pts"
@@ -212,7 +213,7 @@ def _equal(a: Stats, b: Stats, th: Thresholds) -> tuple[str, str]:
 
 
 def _better(a: Stats, b: Stats, th: Thresholds) -> tuple[str, str]:
-    d, p = a.mean - b.mean, th.equiv_points / 100
+    d, p = a.mean - b.mean, th.equiv_points / 100 + _EPS
     tol = max(p, th.equiv_se * _se(a, b))
     if d > tol:
         return HOLDS, f"ahead by {_pts(d)} (> {100 * tol:.1f} pts)"
@@ -222,7 +223,7 @@ def _better(a: Stats, b: Stats, th: Thresholds) -> tuple[str, str]:
 
 
 def _not_worse(ref: Stats, x: Stats, points: float, th: Thresholds) -> tuple[str, str]:
-    loss, p = ref.mean - x.mean, points / 100
+    loss, p = ref.mean - x.mean, points / 100 + _EPS
     if loss <= p:
         return HOLDS, f"loses {100 * loss:.1f} pts (<= {points:g})"
     tol = max(p, th.equiv_se * _se(ref, x))
@@ -340,7 +341,7 @@ def claim_dims(results: StudyResults, th: Thresholds) -> Verdict:
             parts.append((t, INCONCLUSIVE, "full-width reference at the majority baseline"))
             continue
         gap = th.suffice_share * full.mean - b.mean
-        if gap <= 0:
+        if gap <= _EPS:
             v = (HOLDS, f"{100 * share:.0f}% >= {100 * th.suffice_share:.0f}% of full")
         elif gap <= th.equiv_se * _se(b, full):
             v = (INCONCLUSIVE, f"seed spread larger than the effect ({100 * share:.0f}% of full)")
@@ -426,9 +427,9 @@ def _cross_group(
 ) -> tuple[tuple[str, str], str]:
     get = {c: cells.get((t, c, g)) for t, c in
            ((a, "A_single"), (a, "A_after_B"), (b, "B_single"), (b, "B_after_A"))}  # fmt: skip
-    if any(c is None or not c.stats.n for c in get.values()):
+    st = {k: c.stats for k, c in get.items() if c is not None and c.stats.n}
+    if len(st) < 4:
         return (INCONCLUSIVE, "missing runs"), ""
-    st = {k: c.stats for k, c in get.items()}
     nums = (
         f"{g}: {a} {_ms(st['A_single'])} -> {_ms(st['A_after_B'])}, "
         f"{b} {_ms(st['B_single'])} -> {_ms(st['B_after_A'])}"
@@ -456,8 +457,8 @@ def claim_cross(results: StudyResults, th: Thresholds) -> Verdict:
         bits = g.split(":")
         if len(bits) != 3:
             continue
-        v, nums = _cross_group(results, cells, bits[0], bits[1], g, th)
-        by_pair.setdefault(f"{bits[0]}:{bits[1]}", []).append((bits[2], v))
+        res, nums = _cross_group(results, cells, bits[0], bits[1], g, th)
+        by_pair.setdefault(f"{bits[0]}:{bits[1]}", []).append((bits[2], res))
         numbers += [nums] if nums else []
     parts: list[Part] = []
     for pair, modes in sorted(by_pair.items()):

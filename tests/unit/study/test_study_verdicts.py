@@ -248,3 +248,8 @@ def test_judge_uses_the_study_thresholds(tmp_path):
     st = load_study(b.write(thresholds={"equiv_points": 5.0}))
     assert judge(st)[0].verdict == HOLDS
     assert judge(st, Thresholds())[0].verdict == NOT_HOLDS
+
+
+def test_a_difference_of_exactly_the_threshold_is_within_it(tmp_path):
+    v = claim_token(_token(tmp_path, mx=(0.88, 0.89, 0.90), cls=(0.90, 0.91, 0.92)), TH)
+    assert v.verdict == HOLDS, v  # 2.0 points in float arithmetic is 0.0200000001
