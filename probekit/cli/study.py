@@ -48,6 +48,7 @@ def add_study(sub: SubParsers) -> None:
     add_device(p, "cpu", "where fine-tuning and extraction run")
     p.add_argument("--backend", default="serial", choices=("serial", "joblib", "dask", "ray"))
     p.add_argument("--n-jobs", type=positive_int, default=1, help="parallel runs (not serial)")
+    p.add_argument("--threads", type=positive_int, help="torch threads of every run")
     p.add_argument("--keep-models", action="store_true", help="keep every run's model/")
     p.add_argument("--dry-run", action="store_true", help="print the plan and its time estimate")
     p.add_argument("--no-report", action="store_true", help="skip the report")
@@ -78,6 +79,7 @@ def _config(args: argparse.Namespace):  # -> StudyConfig
         device=args.device,
         backend=args.backend,
         n_jobs=args.n_jobs,
+        threads=args.threads,
         keep_models=args.keep_models,
     )
 

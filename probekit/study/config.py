@@ -157,7 +157,9 @@ class StudyConfig:
         seed: the first seed; a condition's seeds are ``seed, seed + 1, ...``.
         device: where fine-tuning and extraction run (``cpu``, ``cuda``, ``auto``).
         backend: ``serial``, ``joblib``, ``ray`` or ``dask`` (runs of one phase in parallel).
-        n_jobs: parallel runs (joblib; the CPU threads are split between them).
+        n_jobs: parallel runs (not ``serial``; the CPU's cores are split between them).
+        threads: torch threads of every run (None: the cores divided among ``n_jobs``
+            parallel runs; serial: torch's setting).
         recipe: the shared fine-tuning recipe.
         thresholds: the verdicts' thresholds.
         keep_models: keep every run's fine-tuned encoder (else only those a later run needs).
@@ -177,6 +179,7 @@ class StudyConfig:
     device: str = "cpu"
     backend: str = "serial"
     n_jobs: int = 1
+    threads: int | None = None
     recipe: Recipe = field(default_factory=Recipe)
     thresholds: Thresholds = field(default_factory=Thresholds)
     keep_models: bool = False
@@ -199,8 +202,10 @@ class StudyConfig:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ConfigError(f"{name} must be at least 1, got {v}")
-        if self.n_jobs < 1:
-            raise ConfigError(f"n_jobs must be at least 1, got {self.n_jobs}")
+        if self.n_jobs < 1 or (self.threads is not None and self.threads < 1):
+            raise ConfigError(
+                f"n_jobs and threads must be at least 1, got {self.n_jobs} and {self.threads}"
+            )
         if self.cross is not None:
             self.cross = tuple(tuple(p) for p in self.cross)  # type: ignore[misc]
 

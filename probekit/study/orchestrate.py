@@ -141,7 +141,7 @@ def study(cfg: StudyConfig, *, progress: bool = True, report: bool = True) -> di
     plan.write(out)
     write_json(out / STUDY_FILE, _study_record(cfg, ctx, plan, complete=False))
     job = RunJob(
-        out, cfg.device, None, data, caches if "beyond" in cfg.experiments else None,
+        out, cfg.device, cfg.threads, data, caches if "beyond" in cfg.experiments else None,
         keep=_needed(plan), keep_models=cfg.keep_models, max_length=ctx.budget.max_length,
         progress=progress and cfg.backend == "serial",
     )  # fmt: skip

@@ -280,7 +280,8 @@ def run_all(
     )
     parallel = backend != "serial" and (n_jobs > 1 or backend == "ray")
     if parallel:
-        job = RunJob(**{**job.__dict__, "threads": _cpu_threads(n_jobs), "progress": False})
+        threads = job.threads or _cpu_threads(n_jobs)
+        job = RunJob(**{**job.__dict__, "threads": threads, "progress": False})
     try:
         for wave in _waves(runs, job.out):
             if parallel:
