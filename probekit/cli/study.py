@@ -95,9 +95,15 @@ def cmd_study(args: argparse.Namespace) -> int:
     rec = study(cfg, report=not args.no_report)
     print(f"study: {rec['n_runs']} runs in {rec['elapsed_s'] / 60:.1f} min")
     if "report" in rec:
-        from probekit.study import load_verdicts
-
-        for v in load_verdicts(args.out):
-            print(f"  {v}")
+        print_verdicts(args.out)
         print(f"report: {rec['report']}")
     return 0
+
+
+def print_verdicts(out: str) -> None:
+    """One line per claim: verdict, claim, our numbers (from the saved files)."""
+    from probekit.study import Thresholds, judge, load_study
+
+    results = load_study(out)
+    for v in judge(results, Thresholds.from_dict(results.thresholds)):
+        print(f"  {v.verdict:>14}  {v.claim}: {v.numbers}")

@@ -29,20 +29,49 @@ from __future__ import annotations
 from .config import BUDGETS, EXPERIMENTS, Budget, Recipe, StudyConfig, parse_cross
 from .orchestrate import PlanSummary, plan_study, study
 from .plan import Entry, Plan, Run
-from .verdicts import Thresholds
+from .report import render_report, write_study_report
+from .results import (
+    Condition,
+    ProbePoint,
+    Stats,
+    StudyResults,
+    conditions,
+    load_study,
+    probe_points,
+    rows,
+    spearman,
+    write_results_csv,
+)
+from .verdicts import CLAIMS, Thresholds, Verdict, at_majority, judge
 
 __all__ = [
     "BUDGETS",
+    "CLAIMS",
     "EXPERIMENTS",
     "Budget",
+    "Condition",
     "Entry",
     "Plan",
     "PlanSummary",
+    "ProbePoint",
     "Recipe",
     "Run",
+    "Stats",
     "StudyConfig",
+    "StudyResults",
     "Thresholds",
+    "Verdict",
+    "at_majority",
+    "conditions",
+    "judge",
+    "load_study",
     "parse_cross",
     "plan_study",
+    "probe_points",
+    "render_report",
+    "rows",
+    "spearman",
     "study",
+    "write_results_csv",
+    "write_study_report",
 ]

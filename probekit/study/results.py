@@ -44,7 +44,7 @@ __all__ = [
 EXPERIMENTS = ("token", "dims", "layers", "freeze", "cross", "beyond")
 
 #: Entries that are the full-width, 1-layer, [CLS] reference of a task (same runs).
-REFERENCE = {("token", "cls"), ("dims", "full"), ("freeze", "full_1layer")}
+REFERENCE = {("reference", "full"), ("token", "cls"), ("dims", "full"), ("freeze", "full_1layer")}
 
 _FIXED = [
     "experiment",
