@@ -3,7 +3,8 @@
 Where things are:
 
 * :mod:`.config`: :class:`FinetuneConfig` (run settings holding a :class:`HeadConfig`),
-  :class:`TaskRun` (one task's data and head), :class:`FinetuneResult`.
+  :class:`TaskRun` (one task's data and head), :class:`FinetuneResult`,
+  :func:`study_recipe` (the measured optimisation settings a study shares).
 * :mod:`.heads`: :class:`HeadConfig`, :class:`SelectedDimHead` (fixed 0/1 mask on the head
   input; pooling ``cls`` / ``max_norm`` / ``mean`` / ``max``; any layer; 1- or 2-layer
   heads), ``heads.pt`` (:func:`save_heads`, :func:`load_heads`).
@@ -24,7 +25,7 @@ Where things are:
 
 from __future__ import annotations
 
-from .config import FinetuneConfig, FinetuneResult, TaskRun
+from .config import FinetuneConfig, FinetuneResult, TaskRun, study_recipe
 from .cross import CrossResult, choose_disjoint_dims, cross_finetune
 from .data import epoch_schedule, load_run_data
 from .evaluation import evaluate, load_finetuned
@@ -75,4 +76,5 @@ __all__ = [
     "run_id",
     "run_training",
     "save_heads",
+    "study_recipe",
 ]

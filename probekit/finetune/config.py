@@ -29,6 +29,7 @@ __all__ = [
     "FinetuneConfig",
     "FinetuneResult",
     "TaskRun",
+    "study_recipe",
 ]
 
 RESULT_FILE = "result.json"
@@ -59,6 +60,26 @@ _OLD_KEYWORDS = {
 _NEW_KEYS = ("pool", "limit", "eval_limit")
 
 
+#: the optimisation settings every condition of a study shares (see :func:`study_recipe`)
+_STUDY_RECIPE = {"lr": 2e-5, "head_lr": 1e-2, "warmup_ratio": 0.1, "weight_decay": 0.01}
+
+
+def study_recipe() -> dict[str, float]:
+    """The :class:`FinetuneConfig` overrides of a study's fine-tuning recipe, one for every
+    condition (2-dimension to full-width heads, any task) so that differences between
+    conditions come from the head: ``FinetuneConfig(**study_recipe(), ...)``.
+
+    Encoder lr 2e-5; head lr 1e-2 and warm-up 0.1, chosen by measurement
+    (``benchmarks/bench_head_lr.py``: MiniLM, CoLA, SST-2 and a regression fixture, 2 epochs,
+    2-dimension and full-width heads; README, "Fine-tuning settings for few-dimension heads").
+    Regression targets are standardised in every run (:mod:`.heads`).
+
+    Returns:
+        a new dict: ``lr``, ``head_lr``, ``warmup_ratio``, ``weight_decay``.
+    """
+    return dict(_STUDY_RECIPE)
+
+
 def _template() -> HeadConfig:
     return HeadConfig(dims="all")
 
@@ -78,8 +99,8 @@ class FinetuneConfig:
         freeze: ``none``, ``embeddings``, ``encoder`` (all pre-trained weights) or
             ``bottom-K`` (embeddings and the K lowest transformer blocks).
         lr: AdamW learning rate of the encoder.
-        head_lr: learning rate of the heads (None: same as ``lr``); tiny heads often
-            need a larger one, e.g. 1e-3.
+        head_lr: learning rate of the heads (None: same as ``lr``); tiny heads need a
+            larger one (:func:`study_recipe` uses 1e-2).
         batch_size: examples per micro-batch (per task in ``mixed`` multi-head runs).
         grad_accum: micro-batches per optimizer step.
         eval_batch_size: examples per evaluation batch.

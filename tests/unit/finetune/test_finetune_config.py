@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from probekit.errors import ConfigError
-from probekit.finetune import FinetuneConfig, HeadConfig, finetune
+from probekit.finetune import FinetuneConfig, HeadConfig, finetune, study_recipe
 from probekit.models import DEFAULT_MODEL
 
 
@@ -79,3 +79,12 @@ def test_record_keeps_the_flat_layout_and_reads_old_records():
     v01 = {k: v for k, v in rec.items() if k not in ("pool", "limit", "eval_limit")}
     assert FinetuneConfig.from_dict(v01) == cfg
     assert cfg.legacy_dict() == v01
+
+
+def test_study_recipe_is_a_valid_set_of_overrides():
+    recipe = study_recipe()
+    cfg = FinetuneConfig(**recipe)
+    assert {k: getattr(cfg, k) for k in recipe} == recipe
+    assert recipe["head_lr"] > recipe["lr"]  # tiny heads learn faster than the encoder
+    recipe["head_lr"] = 1.0
+    assert study_recipe()["head_lr"] != 1.0  # a new dict each call
