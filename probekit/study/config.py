@@ -42,6 +42,10 @@ class Budget:
         triples: random triples of the paper's procedure (experiment 2b).
         max_length: tokens per example.
         batch_size: examples per optimizer step.
+        lr: the encoder's learning rate when it is not the recipe's (a budget of a few dozen
+            optimizer steps needs a larger one: measured in ``benchmarks/bench_head_lr.py``).
+        layers: the hidden states of the layer-wise sweep (negative: from the top; None:
+            every one, embeddings included).
     """
 
     name: str
@@ -54,8 +58,12 @@ class Budget:
     triples: int
     max_length: int = 128
     batch_size: int = 32
+    lr: float | None = None
+    layers: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.lr is not None and not self.lr > 0:
+            raise ConfigError(f"budget {self.name}: lr must be positive, got {self.lr}")
         for f in ("epochs", "seeds", "sweep_seeds", "random_pairs", "triples", "max_length"):
             v = getattr(self, f)
             if not isinstance(v, int) or v < 1:
@@ -78,10 +86,11 @@ BUDGETS: dict[str, Budget] = {
         triples=1,
         max_length=32,
         batch_size=16,
+        lr=1e-4,
     ),
     "small": Budget(
         "small",
-        limit=400,
+        limit=640,
         eval_limit=400,
         epochs=2,
         seeds=3,
@@ -90,6 +99,8 @@ BUDGETS: dict[str, Budget] = {
         triples=1,
         max_length=64,
         batch_size=32,
+        lr=1e-4,
+        layers=(0, 2, 4, -1),
     ),
     "full": Budget(
         "full",
@@ -112,12 +123,19 @@ class Recipe:
 
     probekit's choices (the paper publishes none): AdamW at ``lr`` for the encoder and
     ``head_lr`` for the head, linear warm-up over ``warmup_ratio`` of the steps then decay.
+    :meth:`default` is :func:`probekit.finetune.study_recipe` (chosen by measurement).
     """
 
-    lr: float = 2e-5
-    head_lr: float = 1e-3
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
+    lr: float
+    head_lr: float
+    warmup_ratio: float
+    weight_decay: float
+
+    @classmethod
+    def default(cls) -> Recipe:
+        from ..finetune import study_recipe
+
+        return cls(**study_recipe())
 
 
 def parse_cross(spec: str | None, tasks: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -180,7 +198,7 @@ class StudyConfig:
     backend: str = "serial"
     n_jobs: int = 1
     threads: int | None = None
-    recipe: Recipe = field(default_factory=Recipe)
+    recipe: Recipe = field(default_factory=Recipe.default)
     thresholds: Thresholds = field(default_factory=Thresholds)
     keep_models: bool = False
 

@@ -50,6 +50,11 @@ class Context:
     def final(self) -> int:
         return self.n_layers - 1
 
+    def sweep_layers(self) -> list[int]:
+        """The layer-wise sweep's hidden states (resolved, sorted; the final one included)."""
+        chosen = self.budget.layers or range(self.n_layers)
+        return sorted({*(lay % self.n_layers for lay in chosen), self.final})
+
     def seeds(self, sweep: bool = False) -> list[int]:
         n = self.budget.sweep_seeds if sweep else self.budget.seeds
         return [self.config.seed + i for i in range(n)]
@@ -95,7 +100,7 @@ class Context:
         )
         fc = FinetuneConfig(
             model=self.config.model, task=task.split("+")[0], head=head, freeze=freeze,
-            lr=r.lr, head_lr=r.head_lr, warmup_ratio=r.warmup_ratio,
+            lr=b.lr or r.lr, head_lr=r.head_lr, warmup_ratio=r.warmup_ratio,
             weight_decay=r.weight_decay, batch_size=b.batch_size, epochs=b.epochs,
             max_length=b.max_length, seed=seed, checkpoint_every=0,
         )  # fmt: skip
@@ -144,7 +149,7 @@ def layers(plan: Plan, ctx: Context) -> None:
     """3. A 2-dimension head on the [CLS] vector of every layer: the probe pair, a random pair."""
     for t in ctx.tasks:
         for s in ctx.seeds(sweep=True):
-            for layer in range(ctx.n_layers):
+            for layer in ctx.sweep_layers():
                 pairs = (("probe_pair", ctx.pair(t)), ("random_pair", ctx.random_pair(t, 0)))
                 for cond, d in pairs:
                     plan.add(ctx.run(t, s, d, layer=layer), "layers", cond, str(layer))

@@ -166,7 +166,8 @@ def _score(out: Path, run_id: str, task: str, ctx: Context) -> float | None:
     rec = read_scores(out, run_id)
     if rec is None:
         return None
-    return float(rec["scores"][task][ctx.data[task][0].task.primary_metric])
+    v = rec["scores"][task].get(ctx.data[task][0].task.primary_metric)
+    return None if v is None else float(v)
 
 
 # ---------------------------------------------------------------------------- dry run

@@ -68,15 +68,22 @@ def _search_config(seed: int) -> Any:
     return SearchConfig(seed=seed, n_random=20, n_jobs=1)
 
 
+def _num(x: Any) -> float | None:
+    """A score as a float; None where the metric is undefined (a constant prediction's MCC
+    or correlation)."""
+    return None if x is None or x != x else float(x)
+
+
 def probe_score(
     train: Path, ev: Path, dims: Sequence[int] | None, *, layer: int, pool: str, seed: int = 0
-) -> float:
-    """Eval score (primary metric) of a probe fitted on ``dims`` of (layer, pool) of ``train``."""
+) -> float | None:
+    """Eval score (primary metric) of a probe fitted on ``dims`` of (layer, pool) of ``train``
+    (None where the metric is undefined)."""
     from ..search import probe_sources
 
     with ActivationCache(train) as tr, ActivationCache(ev) as e:
         rec = probe_sources(tr, e, layer=layer, pool=pool, dims=dims, config=_search_config(seed))
-        return float(rec["metrics"][tr.task.primary_metric])
+        return _num(rec["metrics"][tr.task.primary_metric])
 
 
 def probe_task(train: Path, ev: Path, out: Path, *, seed: int = 0, m: int = 50) -> dict[str, Any]:
@@ -97,12 +104,12 @@ def probe_task(train: Path, ev: Path, out: Path, *, seed: int = 0, m: int = 50) 
         pr = search.pairs(tr, e, layer=layer, pool="cls", top=5, config=cfg).data
         mm = min(m, tr.hidden_size)
         ranked: dict[str, list[int]] = {"2": [int(d) for d in pr["selected"]]}
-        scores: dict[str, float] = {"2": float(pr["metrics"][p])}
+        scores: dict[str, float | None] = {"2": _num(pr["metrics"][p])}
         one = search.singles(tr, e, layers=[layer], pool="cls", config=cfg).data
         ex = search.exact(tr, e, layer=layer, pool="cls", k=3, m=mm, config=cfg).data
         for k, res in (("1", one), ("3", ex)):
             ranked[k] = [int(d) for d in res["selected"]]
-            scores[k] = float(res["metrics"][p])
+            scores[k] = _num(res["metrics"][p])
         rb = pr["random_baseline"]
         rec = {
             "kind": "study_probes",
@@ -110,9 +117,9 @@ def probe_task(train: Path, ev: Path, out: Path, *, seed: int = 0, m: int = 50) 
             "layer": layer,
             "pool": "cls",
             "primary_metric": p,
-            "full": float(pr["full_metrics"][p]),
-            "majority": float(pr["majority_baseline"][p]),
-            "random_pair": {"mean": float(rb["mean"][p]), "std": float(rb["std"][p])},
+            "full": _num(pr["full_metrics"][p]),
+            "majority": _num(pr["majority_baseline"][p]),
+            "random_pair": {"mean": _num(rb["mean"][p]), "std": _num(rb["std"][p])},
             "best_pair": ranked["2"],
             "best_pair_score": scores["2"],
             "ranked": ranked,

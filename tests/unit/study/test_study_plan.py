@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -60,7 +62,7 @@ def test_run_id_depends_on_every_setting_and_round_trips():
         ctx.run("demo2", 0, (2, 5)),
     ]
     assert len({a.run_id, *(o.run_id for o in others)}) == 7
-    ctx2 = _ctx(recipe=type(ctx.config.recipe)(head_lr=5e-3))
+    ctx2 = _ctx(recipe=replace(ctx.config.recipe, head_lr=5e-3))
     assert ctx2.run("demo", 0, (2, 5)).run_id != a.run_id  # the recipe is part of the identity
     assert Run.from_dict(a.to_dict()).run_id == a.run_id
 
