@@ -12,7 +12,6 @@ import hashlib
 import json
 import platform
 from collections.abc import Iterable, Mapping
-from importlib import metadata
 from typing import Any
 
 from .errors import CacheMismatchError
@@ -51,6 +50,8 @@ _PACKAGES = ("numpy", "torch", "transformers", "scikit-learn", "scipy", "h5py", 
 
 def versions() -> dict[str, str]:
     """Versions of probekit, Python and the libraries results depend on (none imported)."""
+    from importlib import metadata
+
     from . import __version__
 
     out = {"probekit": __version__, "python": platform.python_version()}

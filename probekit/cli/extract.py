@@ -61,6 +61,12 @@ def add_extract(sub: SubParsers) -> None:
         help="tokens buffered per write window (default: ~256 MiB of vectors); "
         "an interruption loses at most one window",
     )
+    p.add_argument(
+        "--no-background-write",
+        action="store_true",
+        help="write each window in the main thread (default: on a writer thread, overlapping "
+        "the forward pass; the file is the same either way)",
+    )
     p.set_defaults(func=cmd_extract)
 
 
@@ -89,6 +95,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             shard=args.shard,
             window_tokens=args.window_tokens,
+            background_write=not args.no_background_write,
         )
     if rep.n_truncated:
         print(

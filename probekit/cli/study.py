@@ -10,7 +10,7 @@ from ._common import SubParsers, add_device, add_model, add_own_files, own_files
 
 def add_study(sub: SubParsers) -> None:
     p = sub.add_parser(
-        "study",
+        "study",  # its help line is the verb table's (probekit.cli)
         description="Fine-tune the encoder through the paper's conditions (token-wise, "
         "dimension-wise, layer-wise, freezing, cross-task, and beyond: probe scores vs "
         "fine-tuned scores, multi-head), with seeds; verdicts and a report in OUT/report/. "

@@ -136,3 +136,12 @@ def test_cli_extract_info_and_user_errors(tiny_model_dir, tmp_path, capsys):
     assert "no MRPC/ directory" in err and "Traceback" not in err
     assert cli.main(["info", str(tmp_path / "nope.h5")]) == 2
     assert "no such cache file" in capsys.readouterr().err
+
+
+def test_cli_no_background_write_writes_the_same_file(tiny_model_dir, tmp_path):
+    args = ["extract", "--model", str(tiny_model_dir), "--task", "demo", "--split", "dev",
+            "--limit", "12", "--device", "cpu"]  # fmt: skip
+    assert cli.main([*args, "--out", str(tmp_path / "bg.h5")]) == 0
+    assert cli.main([*args, "--out", str(tmp_path / "fg.h5"), "--no-background-write"]) == 0
+    a, b = _cache_arrays(tmp_path / "bg.h5"), _cache_arrays(tmp_path / "fg.h5")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
