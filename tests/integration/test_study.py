@@ -137,3 +137,21 @@ def test_backends_give_the_serial_results(backend, tiny_model_dir, glue_fixture,
     assert got and set(got) <= set(ref)  # the same runs (a subset: two experiments)...
     assert all(got[k][0] == ref[k][0] for k in got)  # ...with the same scores
     write_study_report(out)  # a subset study still reports
+
+
+def test_study_on_your_own_files(tiny_model_dir, glue_fixture, tmp_path, capsys):
+    """One custom task from --train-data/--eval-data (the labels are the file's own)."""
+    out = tmp_path / "own"
+    files = [
+        "--train-data", str(glue_fixture / "SST-2" / "train.tsv"),
+        "--eval-data", str(glue_fixture / "SST-2" / "dev.tsv"),
+        "--text-col", "sentence", "--label-col", "label",
+    ]  # fmt: skip
+    args = ["study", "--model", str(tiny_model_dir), "--budget", "smoke", "--out", str(out),
+            "--experiments", "token,dims", "--threads", "1", *files]  # fmt: skip
+    assert main(args) == 0
+    rec = json.loads((out / "study.json").read_text())
+    assert rec["tasks"] == ["custom"] and rec["complete"]
+    res = load_study(out)
+    assert not res.pending and {e["task"] for e in res.entries} == {"custom"}
+    assert "Dimension-wise" in capsys.readouterr().out
