@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..models import DEFAULT_MODEL
 from ..tasks import OwnFiles
-from .verdicts import Thresholds
+from .thresholds import Thresholds
 
 __all__ = ["BUDGETS", "EXPERIMENTS", "Budget", "Recipe", "StudyConfig", "parse_cross"]
 

@@ -235,7 +235,11 @@ def _estimate(run: Run, ctx: Context, rate: dict[str, Any]) -> float:
     steps = -(-n_tr // b.batch_size) * b.epochs
     step_s = rate["s_per_step"] * (0.4 if run.freeze == "encoder" else 1.0)
     evals = -(-n_ev // b.batch_size) * b.epochs * rate["s_per_eval_batch"]
-    return steps * step_s + evals + 3.0  # + loading and saving
+    reextract = 0.0
+    probed = run.kind == "finetune" and run.k in (2, 3) and run.freeze == "none"
+    if probed and "beyond" in ctx.config.experiments:  # the fine-tuned encoder re-extracted
+        reextract = -(-(n_tr + n_ev) // b.batch_size) * rate["s_per_eval_batch"] + 2.0
+    return steps * step_s + evals + reextract + 3.0  # + loading and saving
 
 
 def plan_study(cfg: StudyConfig) -> PlanSummary:
