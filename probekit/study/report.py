@@ -25,8 +25,7 @@ from .results import (
     conditions,
     load_study,
     natural,
-    probe_points,
-    spearman,
+    probe_correlation,
     write_results_csv,
 )
 from .verdicts import Thresholds, Verdict, judge
@@ -115,13 +114,9 @@ def _experiment_table(results: StudyResults, cells: list[Condition], exp: str) -
 def _correlation(results: StudyResults) -> str:
     rows = []
     for t in sorted({e["task"] for e in results.entries}):
-        pts = [p for p in probe_points(results, t) if p.pre is not None]
-        if not pts:
-            continue
-        rho, pv = spearman([p.pre for p in pts], [p.finetuned for p in pts])  # type: ignore[misc]
-        post = [p for p in pts if p.post is not None]
-        rp, pp = spearman([p.post for p in post], [p.finetuned for p in post])  # type: ignore[misc]
-        rows.append([t, len(pts), rho, pv, rp, pp])
+        c = probe_correlation(results, t)
+        if c is not None:
+            rows.append([t, len(c.points), c.rho, c.p, c.rho_post, c.p_post])
     if not rows:
         return "No fine-tuned head carries cached-probe scores."
     head = ["task", "heads", "rho (pre-trained probe)", "p", "rho (fine-tuned probe)", "p"]

@@ -28,12 +28,14 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "EXPERIMENTS",
     "Condition",
+    "ProbeCorrelation",
     "ProbePoint",
     "Stats",
     "StudyResults",
     "conditions",
     "load_study",
     "natural",
+    "probe_correlation",
     "probe_points",
     "reference_scores",
     "rows",
@@ -429,3 +431,31 @@ def spearman(x: list[float], y: list[float]) -> tuple[float, float]:
 
     r = spearmanr(x, y)
     return float(r.statistic), float(r.pvalue)
+
+
+@dataclass(frozen=True)
+class ProbeCorrelation:
+    """Spearman's rho of cached-probe scores against fine-tuned scores, on one task.
+
+    Attributes:
+        points: the heads with a pre-trained probe score.
+        rho, p: pre-trained probe score vs fine-tuned score.
+        rho_post, p_post: probe score on the re-extracted fine-tuned encoder vs fine-tuned score.
+    """
+
+    points: list[ProbePoint]
+    rho: float
+    p: float
+    rho_post: float
+    p_post: float
+
+
+def probe_correlation(results: StudyResults, task: str) -> ProbeCorrelation | None:
+    """The probe-vs-fine-tune correlation of ``task`` (None: no head has probe scores)."""
+    pts = [p for p in probe_points(results, task) if p.pre is not None]
+    if not pts:
+        return None
+    rho, pv = spearman([p.pre for p in pts], [p.finetuned for p in pts])  # type: ignore[misc]
+    post = [p for p in pts if p.post is not None]
+    rp, pp = spearman([p.post for p in post], [p.finetuned for p in post])  # type: ignore[misc]
+    return ProbeCorrelation(pts, rho, pv, rp, pp)

@@ -37,9 +37,8 @@ from .results import (
     StudyResults,
     conditions,
     natural,
-    probe_points,
+    probe_correlation,
     reference_scores,
-    spearman,
 )
 from .thresholds import Thresholds
 
@@ -407,12 +406,10 @@ def claim_probe_correlation(results: StudyResults, th: Thresholds) -> Verdict:
     of the same pairs: holds at ``rho >= corr_min`` with ``p < corr_alpha``."""
     parts, numbers = [], []
     for t in sorted({e["task"] for e in results.entries}):
-        pts = [p for p in probe_points(results, t) if p.pre is not None]
-        if not pts:
+        c = probe_correlation(results, t)
+        if c is None:
             continue
-        rho, pv = spearman([p.pre for p in pts], [p.finetuned for p in pts])  # type: ignore[misc]
-        post = [p for p in pts if p.post is not None]
-        rho_post, _ = spearman([p.post for p in post], [p.finetuned for p in post])  # type: ignore[misc]
+        pts, rho, pv, rho_post = c.points, c.rho, c.p, c.rho_post
         numbers.append(
             f"{t}: rho {rho:.2f} (p {pv:.3f}, {len(pts)} heads), fine-tuned-encoder probe rho "
             f"{rho_post:.2f}"
