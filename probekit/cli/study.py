@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import SubParsers, add_device, add_model, add_own_files, own_files, positive_int
+from ._common import SubParsers, add_device, add_own_files, own_files, positive_int
 
 
 def add_study(sub: SubParsers) -> None:
@@ -16,8 +16,16 @@ def add_study(sub: SubParsers) -> None:
         "fine-tuned scores, multi-head), with seeds; verdicts and a report in OUT/report/. "
         "Rerunning the same command skips finished runs and resumes an interrupted one.",
     )
-    add_model(p)
-    p.add_argument("--tasks", default="cola,sst2", help="GLUE tasks, comma-separated")
+    p.add_argument(
+        "--model",
+        help="minilm (embedded; the default), a Hugging Face id or a local path "
+        "(--budget full: bert-base-uncased)",
+    )
+    p.add_argument(
+        "--tasks",
+        help="GLUE tasks, comma-separated (default cola,sst2; --budget full: every GLUE task "
+        "but WNLI)",
+    )
     p.add_argument("--glue-dir", help="local GLUE directory (glue_data/ layout); else the hub")
     p.add_argument("--out", required=True, help="the study directory")
     p.add_argument(
@@ -58,14 +66,17 @@ def add_study(sub: SubParsers) -> None:
 
 
 def _config(args: argparse.Namespace):  # -> StudyConfig
-    from probekit.study import StudyConfig, parse_cross
+    from probekit import DEFAULT_MODEL
+    from probekit.study import BUDGETS, StudyConfig, parse_cross
 
-    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    budget = BUDGETS[args.budget]
+    spec = args.tasks or ",".join(budget.tasks or ("cola", "sst2"))
+    tasks = tuple(t.strip() for t in spec.split(",") if t.strip())
     files = own_files(args, "study")
     if files is not None:
         tasks = ()
     return StudyConfig(
-        model=args.model,
+        model=args.model or budget.model or DEFAULT_MODEL,
         tasks=tasks,
         out=args.out,
         glue_dir=args.glue_dir,

@@ -46,6 +46,8 @@ class Budget:
             optimizer steps needs a larger one: measured in ``benchmarks/bench_head_lr.py``).
         layers: the hidden states of the layer-wise sweep (negative: from the top; None:
             every one, embeddings included).
+        model, tasks: what the command line uses when ``--model`` / ``--tasks`` are not given
+            (None: ``minilm`` and ``cola,sst2``).
     """
 
     name: str
@@ -60,6 +62,8 @@ class Budget:
     batch_size: int = 32
     lr: float | None = None
     layers: tuple[int, ...] | None = None
+    model: str | None = None
+    tasks: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.lr is not None and not self.lr > 0:
@@ -113,6 +117,8 @@ BUDGETS: dict[str, Budget] = {
         triples=3,
         max_length=128,
         batch_size=32,
+        model="bert-base-uncased",
+        tasks=("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte"),
     ),
 }
 

@@ -139,3 +139,23 @@ def test_sample_is_a_fixed_random_subset():
     idx = np.asarray(a.example_index)
     assert (np.diff(idx) > 0).all() and idx.max() >= 30  # source order, not the first rows
     assert sample(d, None, 0) is d
+
+
+def test_cli_defaults_follow_the_budget():
+    import argparse
+
+    from probekit.cli import study as cli_study
+
+    p = argparse.ArgumentParser()
+    cli_study.add_study(p.add_subparsers())
+    full = cli_study._config(p.parse_args(["study", "--out", "x", "--budget", "full"]))
+    assert full.model == "bert-base-uncased" and "wnli" not in full.tasks and len(full.tasks) == 8
+    small = cli_study._config(p.parse_args(["study", "--out", "x", "--seeds", "5"]))
+    assert (small.model, small.tasks, small.resolved_budget().seeds) == (
+        "minilm",
+        ("cola", "sst2"),
+        5,
+    )
+    mine = cli_study._config(p.parse_args(["study", "--out", "x", "--budget", "full",
+                                            "--model", "m", "--tasks", "rte"]))  # fmt: skip
+    assert (mine.model, mine.tasks) == ("m", ("rte",))
