@@ -10,6 +10,12 @@ in a metric flat in ``C``, like Pearson's r of ridge, moves ``C`` by decades) go
 lower validation loss, then to the smaller ``C``. The caller then refits on all of train with
 the chosen ``C``. Ridge likewise (``alpha = 1 / C``).
 
+Wide logistic probes (at least :data:`WIDE_K` columns) are fitted for the choice by the
+matrix-free truncated Newton of :mod:`.newton_cg` (all ``C`` at once, in the eigenbasis of
+the features, to a loose tolerance: the choice needs validation scores and losses, not 1e-8
+coefficients) and scored here; narrower probes by the engine's exact batched Newton. The
+refit at the chosen ``C`` is the caller's, on the engine, either way.
+
 ``dims`` is one probe ``[k]`` (``chosen_on`` ``"full"`` at full width, else ``"dims"``), or a
 set of probes ``[S, k]`` (e.g. a fixed random sample of a search's candidates,
 ``"sample"``) whose validation scores and losses are averaged per ``C``.
@@ -24,12 +30,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..errors import ConfigError
+from ..metrics import batch_metrics
 from .engine import ProbeEngine
+from .newton_cg import fit_c_grid
 from .splits import train_val_split
+from .standardize import standardization_stats, standardized_columns
 
-__all__ = ["AUTO", "DEFAULT_C_GRID", "TIE_TOL", "CSelection", "c_grid", "parse_C", "select_C"]
+__all__ = [
+    "AUTO",
+    "DEFAULT_C_GRID",
+    "TIE_TOL",
+    "WIDE_K",
+    "CSelection",
+    "c_grid",
+    "parse_C",
+    "select_C",
+]
 
 #: the value of a ``C`` setting that asks for selection on validation
 AUTO = "auto"
@@ -41,6 +60,14 @@ DEFAULT_C_GRID: tuple[float, ...] = tuple(float(c) for c in np.logspace(-4, 2, 1
 #: validation scores within ``max(TIE_TOL, 1 / n_val)`` of the best count as tied (then the
 #: validation loss decides)
 TIE_TOL = 1e-3
+
+#: logistic probes of at least this many columns choose ``C`` with :mod:`.newton_cg`
+#: (below it the engine's dense Newton, ``2 n k^2`` per pass, is the faster)
+WIDE_K = 64
+
+#: the Newton-decrement tolerance of those fits (the predicted gap of the mean training
+#: log-loss to its optimum)
+WIDE_TOL = 1e-6
 
 
 def parse_C(value: Any) -> float | str:
@@ -176,18 +203,24 @@ def select_C(
         raise ConfigError("select_C: metrics is empty; the first metric decides")
     idx_fit, idx_val = split if split is not None else train_val_split(y, val_fraction, seed)
     S = len(d)
-    sc = engine.fit_score(
-        X[idx_fit],
-        y[idx_fit],
-        X[idx_val],
-        y[idx_val],
-        np.tile(d, (len(g), 1)),  # [G * S, k]: probe g * S + s is dims s at C g
-        metrics=metric[:1],
-        C=np.repeat(np.asarray(g), S),
-    )
+    y_fit = y[idx_fit]
+    if not engine.regression and d.shape[1] >= WIDE_K and len(np.unique(y_fit)) >= 2:
+        per = [_wide_curve(engine, X, y, idx_fit, idx_val, row, g, metric[0]) for row in d]
+        sc = {metric[0]: np.stack([p[0] for p in per], 1), "loss": np.stack([p[1] for p in per], 1)}
+    else:
+        fs = engine.fit_score(
+            X[idx_fit],
+            y_fit,
+            X[idx_val],
+            y[idx_val],
+            np.tile(d, (len(g), 1)),  # [G * S, k]: probe g * S + s is dims s at C g
+            metrics=metric[:1],
+            C=np.repeat(np.asarray(g), S),
+        )
+        sc = {key: fs[key].reshape(len(g), S) for key in (metric[0], "loss")}
     with np.errstate(all="ignore"):
-        score = np.nanmean(sc[metric[0]].reshape(len(g), S), axis=1)
-        loss = np.nanmean(sc["loss"].reshape(len(g), S), axis=1)
+        score = np.nanmean(sc[metric[0]], axis=1)
+        loss = np.nanmean(sc["loss"], axis=1)
     if chosen_on is None:
         full = S == 1 and d.shape[1] == X.shape[1] and len(np.unique(d)) == X.shape[1]
         chosen_on = "full" if full else ("dims" if S == 1 else "sample")
@@ -203,3 +236,43 @@ def select_C(
         n_fit=len(idx_fit),
         n_val=len(idx_val),
     )
+
+
+def _wide_curve(
+    engine: ProbeEngine,
+    X: np.ndarray,
+    y: np.ndarray,
+    idx_fit: np.ndarray,
+    idx_val: np.ndarray,
+    cols: np.ndarray,
+    grid: tuple[float, ...],
+    metric: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validation ``metric`` and mean log-loss ``[G]`` of the logistic probe on ``cols [k]``
+    at each ``C`` of ``grid``, fitted by :func:`.newton_cg.fit_c_grid` on ``X[idx_fit]``
+    (standardised on it, as the engine does). An eval label the fit part never showed counts
+    as an error and is left out of the loss, as in the engine."""
+    dev = engine.device
+    Xf = X[idx_fit]
+    cols = np.asarray(cols, dtype=np.int64)
+    mean, scale = standardization_stats(Xf[:, cols])
+    mean_d, scale_d = np.zeros(X.shape[1]), np.ones(X.shape[1])
+    mean_d[cols], scale_d[cols] = mean, scale
+    classes, yi = np.unique(y[idx_fit], return_inverse=True)
+    Xt = standardized_columns(Xf, cols, mean_d, scale_d, dev).T.contiguous()  # [n_fit, k]
+    fit = fit_c_grid(Xt, yi, len(classes), np.asarray(grid), tol=WIDE_TOL)
+    Xv = standardized_columns(X[idx_val], cols, mean_d, scale_d, dev)  # [k, n_val]
+    W = torch.as_tensor(fit.coef, dtype=torch.float32, device=dev)  # [G, K', k]
+    b = torch.as_tensor(fit.intercept, dtype=torch.float32, device=dev)
+    Z = torch.einsum("gck,kn->gnc", W, Xv) + b[:, None, :]  # [G, n_val, K']
+    if len(classes) == 2:
+        Z = torch.cat([torch.zeros_like(Z), Z], 2)
+    yv = y[idx_val]
+    pos = np.searchsorted(classes, yv)
+    known = (pos < len(classes)) & (classes[np.minimum(pos, len(classes) - 1)] == yv)
+    lab = torch.as_tensor(np.where(known, pos, 0), device=dev)
+    ll = torch.logsumexp(Z, 2) - Z.gather(2, lab[None, :, None].expand(len(grid), -1, 1))[..., 0]
+    kn = torch.as_tensor(known, device=dev)
+    loss = ll[:, kn].sum(1, dtype=torch.float64) / max(int(known.sum()), 1)
+    pred = classes[Z.argmax(2).cpu().numpy()]
+    return batch_metrics((metric,), yv, pred)[metric], loss.cpu().numpy()

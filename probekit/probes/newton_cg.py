@@ -1,0 +1,298 @@
+"""Matrix-free truncated Newton for one wide logistic probe over a grid of ``C``.
+
+:func:`fit_c_grid` fits ``G`` penalties of the same probe (binary or multinomial, the
+objective of :mod:`probekit.probes`: ``sum logloss + lam/2 ||W||^2``, ``lam = 1/C``,
+intercepts unpenalised) at once, for :func:`probekit.probes.select_C` on probes too wide for
+the engine's dense Newton (which costs ``2 n p^2`` per pass and probe):
+
+* **eigenbasis**: the standardised features ``X [n, k]`` are rotated once onto the
+  eigenvectors of their Gram matrix, ``Z = X V`` (``Z^T Z`` diagonal, the rank ``r`` kept;
+  ``w = V a``, and ``||w|| = ||a||``, so the objective is the same in ``a``). There the
+  Hessian is nearly diagonal (exactly so for constant curvature weights), which makes its
+  diagonal a strong preconditioner, and the first Newton step from the prior-only model is
+  closed form: the start;
+* **truncated Newton**: each Newton step solves ``H d = -g`` by preconditioned conjugate
+  gradients with Hessian-vector products ``A^T (w * (A v))`` (``O(n r)`` each, ``A = [Z, 1]``),
+  all ``G`` penalties (and ``K`` classes) as the columns of one matrix product, each with its
+  own CG scalars, forcing term and backtracking (Armijo) line search;
+* **loose tolerance**: a penalty stops once its Newton decrement ``g^T H^-1 g / 2`` (the
+  predicted objective gap) is below ``tol`` per example: selection needs the validation
+  metric and loss, not 1e-8 coefficients.
+
+Float32 matrix products on the given device; sums of the objective in float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["GridFit", "fit_c_grid"]
+
+_F32 = torch.float32
+_F64 = torch.float64
+
+
+@dataclass(frozen=True)
+class GridFit:
+    """Parameters of one probe at ``G`` penalties, in standardised units.
+
+    Attributes:
+        coef: ``[G, K', k]`` float64 (``K' = 1`` for binary, else ``K``).
+        intercept: ``[G, K']`` float64.
+        n_newton: ``[G]`` Newton steps taken.
+        n_cg: conjugate-gradient iterations in all (each one batched over the active ``C``).
+        converged: ``[G]`` bool.
+        rank: ``r``, the rank of the features kept by the eigenbasis.
+    """
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    n_newton: np.ndarray
+    n_cg: int
+    converged: np.ndarray
+    rank: int
+
+
+@dataclass
+class _Basis:
+    """``A [n, r+1]`` = ``[Z, 1]`` float32 (``Z`` the rotated, centred features), ``A2 = A * A``,
+    ``eig [r]`` the eigenvalues ``Z^T Z`` and ``V [k, r]`` float64 (``w = V a``)."""
+
+    A: torch.Tensor
+    A2: torch.Tensor
+    eig: torch.Tensor
+    V: torch.Tensor
+
+
+def _basis(X: torch.Tensor) -> _Basis:
+    """The eigenbasis of centred ``X [n, k]`` (float32): of ``X^T X`` when ``k <= n``, else of
+    ``X X^T``; eigenvalues below ``1e-9`` of the largest are dropped (no signal there: the
+    penalty keeps those coefficients at 0)."""
+    n, k = X.shape
+    X64 = X.to(_F64)
+    if k <= n:
+        lam, V = torch.linalg.eigh(X64.T @ X64)
+        keep = lam > 1e-9 * lam[-1].clamp(min=1e-300)
+        lam, V = lam[keep], V[:, keep]
+        Z = (X64 @ V).to(_F32)
+    else:
+        lam, U = torch.linalg.eigh(X64 @ X64.T)
+        keep = lam > 1e-9 * lam[-1].clamp(min=1e-300)
+        lam, U = lam[keep], U[:, keep]
+        V = (X64.T @ U) / lam.sqrt()
+        Z = (U * lam.sqrt()).to(_F32)
+    A = torch.cat([Z, torch.ones((n, 1), dtype=_F32, device=X.device)], 1)
+    return _Basis(A=A, A2=A * A, eig=lam, V=V)
+
+
+class _Logistic:
+    """The objective at ``G`` penalties in the eigenbasis. Parameters ``T [r+1, G, K']`` (row
+    ``r`` the intercepts); ``K' = 1`` (binary: the logit of class 1 against a fixed zero) or
+    ``K`` (multinomial)."""
+
+    def __init__(self, basis: _Basis, yi: torch.Tensor, n_classes: int, lam: torch.Tensor):
+        self.A, self.A2 = basis.A, basis.A2
+        self.n, self.r1 = basis.A.shape
+        self.binary = n_classes == 2
+        self.Kf = 1 if self.binary else n_classes
+        Y = torch.nn.functional.one_hot(yi, n_classes).to(_F32)
+        self.Y = Y[:, 1:] if self.binary else Y  # [n, K'] one-hot of the free classes
+        self.lam = lam  # [G] float32
+        mask = torch.ones((self.r1, 1, 1), dtype=_F32, device=self.A.device)
+        mask[-1] = 0.0
+        self.mask = mask  # penalised rows
+        self.jitter = 1e-6 * self.n  # on the intercepts: keeps H positive definite
+
+    def pen(self, lam: torch.Tensor) -> torch.Tensor:
+        """``[r+1, Ga, 1]`` the penalty of each parameter (0 on the intercepts)."""
+        return self.mask * lam[None, :, None]
+
+    def logits(self, T: torch.Tensor) -> torch.Tensor:
+        """``[n, Ga, K']`` for ``T [r+1, Ga, K']``."""
+        r1, Ga, Kf = T.shape
+        return (self.A @ T.reshape(r1, Ga * Kf)).reshape(self.n, Ga, Kf)
+
+    def probs(self, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities of the free classes ``[n, Ga, K']`` and the log-loss sums ``[Ga]``
+        (float64) for logits ``L``."""
+        if self.binary:
+            P = torch.sigmoid(L)
+            ll = torch.nn.functional.softplus(L) - L * self.Y[:, None, :]
+        else:
+            lse = torch.logsumexp(L, dim=2, keepdim=True)
+            P = torch.exp(L - lse)
+            ll = lse - (L * self.Y[:, None, :]).sum(2, keepdim=True)
+        return P, ll.sum((0, 2), dtype=_F64)
+
+    def objective(self, T: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """``[Ga]`` float64 objective values."""
+        _, ll = self.probs(self.logits(T))
+        return ll + 0.5 * lam.to(_F64) * (T[:-1] ** 2).sum((0, 2), dtype=_F64)
+
+    def grad(self, T: torch.Tensor, P: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """``[r+1, Ga, K']`` gradient at ``T`` with free-class probabilities ``P``."""
+        R = (P - self.Y[:, None, :]).reshape(self.n, -1)
+        return (self.A.T @ R).reshape(T.shape) + self.pen(lam) * T
+
+    def hvp(self, P: torch.Tensor, v: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """Hessian-vector products ``[r+1, Ga, K']`` at probabilities ``P [n, Ga, K']``."""
+        r1, Ga, Kf = v.shape
+        U = (self.A @ v.reshape(r1, Ga * Kf)).reshape(self.n, Ga, Kf)
+        if self.binary:
+            R = P * (1 - P) * U
+        else:
+            PU = P * U
+            R = PU - P * PU.sum(2, keepdim=True)
+        Hv = (self.A.T @ R.reshape(self.n, -1)).reshape(v.shape) + self.pen(lam) * v
+        Hv[-1] += self.jitter * v[-1]  # the multinomial intercepts' common shift: H v = 0
+        return Hv
+
+    def diag(self, P: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """``[r+1, Ga, K']`` the Hessian's diagonal (the preconditioner)."""
+        Ga, Kf = P.shape[1], P.shape[2]
+        d = (self.A2.T @ (P * (1 - P)).reshape(self.n, -1)).reshape(self.r1, Ga, Kf)
+        return d + self.pen(lam) + self.jitter
+
+
+def _start(prob: _Logistic, basis: _Basis, prior: np.ndarray) -> torch.Tensor:
+    """``[r+1, G, K']``: one Newton step from the prior-only model (weights 0, intercepts the
+    log prior), closed form in the eigenbasis (the Hessian there is ``Z^T Z`` (x) the
+    multinomial covariance of the prior, ``+ lam``, block-diagonal per eigenvector)."""
+    dev, G, Kf = prob.A.device, len(prob.lam), prob.Kf
+    logp = np.log(np.maximum(prior, 1e-12))
+    b0 = logp[1:] - logp[0] if prob.binary else logp - logp.mean()
+    pi = prior[1:] if prob.binary else prior
+    cov = torch.as_tensor(np.diag(pi) - np.outer(pi, pi), dtype=_F64, device=dev)  # [K', K']
+    rhs = (prob.A[:, :-1].T @ (prob.Y - torch.as_tensor(pi, dtype=_F32, device=dev))).to(_F64)
+    lam = prob.lam.to(_F64)
+    eye = torch.eye(Kf, dtype=_F64, device=dev)
+    H = basis.eig[None, :, None, None] * cov + lam[:, None, None, None] * eye  # [G, r, K', K']
+    a = torch.linalg.solve(H, rhs[None].expand(G, -1, -1).unsqueeze(-1))[..., 0]  # [G, r, K']
+    T = torch.empty((prob.r1, G, Kf), dtype=_F32, device=dev)
+    T[:-1] = a.permute(1, 0, 2).to(_F32)
+    T[-1] = torch.as_tensor(b0, dtype=_F32, device=dev)
+    return T
+
+
+def _pcg(prob, P, g, lam, forcing, max_cg):
+    """Preconditioned CG on ``H d = -g`` for every active penalty at once (``g [r+1, Ga, K']``),
+    each stopping once its residual is below ``forcing [Ga]`` times its gradient's norm.
+    Returns ``(d, iterations)``."""
+    Minv = 1.0 / prob.diag(P, lam)
+    d = torch.zeros_like(g)
+    res = -g
+    z = Minv * res
+    p = z
+    rz = (res * z).sum((0, 2))
+    target = forcing * g.pow(2).sum((0, 2)).sqrt()
+    live = torch.ones(g.shape[1], dtype=torch.bool, device=g.device)
+    it = 0
+    for it in range(1, max_cg + 1):  # noqa: B007 (the count is returned)
+        Hp = prob.hvp(P, p, lam)
+        alpha = torch.where(live, rz / (p * Hp).sum((0, 2)).clamp(min=1e-30), 0.0)
+        d = d + alpha[None, :, None] * p
+        res = res - alpha[None, :, None] * Hp
+        live = live & (res.pow(2).sum((0, 2)).sqrt() > target)
+        if not bool(live.any()):
+            break
+        z = Minv * res
+        rz_new = (res * z).sum((0, 2))
+        beta = torch.where(live, rz_new / rz.clamp(min=1e-30), 0.0)
+        p = z + beta[None, :, None] * p
+        rz = rz_new
+    return d, it
+
+
+def fit_c_grid(
+    X: torch.Tensor,
+    yi: np.ndarray,
+    n_classes: int,
+    C: np.ndarray,
+    *,
+    tol: float = 1e-6,
+    max_newton: int = 50,
+    max_cg: int = 100,
+) -> GridFit:
+    """Fit one logistic probe at each ``C`` of ``C [G]``.
+
+    Args:
+        X: ``[n, k]`` standardised features (float32; centred, as standardisation leaves
+            them), on the device to compute on.
+        yi: ``[n]`` class indices in ``0..n_classes-1``.
+        n_classes: ``K >= 2``.
+        C: ``[G]`` positive penalties (inverse strengths).
+        tol: a penalty stops once its Newton decrement is below ``tol * n`` (the predicted
+            gap of the mean training log-loss to the optimum is then about ``tol``).
+        max_newton, max_cg: caps on Newton steps and on CG iterations per step.
+
+    Returns:
+        :class:`GridFit` (coefficients in standardised units, as the engine's).
+    """
+    dev = X.device
+    n = X.shape[0]
+    basis = _basis(X)
+    lam = torch.as_tensor(1.0 / np.asarray(C, dtype=np.float64), dtype=_F32, device=dev)
+    G = len(lam)
+    yi_t = torch.as_tensor(yi, dtype=torch.int64, device=dev)
+    prob = _Logistic(basis, yi_t, n_classes, lam)
+    T = _start(prob, basis, np.bincount(yi, minlength=n_classes) / n)
+    n_newton = np.zeros(G, dtype=np.int64)
+    converged = np.zeros(G, dtype=bool)
+    done = np.zeros(G, dtype=bool)
+    n_cg = 0
+    g0 = None
+    for _ in range(max_newton):
+        act = np.flatnonzero(~done)
+        if len(act) == 0:
+            break
+        ia = torch.as_tensor(act, device=dev)
+        Ta, la = T[:, ia], lam[ia]
+        P, ll = prob.probs(prob.logits(Ta))
+        f = ll + 0.5 * la.to(_F64) * (Ta[:-1] ** 2).sum((0, 2), dtype=_F64)
+        g = prob.grad(Ta, P, la)
+        gn = g.pow(2).sum((0, 2)).sqrt()
+        if g0 is None:
+            g0 = gn.clamp(min=1e-30)
+        forcing = (gn / g0[ia]).sqrt().clamp(min=1e-3, max=0.5)  # Eisenstat-Walker-like
+        d, it = _pcg(prob, P, g, la, forcing, max_cg)
+        n_cg += it
+        n_newton[act] += 1
+        slope = (g * d).sum((0, 2), dtype=_F64)  # -d^T H d: the Newton decrement, negated
+        t = _line_search(prob, Ta, d, f, slope, la)
+        step = torch.where((t > 0)[None, :, None], t.to(_F32)[None, :, None] * d, 0.0)
+        T[:, ia] = Ta + step  # (t = 0: no step, even where d is not finite)
+        # below tol per example, or below the float32 resolution of the objective
+        small = (-slope / 2 <= torch.clamp(1e-6 * f.abs(), min=tol * n)).cpu().numpy()
+        converged[act[small]] = True
+        done[act[small | (t == 0).cpu().numpy()]] = True
+    W = basis.V @ T[:-1].to(_F64).reshape(T.shape[0] - 1, -1)  # [k, G * K']
+    coef = W.reshape(X.shape[1], G, prob.Kf).permute(1, 2, 0).cpu().numpy()
+    return GridFit(
+        coef=coef,
+        intercept=T[-1].to(_F64).cpu().numpy(),
+        n_newton=n_newton,
+        n_cg=n_cg,
+        converged=converged,
+        rank=int(basis.eig.numel()),
+    )
+
+
+def _line_search(prob, T, d, f, slope, lam, max_halvings: int = 20) -> torch.Tensor:
+    """Armijo backtracking from ``T`` along ``d`` per penalty: ``[Ga]`` float64 step sizes
+    (0 where no step of at least ``2^-max_halvings`` decreases the objective)."""
+    Ga = T.shape[1]
+    t = torch.ones(Ga, dtype=_F64, device=T.device)
+    todo = torch.ones(Ga, dtype=torch.bool, device=T.device)
+    for _ in range(max_halvings):
+        it = torch.nonzero(todo)[:, 0]
+        Tt = T[:, it] + t[it].to(_F32)[None, :, None] * d[:, it]
+        ft = prob.objective(Tt, lam[it])
+        ok = ft <= f[it] + 1e-4 * t[it] * slope[it] + 1e-12 * f[it].abs()
+        todo[it[ok]] = False
+        if not bool(todo.any()):
+            return t
+        t[it[~ok]] *= 0.5
+    return torch.where(todo, torch.zeros_like(t), t)

@@ -1,0 +1,131 @@
+"""C="auto" on wide probes: the matrix-free Newton-CG of :mod:`probekit.probes.newton_cg`
+against scikit-learn per C, and :func:`select_C`'s fast path against its exact engine path
+(the same choice, validation losses within a small tolerance); binary and multinomial, on
+planted data and on real MiniLM features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from probe_data import planted
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from probekit.probes import DEFAULT_C_GRID, ProbeEngine, cselect, select_C, train_val_split
+from probekit.probes.newton_cg import fit_c_grid
+
+GRID = np.asarray(DEFAULT_C_GRID)
+
+
+def _exact_and_fast(X, y, dims, metric="accuracy", split=None, monkeypatch=None):
+    """``(fast, exact)`` selections of ``select_C`` on the same split: the exact one with
+    the wide path switched off (every probe on the engine's dense Newton)."""
+    split = split if split is not None else train_val_split(y, 0.2, seed=0)
+    eng = ProbeEngine()
+    fast = select_C(eng, X, y, dims, split=split, metrics=(metric,))
+    monkeypatch.setattr(cselect, "WIDE_K", 10**9)
+    exact = select_C(eng, X, y, dims, split=split, metrics=(metric,))
+    monkeypatch.undo()
+    return fast, exact
+
+
+def _same_choice(fast, exact):
+    """The same C, or one whose exact validation score ties the exact best."""
+    tol = max(cselect.TIE_TOL, 1.0 / exact.n_val)
+    assert fast.C == exact.C or (exact.val_scores[fast.index] >= exact.val_scores.max() - tol), (
+        fast.record(),
+        exact.record(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("K", "n", "D"), [(2, 240, 80), (2, 150, 200), (3, 240, 80), (3, 1500, 100)]
+)
+def test_newton_cg_equals_sklearn_per_C(K, n, D):
+    """A tight tolerance (down to the float32 floor): the coefficients of every C equal
+    scikit-learn's (n < D takes the basis of X X^T)."""
+    Xtr, ytr, _, _ = planted(n=n, D=D, K=K, seed=2)
+    A = StandardScaler().fit_transform(Xtr.astype(np.float64))
+    fit = fit_c_grid(torch.as_tensor(A, dtype=torch.float32), ytr, K, GRID[:7], tol=1e-12)
+    assert fit.converged.all() and fit.rank == min(n - 1, D)
+    for g, C in enumerate(GRID[:7]):
+        ref = LogisticRegression(C=C, tol=1e-10, max_iter=10000).fit(A, ytr)
+        ours, want = fit.coef[g], ref.coef_
+        if K > 2:  # the multinomial intercepts are defined up to a common shift
+            ours_b, want_b = fit.intercept[g] - fit.intercept[g].mean(), ref.intercept_
+            want_b = want_b - want_b.mean()
+        else:
+            ours_b, want_b = fit.intercept[g], ref.intercept_
+        scale = max(1.0, np.abs(want).max())
+        np.testing.assert_allclose(ours, want, atol=2e-3 * scale)
+        np.testing.assert_allclose(ours_b, want_b, atol=2e-3 * scale)
+
+
+@pytest.mark.parametrize(
+    ("K", "n", "D"), [(2, 240, 80), (2, 150, 200), (3, 240, 80), (3, 150, 200)]
+)
+def test_fast_path_chooses_as_the_exact_path_planted(K, n, D, monkeypatch):
+    Xtr, ytr, _, _ = planted(n=n, D=D, K=K, seed=1)
+    fast, exact = _exact_and_fast(Xtr, ytr, np.arange(D), monkeypatch=monkeypatch)
+    _same_choice(fast, exact)
+    np.testing.assert_allclose(fast.val_scores, exact.val_scores, atol=1.0 / exact.n_val)
+    np.testing.assert_allclose(fast.val_loss, exact.val_loss, rtol=2e-3)
+    assert fast.record().keys() == exact.record().keys() and fast.chosen_on == "full"
+
+
+def test_fast_path_on_a_sample_of_wide_probes_is_averaged(monkeypatch):
+    Xtr, ytr, _, _ = planted(n=300, D=160, seed=3)
+    d = np.stack([np.arange(80), np.arange(80, 160)])
+    sel = select_C(ProbeEngine(), Xtr, ytr, d, grid=[0.01, 1.0], seed=0)
+    per = [select_C(ProbeEngine(), Xtr, ytr, row, grid=[0.01, 1.0], seed=0) for row in d]
+    np.testing.assert_allclose(sel.val_loss, np.mean([p.val_loss for p in per], 0))
+    assert sel.chosen_on == "sample" and per[0].chosen_on == "dims"
+    fast, exact = _exact_and_fast(Xtr, ytr, d, monkeypatch=monkeypatch)
+    _same_choice(fast, exact)
+    upto = int(np.searchsorted(GRID, 1.0)) + 1  # see the MiniLM test for larger C
+    np.testing.assert_allclose(fast.val_loss[:upto], exact.val_loss[:upto], rtol=2e-3)
+
+
+def test_narrow_probes_and_ridge_keep_the_engine_path(monkeypatch):
+    """Below WIDE_K (and for ridge) the result is the engine's, bit for bit."""
+    Xtr, ytr, _, _ = planted(n=300, D=80, seed=4)
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("the wide path was taken")
+
+    monkeypatch.setattr(cselect, "fit_c_grid", spy)
+    select_C(ProbeEngine(), Xtr, ytr, np.arange(cselect.WIDE_K - 1), seed=0)
+    y = Xtr[:, :3].astype(np.float64).sum(1)
+    select_C(ProbeEngine(regression=True), Xtr, y, np.arange(80), seed=0, metrics=("pearson",))
+    assert calls == []
+
+
+@pytest.mark.integration
+def test_fast_path_chooses_as_the_exact_path_on_minilm(minilm_cache, monkeypatch):
+    """Real features: CoLA (1,000 training examples, the 384 last-layer CLS dims; MCC), and
+    a three-way task on real sentences (CoLA unacceptable / CoLA acceptable / SST-2).
+
+    Validation losses are compared up to C = 1: above it, confident wrong predictions have
+    logits beyond 17, where the engine's float32 probabilities round 1 - p to 0 and its
+    log-loss saturates at -log(1e-30) (the matrix-free path takes ``softplus``, exact there)."""
+    from probekit.cache import ActivationCache
+
+    with (
+        ActivationCache(minilm_cache("cola", "train", limit=1000)) as tr,
+        ActivationCache(minilm_cache("sst2", "dev")) as sst,
+    ):
+        X, y = tr.features(-1, "cls"), tr.labels
+        Xs = sst.features(-1, "cls")
+    upto = int(np.searchsorted(GRID, 1.0)) + 1
+    X3 = np.concatenate([X, Xs])
+    y3 = np.concatenate([y, np.full(len(Xs), 2)])
+    for Xa, ya, metric in ((X, y, "mcc"), (X3, y3, "accuracy")):
+        fast, exact = _exact_and_fast(
+            Xa, ya, np.arange(384), metric=metric, monkeypatch=monkeypatch
+        )
+        _same_choice(fast, exact)
+        np.testing.assert_allclose(fast.val_scores, exact.val_scores, atol=2.0 / exact.n_val)
+        np.testing.assert_allclose(fast.val_loss[:upto], exact.val_loss[:upto], rtol=1e-3)
