@@ -72,18 +72,18 @@ def _basis(X: torch.Tensor) -> _Basis:
     ``X X^T``; eigenvalues below ``1e-9`` of the largest are dropped (no signal there: the
     penalty keeps those coefficients at 0)."""
     n, k = X.shape
-    X64 = X.to(_F64)
     if k <= n:
-        lam, V = torch.linalg.eigh(X64.T @ X64)
-        keep = lam > 1e-9 * lam[-1].clamp(min=1e-300)
+        lam, V = torch.linalg.eigh(X.T @ X)
+        keep = lam > 1e-6 * lam[-1].clamp(min=1e-30)
         lam, V = lam[keep], V[:, keep]
-        Z = (X64 @ V).to(_F32)
+        Z = X @ V
     else:
-        lam, U = torch.linalg.eigh(X64 @ X64.T)
-        keep = lam > 1e-9 * lam[-1].clamp(min=1e-300)
+        lam, U = torch.linalg.eigh(X @ X.T)
+        keep = lam > 1e-6 * lam[-1].clamp(min=1e-30)
         lam, U = lam[keep], U[:, keep]
-        V = (X64.T @ U) / lam.sqrt()
-        Z = (U * lam.sqrt()).to(_F32)
+        V = (X.T @ U) / lam.sqrt()
+        Z = U * lam.sqrt()
+    lam, V = lam.to(_F64), V.to(_F64)
     A = torch.cat([Z, torch.ones((n, 1), dtype=_F32, device=X.device)], 1)
     return _Basis(A=A, A2=A * A, eig=lam, V=V)
 
@@ -104,7 +104,6 @@ class _Logistic:
         mask = torch.ones((self.r1, 1, 1), dtype=_F32, device=self.A.device)
         mask[-1] = 0.0
         self.mask = mask  # penalised rows
-        self.jitter = 1e-6 * self.n  # on the intercepts: keeps H positive definite
 
     def pen(self, lam: torch.Tensor) -> torch.Tensor:
         """``[r+1, Ga, 1]`` the penalty of each parameter (0 on the intercepts)."""
@@ -137,24 +136,36 @@ class _Logistic:
         R = (P - self.Y[:, None, :]).reshape(self.n, -1)
         return (self.A.T @ R).reshape(T.shape) + self.pen(lam) * T
 
-    def hvp(self, P: torch.Tensor, v: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-        """Hessian-vector products ``[r+1, Ga, K']`` at probabilities ``P [n, Ga, K']``."""
+    def curvature(self, P: torch.Tensor) -> torch.Tensor:
+        """What :meth:`hvp` needs at probabilities ``P``: the weights ``P (1 - P)``
+        (binary) or ``P`` itself (multinomial), ``[n, Ga, K']``."""
+        return P * (1 - P) if self.binary else P
+
+    def hvp(self, Wc: torch.Tensor, v: torch.Tensor, pen: torch.Tensor) -> torch.Tensor:
+        """Hessian-vector products ``[r+1, Ga, K']`` with :meth:`curvature` ``Wc`` and the
+        penalties ``pen [r+1, Ga, 1]`` (:meth:`pen`)."""
         r1, Ga, Kf = v.shape
         U = (self.A @ v.reshape(r1, Ga * Kf)).reshape(self.n, Ga, Kf)
         if self.binary:
-            R = P * (1 - P) * U
+            R = Wc * U
         else:
-            PU = P * U
-            R = PU - P * PU.sum(2, keepdim=True)
-        Hv = (self.A.T @ R.reshape(self.n, -1)).reshape(v.shape) + self.pen(lam) * v
-        Hv[-1] += self.jitter * v[-1]  # the multinomial intercepts' common shift: H v = 0
-        return Hv
+            PU = Wc * U
+            R = PU - Wc * PU.sum(2, keepdim=True)
+        return torch.addcmul((self.A.T @ R.reshape(self.n, -1)).reshape(v.shape), pen, v)
+
+    def project(self, v: torch.Tensor) -> torch.Tensor:
+        """``v [r+1, Ga, K']`` without its mean over the classes (multinomial): the softmax
+        is blind to a shift common to all classes, so the data part of the Hessian is 0
+        along it and only the penalty (``lam``, small for large ``C``) curves it; the
+        gradient never leaves the classes-sum-zero subspace, and with this projection
+        neither do the conjugate directions (binary: ``v`` as it is)."""
+        return v if self.binary else v - v.mean(2, keepdim=True)
 
     def diag(self, P: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
         """``[r+1, Ga, K']`` the Hessian's diagonal (the preconditioner)."""
         Ga, Kf = P.shape[1], P.shape[2]
         d = (self.A2.T @ (P * (1 - P)).reshape(self.n, -1)).reshape(self.r1, Ga, Kf)
-        return d + self.pen(lam) + self.jitter
+        return d + self.pen(lam) + 1e-6 * self.n  # (kept positive where P is near 0 or 1)
 
 
 def _start(prob: _Logistic, basis: _Basis, prior: np.ndarray) -> torch.Tensor:
@@ -179,29 +190,35 @@ def _start(prob: _Logistic, basis: _Basis, prior: np.ndarray) -> torch.Tensor:
 
 def _pcg(prob, P, g, lam, forcing, max_cg):
     """Preconditioned CG on ``H d = -g`` for every active penalty at once (``g [r+1, Ga, K']``),
-    each stopping once its residual is below ``forcing [Ga]`` times its gradient's norm.
-    Returns ``(d, iterations)``."""
+    each stopping once its residual is below ``forcing [Ga]`` times its gradient's norm (the
+    Hessian-vector products then run on the penalties still going only). Returns
+    ``(d, iterations)``."""
     Minv = 1.0 / prob.diag(P, lam)
+    Wc, pen = prob.curvature(P), prob.pen(lam)
     d = torch.zeros_like(g)
-    res = -g
-    z = Minv * res
+    res = -g  # residuals, conjugate directions and their products of the live penalties
+    z = prob.project(Minv * res)
     p = z
     rz = (res * z).sum((0, 2))
-    target = forcing * g.pow(2).sum((0, 2)).sqrt()
-    live = torch.ones(g.shape[1], dtype=torch.bool, device=g.device)
+    target = forcing**2 * g.pow(2).sum((0, 2))
+    live = torch.arange(g.shape[1], device=g.device)
     it = 0
     for it in range(1, max_cg + 1):  # noqa: B007 (the count is returned)
-        Hp = prob.hvp(P, p, lam)
-        alpha = torch.where(live, rz / (p * Hp).sum((0, 2)).clamp(min=1e-30), 0.0)
-        d = d + alpha[None, :, None] * p
-        res = res - alpha[None, :, None] * Hp
-        live = live & (res.pow(2).sum((0, 2)).sqrt() > target)
-        if not bool(live.any()):
-            break
-        z = Minv * res
+        Hp = prob.hvp(Wc, p, pen)
+        curv = (p * Hp).sum((0, 2))
+        pos = curv > 0  # (not so at the float32 floor: that penalty's CG ends there)
+        alpha = torch.where(pos, rz / curv.clamp(min=1e-30), 0.0)[None, :, None]
+        d[:, live] += alpha * p
+        res = res - alpha * Hp
+        go = (res.pow(2).sum((0, 2)) > target) & pos
+        if not bool(go.all()):
+            if not bool(go.any()):
+                break
+            live, res, p, rz, target = live[go], res[:, go], p[:, go], rz[go], target[go]
+            Wc, pen, Minv = Wc[:, go], pen[:, go], Minv[:, go]
+        z = prob.project(Minv * res)
         rz_new = (res * z).sum((0, 2))
-        beta = torch.where(live, rz_new / rz.clamp(min=1e-30), 0.0)
-        p = z + beta[None, :, None] * p
+        p = torch.addcmul(z, (rz_new / rz.clamp(min=1e-30))[None, :, None], p)
         rz = rz_new
     return d, it
 
@@ -239,9 +256,26 @@ def fit_c_grid(
     yi_t = torch.as_tensor(yi, dtype=torch.int64, device=dev)
     prob = _Logistic(basis, yi_t, n_classes, lam)
     T = _start(prob, basis, np.bincount(yi, minlength=n_classes) / n)
-    n_newton = np.zeros(G, dtype=np.int64)
-    converged = np.zeros(G, dtype=bool)
-    done = np.zeros(G, dtype=bool)
+    T, n_newton, converged, n_cg = _newton(prob, T, lam, tol, max_newton, max_cg)
+    W = basis.V @ T[:-1].to(_F64).reshape(T.shape[0] - 1, -1)  # [k, G * K']
+    coef = W.reshape(X.shape[1], G, prob.Kf).permute(1, 2, 0).cpu().numpy()
+    return GridFit(
+        coef=coef,
+        intercept=T[-1].to(_F64).cpu().numpy(),
+        n_newton=n_newton,
+        n_cg=n_cg,
+        converged=converged,
+        rank=int(basis.eig.numel()),
+    )
+
+
+def _newton(prob, T, lam, tol, max_newton, max_cg):
+    """Truncated Newton from ``T [r+1, Ga, K']`` (updated in place) at the penalties ``lam
+    [Ga]``: ``(T, n_newton [Ga], converged [Ga], CG iterations)``."""
+    dev, n, Ga = T.device, prob.n, T.shape[1]
+    n_newton = np.zeros(Ga, dtype=np.int64)
+    converged = np.zeros(Ga, dtype=bool)
+    done = np.zeros(Ga, dtype=bool)
     n_cg = 0
     g0 = None
     for _ in range(max_newton):
@@ -268,16 +302,7 @@ def fit_c_grid(
         small = (-slope / 2 <= torch.clamp(1e-6 * f.abs(), min=tol * n)).cpu().numpy()
         converged[act[small]] = True
         done[act[small | (t == 0).cpu().numpy()]] = True
-    W = basis.V @ T[:-1].to(_F64).reshape(T.shape[0] - 1, -1)  # [k, G * K']
-    coef = W.reshape(X.shape[1], G, prob.Kf).permute(1, 2, 0).cpu().numpy()
-    return GridFit(
-        coef=coef,
-        intercept=T[-1].to(_F64).cpu().numpy(),
-        n_newton=n_newton,
-        n_cg=n_cg,
-        converged=converged,
-        rank=int(basis.eig.numel()),
-    )
+    return T, n_newton, converged, n_cg
 
 
 def _line_search(prob, T, d, f, slope, lam, max_halvings: int = 20) -> torch.Tensor:
@@ -290,7 +315,7 @@ def _line_search(prob, T, d, f, slope, lam, max_halvings: int = 20) -> torch.Ten
         it = torch.nonzero(todo)[:, 0]
         Tt = T[:, it] + t[it].to(_F32)[None, :, None] * d[:, it]
         ft = prob.objective(Tt, lam[it])
-        ok = ft <= f[it] + 1e-4 * t[it] * slope[it] + 1e-12 * f[it].abs()
+        ok = ft <= f[it] + 1e-4 * t[it] * slope[it] + 1e-6 * f[it].abs()  # (float32 noise)
         todo[it[ok]] = False
         if not bool(todo.any()):
             return t
