@@ -14,7 +14,9 @@ the engine's dense Newton (which costs ``2 n p^2`` per pass and probe):
 * **truncated Newton**: each Newton step solves ``H d = -g`` by preconditioned conjugate
   gradients with Hessian-vector products ``A^T (w * (A v))`` (``O(n r)`` each, ``A = [Z, 1]``),
   all ``G`` penalties (and ``K`` classes) as the columns of one matrix product, each with its
-  own CG scalars, forcing term and backtracking (Armijo) line search;
+  own CG scalars, forcing term and backtracking (Armijo) line search; the multinomial
+  conjugate directions stay in the classes-sum-zero subspace (the softmax's blind
+  direction, curved by the penalty only, is projected out);
 * **loose tolerance**: a penalty stops once its Newton decrement ``g^T H^-1 g / 2`` (the
   predicted objective gap) is below ``tol`` per example: selection needs the validation
   metric and loss, not 1e-8 coefficients.
@@ -69,8 +71,8 @@ class _Basis:
 
 def _basis(X: torch.Tensor) -> _Basis:
     """The eigenbasis of centred ``X [n, k]`` (float32): of ``X^T X`` when ``k <= n``, else of
-    ``X X^T``; eigenvalues below ``1e-9`` of the largest are dropped (no signal there: the
-    penalty keeps those coefficients at 0)."""
+    ``X X^T``; eigenvalues below ``1e-6`` of the largest are dropped (next to no signal there:
+    the penalty keeps those coefficients near 0)."""
     n, k = X.shape
     if k <= n:
         lam, V = torch.linalg.eigh(X.T @ X)
