@@ -36,6 +36,8 @@ The package, from the bottom up:
   ``backend="sklearn"`` uses scikit-learn and ``backend="torch"`` the engine;
 * :mod:`.rankings`: the peers' dimension rankings (mean-diff, f-stat, l1, lca, Gaussian MI)
   from one pass of class moments;
+* :mod:`.newton_cg`: a matrix-free truncated Newton (batched Hessian-vector products over a
+  whole ``C`` grid) that :func:`select_C` uses to choose ``C`` for wide logistic probes;
 * :mod:`.mdl`: Voita & Titov's online codelength of a dimension set, on the engine;
 * :mod:`.ablation`: a set's score without it and after LEACE erasure of it.
 """

@@ -131,10 +131,11 @@ def binary_eval(
 
 
 def _binary_eval_tail(z: torch.Tensor, ye: torch.Tensor) -> torch.Tensor:
-    p = torch.sigmoid(z)
-    q = torch.where(ye > 0.5, p, 1 - p).clamp_min(1e-30)
+    # -log sigmoid(+-z) as softplus(z) - z * y: exact for confident wrong predictions, where
+    # 1 - sigmoid(z) rounds to 0 in float32 (|z| > ~17) and a clamped log capped the loss
+    loss = torch.nn.functional.softplus(z) - z * ye
     pred = (z > 0).to(z.dtype)
-    return torch.stack([-torch.log(q).sum(1), (pred * ye).sum(1), pred.sum(1)], 1)
+    return torch.stack([loss.sum(1), (pred * ye).sum(1), pred.sum(1)], 1)
 
 
 def binary_eval_bmm(

@@ -119,3 +119,18 @@ def test_compile_failure_at_run_time_falls_back_to_eager(monkeypatch, caplog):
         np.testing.assert_allclose(s["loss"], b["loss"], rtol=1e-5)  # fused sums, run eagerly
         assert s.stats.compile_fallback
     assert not b.stats.compile_fallback
+
+
+def test_eval_log_loss_is_exact_for_confident_wrong_predictions():
+    """The summed log-loss equals float64 log-loss even where 1 - sigmoid(z) rounds to 0 in
+    float32 (|z| = 40: the loss of that example is 40, not a clamped 69 or an overflow)."""
+    Xt = torch.tensor([[40.0, -40.0, 1.0, -2.0]])
+    d = torch.tensor([[0]])
+    theta = torch.tensor([[1.0, 0.0]])
+    y = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    z = np.array([40.0, -40.0, 1.0, -2.0])
+    p = 1 / (1 + np.exp(-z))
+    want = -(y.numpy() * np.log(p) + (1 - y.numpy()) * np.log1p(-p))
+    want[0], want[1] = 40.0, 40.0  # log1p(-p) underflows in float64 too at z = 40
+    for kernel in (P.binary_eval, P.binary_eval_bmm):
+        np.testing.assert_allclose(kernel(Xt, d, theta, y)[0, 0].item(), want.sum(), rtol=1e-5)
