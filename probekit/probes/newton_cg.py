@@ -259,7 +259,7 @@ def fit_c_grid(
     prob = _Logistic(basis, yi_t, n_classes, lam)
     T = _start(prob, basis, np.bincount(yi, minlength=n_classes) / n)
     T, n_newton, converged, n_cg = _newton(prob, T, lam, tol, max_newton, max_cg)
-    W = basis.V @ T[:-1].to(_F64).reshape(T.shape[0] - 1, -1)  # [k, G * K']
+    W = basis.V @ T[:-1].to(_F64).reshape(T.shape[0] - 1, G * prob.Kf)  # [k, G * K'] (rank 0: 0)
     coef = W.reshape(X.shape[1], G, prob.Kf).permute(1, 2, 0).cpu().numpy()
     return GridFit(
         coef=coef,

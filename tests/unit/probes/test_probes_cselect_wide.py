@@ -129,3 +129,17 @@ def test_fast_path_chooses_as_the_exact_path_on_minilm(minilm_cache, monkeypatch
         _same_choice(fast, exact)
         np.testing.assert_allclose(fast.val_scores, exact.val_scores, atol=2.0 / exact.n_val)
         np.testing.assert_allclose(fast.val_loss[:upto], exact.val_loss[:upto], rtol=1e-3)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_constant_features_fit_the_intercept_only(K, monkeypatch):
+    """A layer whose vector is the same for every example (BERT's embedding-layer [CLS]) has
+    rank 0 after standardisation: both paths give every C the prior, so the choice is tied."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, K, size=120)
+    X = np.tile(rng.normal(size=(1, 80)), (120, 1)).astype(np.float32)
+    fit = fit_c_grid(torch.zeros((120, 80)), y, K, np.asarray(DEFAULT_C_GRID))
+    assert fit.rank == 0 and np.all(fit.coef == 0)
+    fast, exact = _exact_and_fast(X, y, np.arange(80), monkeypatch=monkeypatch)
+    _same_choice(fast, exact)
+    np.testing.assert_allclose(fast.val_scores, exact.val_scores)
