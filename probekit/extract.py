@@ -26,12 +26,12 @@ import torch
 from .cache import POOLS, CacheWriter, partial_path
 from .cache.writer import WindowWrites
 from .errors import CacheError, ConfigError, DataError
+from .forward import STORAGE_DTYPES, buffers, fill_batch, forward_batch, pool_batch, process_batch
 from .hardware import check_cpu_dtype
 from .models import LoadedModel
-from .pooling import content_mask, pool
 from .provenance import versions
 from .tasks import TaskData
-from .tokenize import MODEL_INPUTS, Encoded, collate, encode, pad_id, uses_token_types
+from .tokenize import Encoded, encode
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +43,8 @@ __all__ = [
     "forward_batch",
     "parse_shard",
     "pool_batch",
+    "process_batch",
 ]
-
-_TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 
 @dataclass
@@ -83,105 +82,6 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     return i, n
 
 
-def forward_batch(
-    lm: LoadedModel, enc: Encoded, rows: np.ndarray
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One padded forward pass over examples ``rows`` (:func:`probekit.tokenize.collate`).
-
-    Returns:
-        hidden: ``[b, t, n_layers, hidden]`` every hidden state (embeddings first), model dtype.
-        attention_mask: ``[b, t]`` bool.
-        content_mask: ``[b, t]`` bool, real non-special tokens (all real tokens for an
-            example that has none).
-    """
-    batch = collate(
-        enc,
-        rows,
-        pad_id=pad_id(lm.tokenizer),
-        token_types=uses_token_types(lm.model),
-        device=lm.device,
-    )
-    inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
-    out = lm.model(**inputs, output_hidden_states=True, return_dict=True)
-    hidden = torch.stack(out.hidden_states, dim=2)
-    att = batch["attention_mask"].bool()
-    return hidden, att, content_mask(att, batch["special_tokens_mask"])
-
-
-def pool_batch(
-    hidden: torch.Tensor, content: torch.Tensor
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Pooled views of a batch (:mod:`probekit.pooling`), computed in float32.
-
-    Args:
-        hidden: ``[b, t, n_layers, H]``.
-        content: ``[b, t]`` bool mask of the tokens that ``mean`` and ``max_norm`` use.
-
-    Returns:
-        ``({"cls", "mean", "max_norm"} -> [b, n_layers, H], max_norm_pos [b, n_layers])``.
-    """
-    h = hidden.float()
-    out = {p: pool(h, content, p)[0] for p in ("cls", "mean")}
-    out["max_norm"], pos = pool(h, content, "max_norm")
-    assert pos is not None  # max_norm gives the chosen positions
-    return out, pos
-
-
-def _buffers(
-    n: int, n_tok: int | None, lm: LoadedModel, dt: torch.dtype, device: torch.device, pinned=False
-) -> dict[str, torch.Tensor]:
-    """Uninitialised buffers of one window on ``device`` (``pinned``: page-locked host
-    memory, the target of non-blocking copies from CUDA): each pool ``[n, L, H]``, ``pos
-    [n, L]`` int16 and, unless ``n_tok`` is None, ``hidden [n_tok, L, H]``."""
-    L, H, kw = lm.n_layers, lm.hidden_size, {"device": device, "pin_memory": pinned}
-    out = {p: torch.empty((n, L, H), dtype=dt, **kw) for p in POOLS}
-    out["pos"] = torch.empty((n, L), dtype=torch.int16, **kw)
-    if n_tok is not None:
-        out["hidden"] = torch.empty((n_tok, L, H), dtype=dt, **kw)
-    return out
-
-
-@torch.inference_mode()
-def _fill_batch(
-    lm: LoadedModel,
-    enc: Encoded,
-    rows: np.ndarray,
-    sdt: torch.dtype,
-    out: dict[str, torch.Tensor],
-    local: np.ndarray,
-    token_at: np.ndarray,
-) -> None:
-    """Forward pass and pooling of examples ``rows`` into ``out`` (on the model's device):
-    example ``rows[j]`` goes to row ``local[j]`` of the pooled views and its token vectors to
-    rows ``token_at[j]:`` of ``out["hidden"]``, cast and copied straight from the forward pass
-    (buffers of :func:`_buffers`)."""
-    hidden, _, content = forward_batch(lm, enc, rows)
-    pools, pos = pool_batch(hidden, content)
-    idx = torch.from_numpy(local).to(out["pos"].device)
-    for p in POOLS:
-        out[p][idx] = pools[p].to(sdt)
-    out["pos"][idx] = pos.to(torch.int16)
-    if "hidden" in out:
-        # padding is on the right, so example j's tokens are hidden[j, :lengths[j]]
-        src = hidden.to(sdt)  # one multi-threaded cast
-        for j, (n_j, at) in enumerate(zip(enc.lengths[rows].tolist(), token_at.tolist())):
-            out["hidden"][at : at + n_j].copy_(src[j, :n_j])
-
-
-def process_batch(
-    lm: LoadedModel, enc: Encoded, rows: np.ndarray, storage_dtype: str
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Forward pass and pooling of examples ``rows``, as NumPy arrays in the storage dtype.
-
-    Returns:
-        ``(pooled {pool: [b, n_layers, H]}, max_norm_pos [b, n_layers] int16)``.
-    """
-    b, sdt = len(rows), _TORCH_DTYPES[storage_dtype]
-    buf = _buffers(b, None, lm, sdt, lm.device)
-    _fill_batch(lm, enc, rows, sdt, buf, np.arange(b), np.zeros(b, dtype=np.int64))
-    return {p: buf[p].cpu().numpy() for p in POOLS}, buf["pos"].cpu().numpy()
-
-
 def _windows(lengths: np.ndarray, window_tokens: int, store_tokens: bool) -> list[tuple[int, int]]:
     """Consecutive example ranges of about ``window_tokens`` tokens (deterministic)."""
     n = len(lengths)
@@ -217,7 +117,7 @@ def _checked(
     """Validate the settings and the output; ``(this shard's data, shard, full data hash)``."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    if storage_dtype not in _TORCH_DTYPES:
+    if storage_dtype not in STORAGE_DTYPES:
         raise ConfigError(f"storage dtype {storage_dtype!r}; use float16 or float32")
     if len(data) == 0:
         raise DataError(f"{data.source}: no examples to extract")
@@ -352,12 +252,12 @@ def _write_windows(
     copied to the host buffers; on CUDA those are pinned and the copy does not block: the
     writer thread waits for its event before reading them.
     """
-    sdt, cpu, on_cuda = _TORCH_DTYPES[storage_dtype], torch.device("cpu"), lm.device.type == "cuda"
+    sdt, cpu, on_cuda = STORAGE_DTYPES[storage_dtype], torch.device("cpu"), lm.device.type == "cuda"
     n_max = max((b - a for a, b in windows), default=0)
     t_max = max((int(offsets[b] - offsets[a]) for a, b in windows), default=0)
     n_tok = t_max if store_tokens else None
-    hosts = [_buffers(n_max, n_tok, lm, sdt, cpu, on_cuda) for _ in range(n_buffers)]
-    stage = _buffers(n_max, n_tok, lm, sdt, lm.device) if lm.device != cpu else None
+    hosts = [buffers(n_max, n_tok, lm, sdt, cpu, on_cuda) for _ in range(n_buffers)]
+    stage = buffers(n_max, n_tok, lm, sdt, lm.device) if lm.device != cpu else None
     in_use: list[Future | None] = [None] * n_buffers
     for k, (a, b) in enumerate(windows):
         i, base, t = k % n_buffers, offsets[a], int(offsets[b] - offsets[a])
@@ -365,7 +265,7 @@ def _write_windows(
             used.result()  # the buffer is free again (and the writer's errors surface here)
         order = a + np.argsort(enc.lengths[a:b], kind="stable")
         for rows in _batches(order, batch_size):
-            _fill_batch(lm, enc, rows, sdt, stage or hosts[i], rows - a, offsets[rows] - base)
+            fill_batch(lm, enc, rows, sdt, stage or hosts[i], rows - a, offsets[rows] - base)
             bar.update(int(enc.lengths[rows].sum()))
         sync = None
         if stage is not None:

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-import probekit.extract as extract_module
+import probekit.forward as forward_module
 from probekit.cache import CacheWriter, partial_path
 from probekit.extract import extract
 from probekit.models import load_encoder
@@ -90,7 +90,7 @@ def test_writer_thread_failure_surfaces_and_partial_file_resumes(tiny, tmp_path,
 def test_interrupted_forward_loop_stops_the_writer_thread(tiny, tmp_path, monkeypatch):
     data = load_demo("train", limit=120)
     ref = extract(tiny, data, tmp_path / "ref.h5", **_SETTINGS).path
-    real, calls = extract_module.forward_batch, []
+    real, calls = forward_module.forward_batch, []  # what the window loop calls
 
     def interrupted(*args):
         calls.append(1)
@@ -98,7 +98,7 @@ def test_interrupted_forward_loop_stops_the_writer_thread(tiny, tmp_path, monkey
             raise KeyboardInterrupt("simulated Ctrl-C")
         return real(*args)
 
-    monkeypatch.setattr(extract_module, "forward_batch", interrupted)
+    monkeypatch.setattr(forward_module, "forward_batch", interrupted)
     out = tmp_path / "cut.h5"
     with pytest.raises(KeyboardInterrupt, match="simulated Ctrl-C"):
         extract(tiny, data, out, **_SETTINGS)
@@ -106,6 +106,6 @@ def test_interrupted_forward_loop_stops_the_writer_thread(tiny, tmp_path, monkey
     with h5py.File(partial_path(out), "r") as f:
         n_done = int(f.attrs["n_done"])
         assert 0 < n_done < 120
-    monkeypatch.setattr(extract_module, "forward_batch", real)
+    monkeypatch.setattr(forward_module, "forward_batch", real)
     assert extract(tiny, data, out, resume=True, **_SETTINGS).resumed_from == n_done
     _assert_same(ref, out)
