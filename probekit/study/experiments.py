@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -41,6 +41,7 @@ class Context:
     hidden_size: int
     n_layers: int
     probes: dict[str, dict[str, Any]]
+    _data_ids: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def tasks(self) -> list[str]:
@@ -112,8 +113,12 @@ class Context:
         )  # fmt: skip
 
     def data_id(self, task: str) -> str:
-        tr, ev = self.data[task]
-        return f"{tr.fingerprint()[:16]}:{ev.fingerprint()[:16]}"
+        """Fingerprints of the task's training and eval examples (hashed once per task: a
+        plan builds hundreds of runs, and a full GLUE split is hundreds of thousands of rows)."""
+        if task not in self._data_ids:
+            tr, ev = self.data[task]
+            self._data_ids[task] = f"{tr.fingerprint()[:16]}:{ev.fingerprint()[:16]}"
+        return self._data_ids[task]
 
 
 def token(plan: Plan, ctx: Context) -> None:

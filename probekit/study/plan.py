@@ -115,6 +115,7 @@ class Plan:
     def __init__(self) -> None:
         self.runs: dict[str, Run] = {}
         self.entries: list[Entry] = []
+        self._seen: set[Entry] = set()
         self.notes: dict[str, Any] = {}
 
     def add(
@@ -136,7 +137,8 @@ class Plan:
             experiment, t, condition, group, run.seed, rid, t,
             run.dims if dims is None else dims, run.layer, run.pool, run.freeze, run.head_layers,
         )  # fmt: skip
-        if e not in self.entries:
+        if e not in self._seen:
+            self._seen.add(e)
             self.entries.append(e)
         return run
 

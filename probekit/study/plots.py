@@ -37,9 +37,13 @@ def _panels(n: int, w: float = 4.5, h: float = 3.5):
     return fig, [fig.add_subplot(1, n, i + 1) for i in range(n)]
 
 
-def _majority(ax, c: Condition) -> None:
+def _finish(ax, c: Condition, title: str, legend_size: int = 7) -> None:
+    """What every panel ends with: the majority line, the metric's label, title and legend."""
     if c.majority is not None:
         ax.axhline(c.majority, color="grey", ls=":", lw=1, label="majority")
+    ax.set_ylabel(c.metric or "score")
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size)
 
 
 def _bars(cells: list[Condition], names: tuple[str, ...], experiment: str, out: Path, title: str):
@@ -52,11 +56,8 @@ def _bars(cells: list[Condition], names: tuple[str, ...], experiment: str, out: 
         shown = [n for n in names if n in by]
         ax.bar(shown, [by[n].stats.mean for n in shown],
                yerr=[by[n].stats.std for n in shown], capsize=4)  # fmt: skip
-        _majority(ax, cs[0])
-        ax.set_title(f"{task}: {title}")
-        ax.set_ylabel(cs[0].metric or "score")
         ax.tick_params(axis="x", labelsize=7)
-        ax.legend(fontsize=7)
+        _finish(ax, cs[0], f"{task}: {title}")
     fig.savefig(out)
     return out
 
@@ -95,12 +96,9 @@ def plot_dims(results: StudyResults, cells: list[Condition], out: Path) -> Path 
             ax.plot(pk, [pr[str(k)] for k in pk], "s--", alpha=0.6, label="cached probe")
         if cs[0].reference is not None and cs[0].reference.n:
             ax.axhline(cs[0].reference.mean, color="k", lw=1, label="full width")
-        _majority(ax, cs[0])
         ax.set_xticks([1, 2, 3])
         ax.set_xlabel("dimensions (k)")
-        ax.set_ylabel(cs[0].metric or "score")
-        ax.set_title(f"{task}: score vs k")
-        ax.legend(fontsize=6)
+        _finish(ax, cs[0], f"{task}: score vs k", legend_size=6)
     fig.savefig(out)
     return out
 
@@ -116,11 +114,8 @@ def plot_layers(cells: list[Condition], out: Path) -> Path | None:
             pts = sorted((int(c.group), c.stats) for c in cs if c.condition == cond)
             ax.errorbar([x for x, _ in pts], [s.mean for _, s in pts],
                         yerr=[s.std for _, s in pts], fmt="o-", capsize=3, label=cond)  # fmt: skip
-        _majority(ax, cs[0])
         ax.set_xlabel("layer (0 = embeddings)")
-        ax.set_ylabel(cs[0].metric or "score")
-        ax.set_title(f"{task}: score by layer")
-        ax.legend(fontsize=7)
+        _finish(ax, cs[0], f"{task}: score by layer")
     fig.savefig(out)
     return out
 

@@ -116,10 +116,11 @@ def test_killed_study_resumes_to_the_same_results(tiny_model_dir, glue_fixture, 
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    n_done = len(list(out.glob("runs/*/scores.json")))
-    assert 15 <= n_done < json.loads((out / "plan.json").read_text())["n_runs"]
+    done = {f: f.stat().st_mtime_ns for f in out.glob("runs/*/scores.json")}
+    assert 15 <= len(done) < json.loads((out / "plan.json").read_text())["n_runs"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert {f: f.stat().st_mtime_ns for f in done} == done  # finished runs reused, not redone
     assert _scores(out) == _scores(smoke)
 
 
