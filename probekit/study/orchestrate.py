@@ -71,17 +71,23 @@ def _probe_stage(cfg: StudyConfig, data: TaskSplits, out: Path, progress: bool) 
     from .probing import PROBE_FILE, extract_pair, probe_task
 
     probes, caches = {}, {}
+    max_length = cfg.resolved_budget().max_length
     for t, (tr, ev) in data.items():
         d = out / "probes" / t
         caches[t] = extract_pair(
-            cfg.model, tr, ev, d / "cache", device=cfg.device,
-            max_length=cfg.resolved_budget().max_length, progress=progress,
+            cfg.model, tr, ev, d / "cache", device=cfg.device, max_length=max_length,
+            progress=progress,
         )  # fmt: skip
+        # what the probes were computed from: a study rerun in OUT with another model,
+        # seed or budget (other examples) searches again instead of reusing stale dims
+        identity = {"model": cfg.model, "seed": cfg.seed, "max_length": max_length,
+                    "train": tr.fingerprint(), "eval": ev.fingerprint()}  # fmt: skip
         f = d / PROBE_FILE
-        if f.is_file():
-            probes[t] = json.loads(f.read_text(encoding="utf-8"))
+        old = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+        if old is not None and old.get("identity") == identity:
+            probes[t] = old
         else:
-            probes[t] = probe_task(*caches[t], f, seed=cfg.seed)
+            probes[t] = probe_task(*caches[t], f, seed=cfg.seed, identity=identity)
         logger.info("%s: probes rank %s best (pair)", t, probes[t]["best_pair"])
     return probes, caches
 

@@ -86,8 +86,11 @@ def probe_score(
         return _num(rec["metrics"][tr.task.primary_metric])
 
 
-def probe_task(train: Path, ev: Path, out: Path, *, seed: int = 0, m: int = 50) -> dict[str, Any]:
-    """Search the final layer's [CLS] vectors of the pre-trained caches; write ``probe.json``.
+def probe_task(
+    train: Path, ev: Path, out: Path, *, seed: int = 0, m: int = 50, identity: Any = None
+) -> dict[str, Any]:
+    """Search the final layer's [CLS] vectors of the pre-trained caches; write ``probe.json``
+    (``identity``: what the caller computed it from, recorded as given).
 
     Returns:
         The ``probe.json`` record: ``full``, ``majority``, ``random_pair`` (mean, std),
@@ -127,6 +130,7 @@ def probe_task(train: Path, ev: Path, out: Path, *, seed: int = 0, m: int = 50) 
             "n_train": tr.n_examples,
             "n_eval": e.n_examples,
             "caches": {"train": str(train), "eval": str(ev)},
+            "identity": identity,
             "elapsed_s": time.perf_counter() - t0,
         }
     write_json(out, rec)

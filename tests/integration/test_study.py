@@ -156,3 +156,20 @@ def test_study_on_your_own_files(tiny_model_dir, glue_fixture, tmp_path, capsys)
     res = load_study(out)
     assert not res.pending and {e["task"] for e in res.entries} == {"custom"}
     assert "Dimension-wise" in capsys.readouterr().out
+
+
+def test_probes_searched_again_when_the_examples_change(tiny_model_dir, glue_fixture, tmp_path):
+    """A rerun in the same OUT with another seed (other random subsets) does not reuse the
+    first run's probe-ranked dimensions; the same command again does."""
+    out = tmp_path / "reprobe"
+    args = ["study", "--model", str(tiny_model_dir), "--tasks", "sst2", "--glue-dir",
+            str(glue_fixture), "--budget", "smoke", "--out", str(out), "--threads", "1",
+            "--experiments", "token", "--no-report"]  # fmt: skip
+    probe = out / "probes" / "sst2" / "probe.json"
+    assert main(args) == 0
+    first = probe.stat().st_mtime_ns
+    assert main(args) == 0
+    assert probe.stat().st_mtime_ns == first  # same examples: reused
+    assert main([*args, "--seed", "1"]) == 0
+    rec = json.loads(probe.read_text())
+    assert probe.stat().st_mtime_ns != first and rec["identity"]["seed"] == 1
