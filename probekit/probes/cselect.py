@@ -133,6 +133,42 @@ class CSelection:
         """Position of :attr:`C` in :attr:`grid`."""
         return self.grid.index(self.C)
 
+    @classmethod
+    def from_curve(
+        cls,
+        grid: Sequence[float],
+        val_scores,
+        val_loss,
+        *,
+        metric: str,
+        chosen_on: str,
+        n_probes: int,
+        n_fit: int,
+        n_val: int,
+    ) -> CSelection:
+        """The selection from a validation curve ``val_scores [G]`` and ``val_loss [G]`` over
+        ``grid [G]`` (ascending): the best score, scores within ``max(TIE_TOL, 1 / n_val)``
+        counting as tied; ties go to the lowest loss, then to the smallest ``C`` (NaN
+        last). The one tie rule of every backend."""
+        score = np.asarray(val_scores, dtype=np.float64)
+        loss = np.asarray(val_loss, dtype=np.float64)
+        s = np.where(np.isfinite(score), score, -np.inf)
+        lo = np.where(np.isfinite(loss), loss, np.inf)
+        tol = max(TIE_TOL, 1.0 / n_val)
+        tied = s >= s.max() - tol if np.isfinite(s.max()) else np.ones(len(s), dtype=bool)
+        best = int(np.lexsort((np.arange(len(s)), lo, ~tied))[0])
+        return cls(
+            C=float(grid[best]),
+            grid=tuple(float(c) for c in grid),
+            val_scores=score,
+            val_loss=loss,
+            metric=metric,
+            chosen_on=chosen_on,
+            n_probes=n_probes,
+            n_fit=n_fit,
+            n_val=n_val,
+        )
+
     def record(self) -> dict[str, Any]:
         """The JSON block results carry: ``{"mode": "auto", "chosen", "chosen_on", "grid",
         "val_curve" (primary metric per C), "val_loss", "metric", "n_probes", "n_fit",
@@ -149,15 +185,6 @@ class CSelection:
             "n_fit": self.n_fit,
             "n_val": self.n_val,
         }
-
-
-def _choose(score: np.ndarray, loss: np.ndarray, tol: float = TIE_TOL) -> int:
-    """Index of the best ``C``: among the scores within ``tol`` of the highest, the lowest
-    loss, then the lowest index (NaN last)."""
-    s = np.where(np.isfinite(score), score, -np.inf)
-    l = np.where(np.isfinite(loss), loss, np.inf)
-    tied = s >= s.max() - tol if np.isfinite(s.max()) else np.ones(len(s), dtype=bool)
-    return int(np.lexsort((np.arange(len(s)), l, ~tied))[0])
 
 
 def select_C(
@@ -224,12 +251,10 @@ def select_C(
     if chosen_on is None:
         full = S == 1 and d.shape[1] == X.shape[1] and len(np.unique(d)) == X.shape[1]
         chosen_on = "full" if full else ("dims" if S == 1 else "sample")
-    best = _choose(score, loss, max(TIE_TOL, 1.0 / len(idx_val)))
-    return CSelection(
-        C=g[best],
-        grid=g,
-        val_scores=score,
-        val_loss=loss,
+    return CSelection.from_curve(
+        g,
+        score,
+        loss,
         metric=metric[0],
         chosen_on=chosen_on,
         n_probes=S,

@@ -33,6 +33,10 @@ def _checks():
         LinearProbe(backend="torch"),
         LinearProbe(regression=True),
         LinearProbe(regression=True, backend="torch"),
+        LinearProbe(C="auto"),
+        LinearProbe(C="auto", backend="torch"),
+        LinearProbe(C="auto", regression=True),
+        LinearProbe(C="auto", regression=True, backend="torch"),
     ]
     # every applicable check passes; none needs to be marked as an expected failure
     return parametrize_with_checks(ests)
