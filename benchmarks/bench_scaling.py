@@ -12,10 +12,10 @@ Measures, in one process, and plots (PNGs under ``--out``, default ``benchmarks/
   n = 10,000`` checks that extrapolation (the ratio is printed);
 * **greedy forward selection** to ``k = 10`` (:func:`probekit.search.greedy_select`,
   exhaustive: every candidate fitted at every step) on the same points: the whole run where
-  ``n * D <= --greedy-whole-max``, else the middle step (prefix: the first ``k // 2``
-  planted dimensions) timed once and multiplied by ``k`` (the step cost grows about linearly
-  with the prefix); at whole-run points the same estimate from the run's own middle step is
-  printed against the whole time;
+  ``n * D <= --greedy-whole-max`` (4e6), else estimated step by step (each of the ``k``
+  steps, with the planted dimensions as its prefix, fits a fixed random sample of
+  ``--greedy-sample`` = 128 candidates, scaled to all ``D - t``); at ``D = 384, n = 10,000``
+  both are run and their ratio printed;
 * **extraction** (:func:`probekit.extract.extract` on the embedded MiniLM, pooled views only
   and with token-level vectors) against batch size at a fixed sequence length and against
   sequence length at a fixed batch size, on synthetic sentences of exactly that many tokens
@@ -134,33 +134,49 @@ def pairs_point(pb: S.Problem, naive: Naive, args) -> dict[str, Any]:
     }
 
 
-def greedy_point(pb: S.Problem, naive: Naive, dims: list[int], args) -> dict[str, Any]:
-    """Greedy (exhaustive) to k: the whole run, or the middle step times k; sklearn per fit."""
+def greedy_sampled(pb: S.Problem, dims: list[int], args) -> tuple[float, list[float]]:
+    """Greedy to k estimated step by step: at step t (prefix: the first t planted dims) a
+    fixed random sample of ``--greedy-sample`` candidates is fitted and timed, scaled to all
+    ``D - t``. Returns ``(seconds, [seconds per step])``."""
+    rng = np.random.default_rng(args.seed)
+    steps = []
+    for t in range(args.k):
+        prefix = np.asarray(dims[:t], dtype=np.int64)
+        rest = np.setdiff1d(np.arange(pb.n_dims), prefix)
+        take = np.sort(rng.choice(rest, size=min(args.greedy_sample, len(rest)), replace=False))
+        cand = np.concatenate([np.tile(prefix, (len(take), 1)), take[:, None]], axis=1)
+        t0 = time.perf_counter()
+        pb.select(cand)
+        steps.append((time.perf_counter() - t0) * len(rest) / len(take))
+    return float(sum(steps)), steps
+
+
+def greedy_point(pb: S.Problem, naive: Naive, dims: list[int], args, check: bool):
+    """Greedy (exhaustive) to k: the whole run where ``n * D <= --greedy-whole-max``, else
+    :func:`greedy_sampled` (also at a whole-run point when ``check``, to validate it);
+    scikit-learn refits a few candidates of the middle step."""
     D, k, n = pb.n_dims, args.k, len(pb.y_train)
-    tm = k // 2
     pb.select(np.arange(2)[:, None])  # warm-up
     whole = n * D <= args.greedy_whole_max
-    out: dict[str, Any] = {"k": k, "mode": "whole" if whole else "middle step x k"}
+    out: dict[str, Any] = {"k": k, "mode": "whole" if whole else "sampled steps"}
     if whole:
         t0 = time.perf_counter()
         g = S.greedy_select(pb, k)
         out["s"] = time.perf_counter() - t0
         out["steps_s"] = [s["seconds"] for s in g["steps"]]
-        out["middle_step_s"] = out["steps_s"][tm]
-        out["middle_x_k_over_whole"] = k * out["middle_step_s"] / out["s"]
         out["selected"] = g["selected"]
-        prefix = g["selected"][:tm]
         out["recovered"] = len(set(g["selected"]) & set(dims))
-    else:
-        prefix = dims[:tm]
-        rest = np.setdiff1d(np.arange(D), prefix)
-        cand = np.concatenate([np.tile(np.asarray(prefix), (len(rest), 1)), rest[:, None]], 1)
-        t0 = time.perf_counter()
-        pb.select(cand)
-        out["middle_step_s"] = time.perf_counter() - t0
-        out["s"] = k * out["middle_step_s"]
+    if not whole or check:
+        est, steps = greedy_sampled(pb, dims, args)
+        out.update(sampled_s=est, sampled_steps_s=steps, greedy_sample=args.greedy_sample)
+        out.setdefault("s", est)
+        out.setdefault("steps_s", steps)
+        if whole:
+            out["sampled_over_whole"] = est / out["s"]
     n_fits = sum(D - t for t in range(k))
+    prefix = dims[: k // 2]
     rest = np.setdiff1d(np.arange(D), prefix)[: args.sk_fits]
+    naive.score([*prefix, int(rest[0])])  # warm-up
     t0 = time.perf_counter()
     for c in rest:
         naive.score([*prefix, int(c)])
@@ -203,23 +219,28 @@ def scan_search(args) -> dict[str, Any]:
         pb = S.Problem(X, y, X[:10], y[:10], config=cfg)  # eval is not used by selection
         naive = Naive(pb.X_fit, pb.y_fit, pb.X_val, pb.y_val, C=1.0)
         pt = pairs_point(pb, naive, args)
-        if (n, D) == (args.base_n, args.base_d) and not args.skip_full:
+        base = (n, D) == (args.base_n, args.base_d)
+        if base and not args.skip_full:
             validation = validate_full(pb, pt)
         pt.pop("_sample")
-        gr = greedy_point(pb, naive, dims, args)
+        gr = greedy_point(pb, naive, dims, args, check=base)
         rows.append({"n": n, "D": D, "pairs": pt, "greedy": gr, "load": load()})
         print(
             f"n={n:>6,} D={D:>5}: all {pt['n_pairs']:,} pairs ~{pt['all_pairs_s']:.2f} s "
-            f"(from {pt['sample_pairs']:,}; {pt['s_per_pair_per_1k'] * 1e6:.2f} us/pair/1k ex; "
+            f"(from {pt['sample_pairs']:,}, {'compiled' if pt['compiled'] else 'eager'}; "
+            f"{pt['s_per_pair_per_1k'] * 1e6:.2f} us/pair/1k ex; "
             f"{pt['speedup_vs_sklearn']:.0f}x sklearn on {pt['sklearn_pairs']}); "
             f"greedy k={gr['k']} {gr['s']:.2f} s ({gr['mode']}; "
             f"{gr['speedup_vs_sklearn']:.1f}x sklearn refit); load {rows[-1]['load'][0]}",
             flush=True,
         )
         if "recovered" in gr:
+            print(f"    greedy whole run: planted dims recovered {gr['recovered']}/{args.k}")
+        if "sampled_over_whole" in gr:
             print(
-                f"    greedy whole: middle step x k / whole = {gr['middle_x_k_over_whole']:.2f}; "
-                f"planted recovered {gr['recovered']}/{args.k}"
+                f"    greedy check: sampled-step estimate ({args.greedy_sample} candidates a "
+                f"step) {gr['sampled_s']:.2f} s / whole run {gr['s']:.2f} s = "
+                f"{gr['sampled_over_whole']:.2f}"
             )
     if validation:
         print(
@@ -277,8 +298,9 @@ def sentences(lm, length: int, count: int, seed: int):
     return data, enc
 
 
-def extract_point(lm, batch: int, length: int, args, tmp: Path) -> dict[str, Any]:
-    """tokens/s of extract (pooled only, with tokens) and the bare forward pass."""
+def extract_point(lm, batch: int, length: int, args, tmp: Path, show: bool = True):
+    """tokens/s of extract (pooled only, with tokens) and the bare forward pass over the same
+    batches: medians of ``--rounds`` interleaved rounds."""
     from bench_extract import bare_forward
 
     from probekit.extract import extract
@@ -286,27 +308,36 @@ def extract_point(lm, batch: int, length: int, args, tmp: Path) -> dict[str, Any
     count = max(batch, args.extract_tokens // length)
     data, enc = sentences(lm, length, count, args.seed)
     n_tok = count * length
-    out: dict[str, Any] = {"batch_size": batch, "seq_len": length, "examples": count}
-    out["bare_s"] = bare_forward(lm, enc, np.arange(count), batch)
-    for name, tokens in (("pooled", False), ("tokens", True)):
-        path = tmp / f"x-{batch}-{length}-{name}.h5"
+
+    def ext(tokens: bool) -> float:
+        path = tmp / f"x-{batch}-{length}-{tokens}.h5"
         rep = extract(
             lm, data, path, batch_size=batch, max_length=length, store_tokens=tokens, progress=False
         )
         path.unlink()
-        out[f"{name}_s"] = rep.elapsed_s
-    for name in ("bare", "pooled", "tokens"):
+        return rep.elapsed_s
+
+    runs: dict[str, list[float]] = {"bare": [], "pooled": [], "tokens": []}
+    for _ in range(args.rounds):
+        runs["bare"].append(bare_forward(lm, enc, np.arange(count), batch))
+        runs["pooled"].append(ext(False))
+        runs["tokens"].append(ext(True))
+    out: dict[str, Any] = {"batch_size": batch, "seq_len": length, "examples": count}
+    out["rounds"] = args.rounds
+    for name, ts in runs.items():
+        out[f"{name}_s"] = float(np.median(ts))
         out[f"{name}_tokens_per_s"] = n_tok / out[f"{name}_s"]
     out["tokens_over_bare"] = out["tokens_s"] / out["bare_s"]
     out["s_per_1k_tokens"] = out["tokens_s"] / (n_tok / 1000)
     out["load"] = load()
-    print(
-        f"extract batch {batch:>3}, seq {length:>3}: tokens/s bare {out['bare_tokens_per_s']:,.0f}"
-        f", pooled only {out['pooled_tokens_per_s']:,.0f}, with tokens "
-        f"{out['tokens_tokens_per_s']:,.0f} ({out['tokens_over_bare']:.2f}x the bare pass); "
-        f"{count} sentences; load {out['load'][0]}",
-        flush=True,
-    )
+    if show:
+        print(
+            f"extract batch {batch:>3}, seq {length:>3}: tokens/s bare "
+            f"{out['bare_tokens_per_s']:,.0f}, pooled only {out['pooled_tokens_per_s']:,.0f}, "
+            f"with tokens {out['tokens_tokens_per_s']:,.0f} ({out['tokens_over_bare']:.2f}x "
+            f"the bare pass); {count} sentences, median of {args.rounds}; load {out['load'][0]}",
+            flush=True,
+        )
     return out
 
 
@@ -318,7 +349,7 @@ def scan_extract(args) -> dict[str, Any]:
     _ = lm.weights_hash  # once per model, outside the timings
     res: dict[str, Any] = {"by_batch": [], "by_seq_len": [], "fits": {}}
     with tempfile.TemporaryDirectory() as d:
-        extract_point(lm, args.base_batch, min(args.seq_lens), args, Path(d))  # warm-up
+        extract_point(lm, args.base_batch, min(args.seq_lens), args, Path(d), show=False)
         for b in args.batch_sizes:
             res["by_batch"].append(extract_point(lm, b, args.base_seq, args, Path(d)))
         for length in args.seq_lens:
@@ -382,6 +413,10 @@ def _search_figure(plt, res: dict[str, Any], what: str, out: Path, args) -> str:
             at = args.base_n if axis == "n" else args.base_d
             ax.plot([at], [val["full_s"]], "k*", ms=10, label="one whole call (measured)")
             ax.legend(fontsize=7)
+        est = [(r[axis], r[what][key]) for r in pts if r[what].get("mode") == "sampled steps"]
+        if est:
+            ax.plot(*zip(*est), "o", mfc="white", mec="C0", label="estimated (sampled steps)")
+            ax.legend(fontsize=7)
     return _save(fig, res, what, out / f"scaling_{what}.png")
 
 
@@ -444,7 +479,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--greedy-whole-max",
         type=float,
         default=4e6,
-        help="the whole greedy run where n * D <= this, else middle step x k",
+        help="the whole greedy run where n * D <= this, else sampled steps",
+    )
+    ap.add_argument(
+        "--greedy-sample", type=int, default=128, help="candidates per step where estimated"
     )
     ap.add_argument("--skip-full", action="store_true", help="no whole all-pairs call")
     ap.add_argument("--batch-sizes", type=ints, default=[8, 16, 32, 64])
@@ -452,6 +490,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--base-batch", type=int, default=32, help="batch of the seq-len curve")
     ap.add_argument("--base-seq", type=int, default=64, help="seq len of the batch curve")
     ap.add_argument("--extract-tokens", type=int, default=16384, help="tokens per point")
+    ap.add_argument("--rounds", type=int, default=3, help="extraction rounds (medians)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-search", action="store_true")
     ap.add_argument("--skip-extract", action="store_true")
@@ -459,8 +498,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.quick:
         args.ns, args.ds, args.base_n, args.base_d, args.k = [400, 800], [24, 48], 800, 24, 3
         args.pair_sample, args.sk_pairs, args.sk_fits = 200, 3, 2
+        args.greedy_whole_max, args.greedy_sample = 20000, 16
         args.batch_sizes, args.seq_lens, args.base_batch, args.base_seq = [4, 8], [8, 16], 4, 8
-        args.extract_tokens = 64
+        args.extract_tokens, args.rounds = 64, 1
     if args.out is None:
         args.out = Path("/tmp/probekit-bench/scaling-quick") if args.quick else HERE / "figures"
     return args

@@ -46,9 +46,14 @@ def test_bench_scaling_quick(tmp_path):
             assert pr[key] > 0
         # the engine and scikit-learn fit the same objective: held-out accuracy agrees
         assert pr["max_abs_acc_diff_vs_sklearn"] <= 0.02
-        assert gr["mode"] == "whole" and gr["k"] == 3 and len(gr["selected"]) == 3
-        assert gr["recovered"] == 3  # the planted signal is found
+        assert gr["k"] == 3 and len(gr["steps_s"]) == 3
         assert gr["n_fits"] == 3 * p["D"] - 3 and gr["s"] > 0 and gr["speedup_vs_sklearn"] > 0
+        # --quick: the whole run where n * D <= 20,000, else sampled steps; both at the base
+        if p["n"] * p["D"] <= 20_000:
+            assert gr["mode"] == "whole" and gr["recovered"] == 3  # the planted signal
+        else:
+            assert gr["mode"] == "sampled steps" and gr["s"] == gr["sampled_s"]
+        assert ("sampled_over_whole" in gr) == ((p["n"], p["D"]) == (800, 24))
     val = res["search"]["validation"]
     assert val["full_s"] > 0 and val["extrapolated_over_full"] > 0
     assert val["sample_scores_equal_full"]
@@ -61,6 +66,7 @@ def test_bench_scaling_quick(tmp_path):
     assert [p["seq_len"] for p in ex["by_seq_len"]] == [8, 16]
     for p in ex["by_batch"] + ex["by_seq_len"]:
         assert all(p[f"{m}_tokens_per_s"] > 0 for m in ("bare", "pooled", "tokens"))
+        assert p["examples"] == max(p["batch_size"], 64 // p["seq_len"]) and p["rounds"] == 1
     assert all(isinstance(a, float) for a in ex["fits"].values()) and len(ex["fits"]) == 6
 
     names = sorted(Path(f).name for f in res["figures"])
