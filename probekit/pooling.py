@@ -9,13 +9,19 @@ by the cache's pooled views (:mod:`probekit.extract`) and the fine-tuning heads
 
 Content tokens are the real (non-padding), non-special tokens; an example that has none
 uses all its real tokens.
+
+The names of the poolings need no torch (the command line's help lists them), so torch is
+imported by the functions that compute.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["POOLINGS", "TOKENS", "content_mask", "pool"]
 
@@ -34,6 +40,8 @@ def content_mask(
         attention_mask: ``[batch, seq]``, nonzero for real tokens.
         special_tokens_mask: ``[batch, seq]``, nonzero for special tokens; None = no specials.
     """
+    import torch
+
     real = attention_mask.to(torch.bool)
     if special_tokens_mask is None:
         return real
@@ -56,6 +64,8 @@ def pool(
         ``(vectors [batch, *rest, H], positions [batch, *rest] or None)``: positions of the
         chosen tokens for ``max_norm``, None otherwise. Gradients flow to ``hidden``.
     """
+    import torch
+
     w = content.reshape(content.shape + (1,) * (hidden.dim() - 2))  # [batch, seq, 1...]
     if pool_name == "cls":
         return hidden[:, 0], None

@@ -1,25 +1,29 @@
 """Settings of a fine-tuning run, what each task brings to it, and what it returns.
 
-:class:`FinetuneConfig` holds the head's settings as one :class:`~.heads.HeadConfig`
+:class:`FinetuneConfig` holds the head's settings as one :class:`~.head_config.HeadConfig`
 (``config.head``, a template until bound to an encoder and task) next to the optimisation
 settings. The flat keywords of probekit 0.1 (``dims``, ``layer``, ``token``,
 ``include_cls``, ``head_layers``, ``head_hidden``, ``head_activation``, ``head_dropout``,
 ``max_train_examples``, ``max_eval_examples``) still work for one release, with a
 :class:`DeprecationWarning`. ``result.json`` keeps its flat ``config`` record.
+
+Nothing here imports torch: the command line reads these defaults for its ``--help``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import DEFAULT_MODEL
 from ..errors import ConfigError
-from ..models import DEFAULT_MODEL
-from ..tasks import TaskData, TaskSpec
 from ._aliases import renamed_fields
 from .freeze import parse_freeze
-from .heads import HeadConfig
+from .head_config import HeadConfig
+
+if TYPE_CHECKING:
+    from ..tasks import TaskData, TaskSpec
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -93,7 +97,7 @@ class FinetuneConfig:
         model: ``minilm`` (:data:`probekit.models.DEFAULT_MODEL`), a Hugging Face id or a
             local model directory.
         task: task name (``sst2``, ``rte``, ``demo``, ...).
-        head: the head (:class:`~.heads.HeadConfig` template: ``dims`` as ``"all"``,
+        head: the head (:class:`~.head_config.HeadConfig` template: ``dims`` as ``"all"``,
             ``"3,17"``, ``"0-9"`` or ints, ``layer``, ``pool``, ``include_cls``,
             ``head_layers``, ``hidden``, ``activation``, ``dropout``).
         freeze: ``none``, ``embeddings``, ``encoder`` (all pre-trained weights) or

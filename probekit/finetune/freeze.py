@@ -10,11 +10,12 @@ and DistilBERT.
 from __future__ import annotations
 
 import re
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["apply_freeze", "parse_freeze"]
 
