@@ -1,10 +1,15 @@
 """``probekit finetune``: fine-tune an encoder through a head that sees only selected
-dimensions; the options it shares with ``cross`` and ``multihead`` (:mod:`.multitask`)."""
+dimensions; the options it shares with ``cross`` and ``multihead`` (:mod:`.multitask`).
+
+Their defaults and choices come from :class:`~probekit.finetune.FinetuneConfig` and
+:mod:`probekit.finetune.head_config`, which import no torch (``--help`` stays fast)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from probekit.finetune.head_config import ACTIVATION_NAMES, POOLS
 
 from ._common import (
     SubParsers,
@@ -17,8 +22,6 @@ from ._common import (
     own_files,
     positive_int,
 )
-
-_POOLS = ["cls", "max_norm", "mean", "max"]  # the pools a fine-tuning head can read
 
 
 def add_training_options(p: argparse.ArgumentParser) -> None:
@@ -67,10 +70,10 @@ def _add_head_options(p: argparse.ArgumentParser, d: Any) -> None:
     p.add_argument(
         "--pool",
         default=d.head.pool,
-        choices=_POOLS,
+        choices=POOLS,
         help="token vector fed to the head (max_norm: largest-norm non-special token)",
     )
-    deprecated_alias(p, "--token", "--pool", choices=_POOLS)
+    deprecated_alias(p, "--token", "--pool", choices=POOLS)
     p.add_argument(
         "--include-cls", action="store_true", help="with --pool max_norm, let [CLS] be chosen too"
     )
@@ -83,7 +86,7 @@ def _add_head_options(p: argparse.ArgumentParser, d: Any) -> None:
     p.add_argument(
         "--head-hidden", type=int, help="middle width of 2-layer heads (default: the hidden size)"
     )
-    p.add_argument("--head-activation", default=d.head.activation, choices=["tanh", "relu", "gelu"])
+    p.add_argument("--head-activation", default=d.head.activation, choices=ACTIVATION_NAMES)
     p.add_argument("--head-dropout", type=float, default=d.head.dropout)
 
 
