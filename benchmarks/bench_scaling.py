@@ -12,10 +12,11 @@ Measures, in one process, and plots (PNGs under ``--out``, default ``benchmarks/
   n = 10,000`` checks that extrapolation (the ratio is printed);
 * **greedy forward selection** to ``k = 10`` (:func:`probekit.search.greedy_select`,
   exhaustive: every candidate fitted at every step) on the same points: the whole run where
-  ``n * D <= --greedy-whole-max`` (4e6), else estimated step by step (each of the ``k``
-  steps, with the planted dimensions as its prefix, fits a fixed random sample of
-  ``--greedy-sample`` = 128 candidates, scaled to all ``D - t``); at ``D = 384, n = 10,000``
-  both are run and their ratio printed;
+  ``n * D <= --greedy-whole-max`` (4e6), else estimated from three whole steps (``0``,
+  ``k // 2``, ``k - 1``, each fitting all ``D - t`` candidates after the first ``t`` planted
+  dimensions; the others interpolated); at ``D = 384, n = 10,000`` both are run and their
+  ratio printed (a sample of candidates per step is no estimate: per candidate, a batch of
+  128 costs 2-3x a batch of 380);
 * **extraction** (:func:`probekit.extract.extract` on the embedded MiniLM, pooled views only
   and with token-level vectors) against batch size at a fixed sequence length and against
   sequence length at a fixed batch size, on synthetic sentences of exactly that many tokens
@@ -23,7 +24,8 @@ Measures, in one process, and plots (PNGs under ``--out``, default ``benchmarks/
 
 Baselines in the same process: scikit-learn ``LogisticRegression`` refitted per pair on
 ``--sk-pairs`` sampled pairs at every point (and per candidate on ``--sk-fits`` candidates of
-the greedy middle step), on the same standardised features (``bench_search.Naive``); the
+the greedy middle step), on the same standardised features (``bench_search.Naive``), half
+before and half after the engine (so that load from other processes hits both sides); the
 engine/sklearn ratio is printed per point. ``C = 1`` throughout (the ``C="auto"`` choice
 is not timed). Each curve gets a log-log slope (``numpy.polyfit``) and seconds per unit,
 so a bigger run can be predicted. All points go to ``OUT/bench_scaling.json``.
@@ -48,6 +50,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other benchmarks' helpers
 
+from _common import loadavg, loglog_panel, loglog_slope, save_figure
 from bench_search import Naive, planted
 
 from probekit import search as S
@@ -79,18 +82,17 @@ def ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
 
-def slope(xs: list[float], ys: list[float]) -> float | None:
-    """The log-log slope of ``ys`` against ``xs`` (None below two distinct points)."""
-    if len(set(xs)) < 2:
-        return None
-    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
-
-
-def load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
-
-
 # ---------------------------------------------------------------------------- the searches
+def sklearn_half(naive: Naive, sets: list[list[int]], half: int) -> tuple[float, list[float]]:
+    """Seconds and validation accuracies of scikit-learn refits on the first (``half=0``) or
+    second half of ``sets``: one half runs before the engine and one after, so that load from
+    other processes affects both sides alike."""
+    h = len(sets) // 2
+    t0 = time.perf_counter()
+    acc = [naive.score(d)[0] for d in (sets[:h] if half == 0 else sets[h:])]
+    return time.perf_counter() - t0, acc
+
+
 def pairs_point(pb: S.Problem, naive: Naive, args) -> dict[str, Any]:
     """All-pairs cost at one (n, D), from a timed sample of pairs; sklearn on a few pairs."""
     D = pb.n_dims
@@ -103,6 +105,9 @@ def pairs_point(pb: S.Problem, naive: Naive, args) -> dict[str, Any]:
     def chunk(p: np.ndarray):
         return eng.fit_score(pb.X_fit, pb.y_fit, pb.X_val, pb.y_val, p, metrics=(pb.primary,))
 
+    sk = [[int(a), int(b)] for a, b in P[: args.sk_pairs]]
+    naive.score(sk[0])  # warm-up (imports, first-call overheads)
+    t_sk1, acc1 = sklearn_half(naive, sk, 0)
     t0 = time.perf_counter()
     warm = chunk(P[:CHUNK])
     t_warm = time.perf_counter() - t0
@@ -110,11 +115,8 @@ def pairs_point(pb: S.Problem, naive: Naive, args) -> dict[str, Any]:
     acc = np.concatenate([chunk(P[s : s + CHUNK])["accuracy"] for s in range(0, len(P), CHUNK)])
     t_sample = time.perf_counter() - t0
     per_pair = t_sample / len(P)
-    sk = P[: args.sk_pairs]
-    naive.score(list(sk[0]))  # warm-up (imports, first-call overheads)
-    t0 = time.perf_counter()
-    sk_acc = np.array([naive.score(list(p))[0] for p in sk])
-    sk_per_pair = (time.perf_counter() - t0) / len(sk)
+    t_sk2, acc2 = sklearn_half(naive, sk, 1)
+    sk_per_pair, sk_acc = (t_sk1 + t_sk2) / len(sk), np.array(acc1 + acc2)
     n_pairs = D * (D - 1) // 2
     return {
         "sample_pairs": len(P),
@@ -134,31 +136,35 @@ def pairs_point(pb: S.Problem, naive: Naive, args) -> dict[str, Any]:
     }
 
 
-def greedy_sampled(pb: S.Problem, dims: list[int], args) -> tuple[float, list[float]]:
-    """Greedy to k estimated step by step: at step t (prefix: the first t planted dims) a
-    fixed random sample of ``--greedy-sample`` candidates is fitted and timed, scaled to all
-    ``D - t``. Returns ``(seconds, [seconds per step])``."""
-    rng = np.random.default_rng(args.seed)
-    steps = []
-    for t in range(args.k):
+def greedy_estimated(pb: S.Problem, dims: list[int], args) -> tuple[float, list[float]]:
+    """Greedy to k estimated from three whole steps: steps ``0, k // 2, k - 1`` (prefix: the
+    first t planted dims; every one of the ``D - t`` candidates fitted, as a real step does)
+    timed, the other steps interpolated linearly in t. Returns ``(seconds, [seconds per
+    step timed])``."""
+    timed = sorted({0, args.k // 2, args.k - 1})
+    secs = []
+    for t in timed:
         prefix = np.asarray(dims[:t], dtype=np.int64)
         rest = np.setdiff1d(np.arange(pb.n_dims), prefix)
-        take = np.sort(rng.choice(rest, size=min(args.greedy_sample, len(rest)), replace=False))
-        cand = np.concatenate([np.tile(prefix, (len(take), 1)), take[:, None]], axis=1)
+        cand = np.concatenate([np.tile(prefix, (len(rest), 1)), rest[:, None]], axis=1)
         t0 = time.perf_counter()
         pb.select(cand)
-        steps.append((time.perf_counter() - t0) * len(rest) / len(take))
-    return float(sum(steps)), steps
+        secs.append(time.perf_counter() - t0)
+    return float(np.interp(np.arange(args.k), timed, secs).sum()), secs
 
 
 def greedy_point(pb: S.Problem, naive: Naive, dims: list[int], args, check: bool):
     """Greedy (exhaustive) to k: the whole run where ``n * D <= --greedy-whole-max``, else
-    :func:`greedy_sampled` (also at a whole-run point when ``check``, to validate it);
+    :func:`greedy_estimated` (also at a whole-run point when ``check``, to validate it);
     scikit-learn refits a few candidates of the middle step."""
     D, k, n = pb.n_dims, args.k, len(pb.y_train)
+    prefix = dims[: k // 2]
+    sk = [[*prefix, int(c)] for c in np.setdiff1d(np.arange(D), prefix)[: args.sk_fits]]
+    naive.score(sk[0])  # warm-up
+    t_sk1, _ = sklearn_half(naive, sk, 0)
     pb.select(np.arange(2)[:, None])  # warm-up
     whole = n * D <= args.greedy_whole_max
-    out: dict[str, Any] = {"k": k, "mode": "whole" if whole else "sampled steps"}
+    out: dict[str, Any] = {"k": k, "mode": "whole" if whole else "3 steps"}
     if whole:
         t0 = time.perf_counter()
         g = S.greedy_select(pb, k)
@@ -167,24 +173,18 @@ def greedy_point(pb: S.Problem, naive: Naive, dims: list[int], args, check: bool
         out["selected"] = g["selected"]
         out["recovered"] = len(set(g["selected"]) & set(dims))
     if not whole or check:
-        est, steps = greedy_sampled(pb, dims, args)
-        out.update(sampled_s=est, sampled_steps_s=steps, greedy_sample=args.greedy_sample)
+        est, steps = greedy_estimated(pb, dims, args)
+        out.update(estimated_s=est, timed_steps_s=steps)
         out.setdefault("s", est)
-        out.setdefault("steps_s", steps)
         if whole:
-            out["sampled_over_whole"] = est / out["s"]
+            out["estimated_over_whole"] = est / out["s"]
     n_fits = sum(D - t for t in range(k))
-    prefix = dims[: k // 2]
-    rest = np.setdiff1d(np.arange(D), prefix)[: args.sk_fits]
-    naive.score([*prefix, int(rest[0])])  # warm-up
-    t0 = time.perf_counter()
-    for c in rest:
-        naive.score([*prefix, int(c)])
-    sk_per_fit = (time.perf_counter() - t0) / len(rest)
+    t_sk2, _ = sklearn_half(naive, sk, 1)
+    sk_per_fit = (t_sk1 + t_sk2) / len(sk)
     out.update(
         n_fits=n_fits,
         s_per_fit_per_1k=out["s"] / n_fits / (n / 1000),
-        sklearn_fits=len(rest),
+        sklearn_fits=len(sk),
         sklearn_per_fit_s=sk_per_fit,
         sklearn_s=sk_per_fit * n_fits,
         speedup_vs_sklearn=sk_per_fit * n_fits / out["s"],
@@ -224,7 +224,7 @@ def scan_search(args) -> dict[str, Any]:
             validation = validate_full(pb, pt)
         pt.pop("_sample")
         gr = greedy_point(pb, naive, dims, args, check=base)
-        rows.append({"n": n, "D": D, "pairs": pt, "greedy": gr, "load": load()})
+        rows.append({"n": n, "D": D, "pairs": pt, "greedy": gr, "load": loadavg()})
         print(
             f"n={n:>6,} D={D:>5}: all {pt['n_pairs']:,} pairs ~{pt['all_pairs_s']:.2f} s "
             f"(from {pt['sample_pairs']:,}, {'compiled' if pt['compiled'] else 'eager'}; "
@@ -236,11 +236,10 @@ def scan_search(args) -> dict[str, Any]:
         )
         if "recovered" in gr:
             print(f"    greedy whole run: planted dims recovered {gr['recovered']}/{args.k}")
-        if "sampled_over_whole" in gr:
+        if "estimated_over_whole" in gr:
             print(
-                f"    greedy check: sampled-step estimate ({args.greedy_sample} candidates a "
-                f"step) {gr['sampled_s']:.2f} s / whole run {gr['s']:.2f} s = "
-                f"{gr['sampled_over_whole']:.2f}"
+                f"    greedy check: estimate from 3 whole steps {gr['estimated_s']:.2f} s / "
+                f"whole run {gr['s']:.2f} s = {gr['estimated_over_whole']:.2f}"
             )
     if validation:
         print(
@@ -258,7 +257,7 @@ def search_fits(rows: list[dict], args) -> dict[str, Any]:
     for what, key in (("pairs", "all_pairs_s"), ("greedy", "s")):
         for axis, fixed, base in (("n", "D", args.base_d), ("D", "n", args.base_n)):
             pts = sorted((r[axis], r[what][key]) for r in rows if r[fixed] == base)
-            a = slope([p[0] for p in pts], [p[1] for p in pts])
+            a = loglog_slope([p[0] for p in pts], [p[1] for p in pts])
             fits[f"{what}_vs_{axis}"] = {"slope": a, "at": {fixed: base}, "points": len(pts)}
             if a is not None:
                 print(f"{what}: cost ~ {axis}^{a:.2f} (at {fixed} = {base}, {len(pts)} points)")
@@ -329,7 +328,7 @@ def extract_point(lm, batch: int, length: int, args, tmp: Path, show: bool = Tru
         out[f"{name}_tokens_per_s"] = n_tok / out[f"{name}_s"]
     out["tokens_over_bare"] = out["tokens_s"] / out["bare_s"]
     out["s_per_1k_tokens"] = out["tokens_s"] / (n_tok / 1000)
-    out["load"] = load()
+    out["load"] = loadavg()
     if show:
         print(
             f"extract batch {batch:>3}, seq {length:>3}: tokens/s bare "
@@ -357,7 +356,7 @@ def scan_extract(args) -> dict[str, Any]:
     for key, axis in (("by_batch", "batch_size"), ("by_seq_len", "seq_len")):
         xs = [p[axis] for p in res[key]]
         for mode in ("bare", "pooled", "tokens"):
-            a = slope(xs, [p[f"{mode}_tokens_per_s"] for p in res[key]])
+            a = loglog_slope(xs, [p[f"{mode}_tokens_per_s"] for p in res[key]])
             res["fits"][f"{mode}_tokens_per_s_vs_{axis}"] = a
             if a is not None:
                 print(f"extract ({mode}): tokens/s ~ {axis}^{a:.2f}")
@@ -365,32 +364,12 @@ def scan_extract(args) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- plots
-def _panel(ax, xs, series, xlabel, ylabel, title):
-    """One log-log panel: ``series`` of ``(label, ys, matplotlib style)`` against ``xs``."""
-    for label, ys, style in series:
-        ax.plot(xs, ys, style, label=label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks(xs, [f"{x:,}" for x in xs])
-    ax.minorticks_off()
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-
-
 def _label(name: str, a: float | None) -> str:
     return name if a is None else f"{name} (slope {a:.2f})"
 
 
-def _save(fig, res: dict[str, Any], title: str, path: Path) -> str:
-    fig.suptitle(
-        f"{title}: {res['machine']}; {res['date']}, load {res['load_start'][0]}", fontsize=8
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return str(path)
+def _title(res: dict[str, Any], what: str) -> str:
+    return f"{what}: {res['machine']}; {res['date']}, load {res['load_start'][0]}"
 
 
 def _search_figure(plt, res: dict[str, Any], what: str, out: Path, args) -> str:
@@ -408,16 +387,16 @@ def _search_figure(plt, res: dict[str, Any], what: str, out: Path, args) -> str:
             (_label("probekit engine", a), [r[what][key] for r in pts], "o-"),
             ("scikit-learn per probe (extrapolated)", [r[what][sk] for r in pts], "s--"),
         ]
-        _panel(ax, xs, series, axis, "seconds", f"{what} at {fixed} = {base:,}")
+        loglog_panel(ax, xs, series, axis, "seconds", f"{what} at {fixed} = {base:,}")
         if what == "pairs" and val:
             at = args.base_n if axis == "n" else args.base_d
             ax.plot([at], [val["full_s"]], "k*", ms=10, label="one whole call (measured)")
             ax.legend(fontsize=7)
-        est = [(r[axis], r[what][key]) for r in pts if r[what].get("mode") == "sampled steps"]
+        est = [(r[axis], r[what][key]) for r in pts if r[what].get("mode") == "3 steps"]
         if est:
-            ax.plot(*zip(*est), "o", mfc="white", mec="C0", label="estimated (sampled steps)")
+            ax.plot(*zip(*est), "o", mfc="white", mec="C0", label="estimated (3 steps timed)")
             ax.legend(fontsize=7)
-    return _save(fig, res, what, out / f"scaling_{what}.png")
+    return save_figure(fig, _title(res, what), out / f"scaling_{what}.png")
 
 
 def _extract_figure(plt, res: dict[str, Any], out: Path) -> str:
@@ -436,8 +415,8 @@ def _extract_figure(plt, res: dict[str, Any], out: Path) -> str:
             )
             for m, s in (("bare", "^:"), ("pooled", "o-"), ("tokens", "s-"))
         ]
-        _panel(ax, xs, series, axis, "tokens/s", f"MiniLM extraction against {axis}")
-    return _save(fig, res, "extraction", out / "scaling_extract.png")
+        loglog_panel(ax, xs, series, axis, "tokens/s", f"MiniLM extraction against {axis}")
+    return save_figure(fig, _title(res, "extraction"), out / "scaling_extract.png")
 
 
 def plot(res: dict[str, Any], out: Path, args) -> list[str]:
@@ -479,10 +458,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--greedy-whole-max",
         type=float,
         default=4e6,
-        help="the whole greedy run where n * D <= this, else sampled steps",
-    )
-    ap.add_argument(
-        "--greedy-sample", type=int, default=128, help="candidates per step where estimated"
+        help="the whole greedy run where n * D <= this, else 3 steps timed",
     )
     ap.add_argument("--skip-full", action="store_true", help="no whole all-pairs call")
     ap.add_argument("--batch-sizes", type=ints, default=[8, 16, 32, 64])
@@ -498,7 +474,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.quick:
         args.ns, args.ds, args.base_n, args.base_d, args.k = [400, 800], [24, 48], 800, 24, 3
         args.pair_sample, args.sk_pairs, args.sk_fits = 200, 3, 2
-        args.greedy_whole_max, args.greedy_sample = 20000, 16
+        args.greedy_whole_max = 20000
         args.batch_sizes, args.seq_lens, args.base_batch, args.base_seq = [4, 8], [8, 16], 4, 8
         args.extract_tokens, args.rounds = 64, 1
     if args.out is None:
@@ -523,7 +499,7 @@ def main(argv=None) -> int:
         "date": time.strftime("%Y-%m-%d"),
         "threads": args.threads,
         "C": 1.0,
-        "load_start": load(),
+        "load_start": loadavg(),
     }
     print(f"machine: {res['machine']}; load {res['load_start']}", flush=True)
     t0 = time.perf_counter()
@@ -533,7 +509,7 @@ def main(argv=None) -> int:
         if not args.skip_extract:
             res["extract"] = scan_extract(args)
     res["elapsed_s"] = time.perf_counter() - t0
-    res["load_end"] = load()
+    res["load_end"] = loadavg()
     res["figures"] = plot(res, args.out, args)
     write_json(args.out / "bench_scaling.json", res)
     print(f"load at the end {res['load_end']}; wrote {', '.join(res['figures'])} and "
