@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from .data import epoch_schedule, load_run_data
     from .evaluation import evaluate, load_finetuned
     from .freeze import apply_freeze, parse_freeze
-    from .head_config import POOLS, TOKENS, HeadConfig, parse_dims
-    from .heads import SelectedDimHead, load_heads, pool_tokens, save_heads
+    from .head_config import POOLS, TOKENS, HeadConfig
+    from .heads import SelectedDimHead, load_heads, parse_dims, pool_tokens, save_heads
     from .loop import Trainer, run_training
     from .multi import assign_dims, multihead_finetune
     from .network import precision_settings
@@ -54,8 +54,10 @@ _HOMES = {
     **dict.fromkeys(("epoch_schedule", "load_run_data"), "data"),
     **dict.fromkeys(("evaluate", "load_finetuned"), "evaluation"),
     **dict.fromkeys(("apply_freeze", "parse_freeze"), "freeze"),
-    **dict.fromkeys(("POOLS", "TOKENS", "HeadConfig", "parse_dims"), "head_config"),
-    **dict.fromkeys(("SelectedDimHead", "load_heads", "pool_tokens", "save_heads"), "heads"),
+    **dict.fromkeys(("POOLS", "TOKENS", "HeadConfig"), "head_config"),
+    **dict.fromkeys(
+        ("SelectedDimHead", "load_heads", "parse_dims", "pool_tokens", "save_heads"), "heads"
+    ),
     **dict.fromkeys(("Trainer", "run_training"), "loop"),
     **dict.fromkeys(("assign_dims", "multihead_finetune"), "multi"),
     "precision_settings": "network",

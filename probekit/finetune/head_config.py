@@ -2,8 +2,9 @@
 
 The head itself (:class:`~.heads.SelectedDimHead`, an ``nn.Module``) and its file live in
 :mod:`.heads`; the settings live here so that reading them (``probekit finetune --help``
-shows :class:`~.config.FinetuneConfig`'s defaults) imports no torch. The names stay
-importable from :mod:`.heads` and :mod:`probekit.finetune`.
+shows :class:`~.config.FinetuneConfig`'s defaults) imports no torch, nor numpy until a
+selection is resolved. The names stay importable from :mod:`.heads` and
+:mod:`probekit.finetune`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..dims import head_dims
 from ..errors import ConfigError
 from ..pooling import POOLINGS, TOKENS
 from ._aliases import renamed_fields
@@ -19,7 +19,7 @@ from ._aliases import renamed_fields
 if TYPE_CHECKING:
     from ..tasks import TaskSpec
 
-__all__ = ["ACTIVATION_NAMES", "POOLS", "TOKENS", "HeadConfig", "parse_dims"]
+__all__ = ["ACTIVATION_NAMES", "POOLS", "TOKENS", "HeadConfig"]
 
 #: pooling choices of a head (``TOKENS`` is the deprecated name)
 POOLS = POOLINGS
@@ -27,10 +27,6 @@ POOLS = POOLINGS
 ACTIVATION_NAMES = ("tanh", "relu", "gelu")
 #: deprecated keys of a head record (written next to the new ones for one release)
 _OLD_KEYS = {"token": "pool", "n_layers": "head_layers", "is_regression": "regression"}
-
-#: a head's dimension selection (:func:`probekit.dims.head_dims`): sorted, None for all.
-#: The old name of :func:`probekit.dims.head_dims`, kept importable from here.
-parse_dims = head_dims
 
 
 @renamed_fields(_OLD_KEYS)
@@ -73,6 +69,8 @@ class HeadConfig:
 
     def __post_init__(self) -> None:
         if self.input_size is not None and self.dims is not None:
+            from ..dims import head_dims  # numpy: only once a selection is resolved
+
             spec = self.dims if isinstance(self.dims, str) else list(self.dims)
             self.dims = head_dims(spec, self.input_size)
         elif self.dims is not None and not isinstance(self.dims, str):
@@ -108,6 +106,8 @@ class HeadConfig:
                 f"layer {self.layer} is out of range for a model with {n_layers} hidden states "
                 f"(0 = embeddings .. {n_layers - 1}, or -1 = last)"
             )
+        from ..dims import head_dims
+
         spec = self.dims if dims is None else dims
         return replace(
             self,

@@ -40,9 +40,10 @@ import torch
 from torch import nn
 
 from .._io import atomic_path
+from ..dims import head_dims
 from ..errors import ConfigError
 from ..pooling import content_mask, pool
-from .head_config import POOLS, TOKENS, HeadConfig, parse_dims
+from .head_config import POOLS, TOKENS, HeadConfig
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ __all__ = [
 
 #: the module of each activation a 2-layer head can use (the names: ``ACTIVATION_NAMES``)
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+
+#: a head's dimension selection (:func:`probekit.dims.head_dims`): sorted, None for all.
+#: The old name of :func:`probekit.dims.head_dims`, kept importable from here.
+parse_dims = head_dims
 
 
 def pool_tokens(

@@ -101,12 +101,13 @@ cfg = FinetuneConfig(**study_recipe(), head=HeadConfig(dims="3,17", pool="max_no
 FinetuneConfig.from_dict(cfg.to_dict())
 HeadConfig.from_dict(cfg.head.to_dict())
 parse_freeze("bottom-2")
-heavy = ("torch", "transformers", "sklearn", "matplotlib", "datasets")
+heavy = ("torch", "transformers", "sklearn", "matplotlib", "datasets", "numpy")
 print(json.dumps([m for m in heavy if m in sys.modules]))
 """
 
 
 def test_settings_import_no_torch():
+    """Nor numpy: a template's dims stay as given until the head is bound."""
     proc = subprocess.run(
         [sys.executable, "-c", _SETTINGS], capture_output=True, text=True, timeout=120
     )
