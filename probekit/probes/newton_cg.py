@@ -48,6 +48,9 @@ class GridFit:
         n_cg: conjugate-gradient iterations in all (each one batched over the active ``C``).
         converged: ``[G]`` bool.
         rank: ``r``, the rank of the features kept by the eigenbasis.
+        basis: ``[k, k]`` float64 all the eigenvectors of ``X^T X`` (those dropped below the
+            rank too), for a refit on similar features (``fit_c_grid(..., basis=)``); None
+            when ``k > n`` (the basis came from ``X X^T``).
     """
 
     coef: np.ndarray
@@ -56,28 +59,36 @@ class GridFit:
     n_cg: int
     converged: np.ndarray
     rank: int
+    basis: torch.Tensor | None
 
 
 @dataclass
 class _Basis:
     """``A [n, r+1]`` = ``[Z, 1]`` float32 (``Z`` the rotated, centred features), ``A2 = A * A``,
-    ``eig [r]`` the eigenvalues ``Z^T Z`` and ``V [k, r]`` float64 (``w = V a``)."""
+    ``eig [r]`` the eigenvalues ``Z^T Z`` and ``V [k, r]`` float64 (``w = V a``); ``full``
+    ``[k, k]`` float64 all the eigenvectors (the dropped ones too) when ``k <= n``, else None."""
 
     A: torch.Tensor
     A2: torch.Tensor
     eig: torch.Tensor
     V: torch.Tensor
+    full: torch.Tensor | None
 
 
-def _basis(X: torch.Tensor) -> _Basis:
+def _basis(X: torch.Tensor, V: torch.Tensor | None = None) -> _Basis:
     """The eigenbasis of centred ``X [n, k]`` (float32): of ``X^T X`` when ``k <= n``, else of
     ``X X^T``; eigenvalues below ``1e-6`` of the largest are dropped (next to no signal there:
-    the penalty keeps those coefficients near 0)."""
+    the penalty keeps those coefficients near 0). With ``V [k, k]`` (orthogonal, float64), that
+    rotation instead (``eig`` then the diagonal of ``Z^T Z``): no eigendecomposition."""
     n, k = X.shape
-    if k <= n:
-        lam, V = torch.linalg.eigh(X.T @ X)
+    full = V
+    if V is not None:
+        Z = X @ V.to(_F32)
+        lam = (Z * Z).sum(0)
+    elif k <= n:
+        lam, full = torch.linalg.eigh(X.T @ X)
         keep = lam > 1e-6 * lam[-1].clamp(min=1e-30)
-        lam, V = lam[keep], V[:, keep]
+        lam, V = lam[keep], full[:, keep]
         Z = X @ V
     else:
         lam, U = torch.linalg.eigh(X @ X.T)
@@ -87,7 +98,8 @@ def _basis(X: torch.Tensor) -> _Basis:
         Z = U * lam.sqrt()
     lam, V = lam.to(_F64), V.to(_F64)
     A = torch.cat([Z, torch.ones((n, 1), dtype=_F32, device=X.device)], 1)
-    return _Basis(A=A, A2=A * A, eig=lam, V=V)
+    full = None if full is None else full.to(_F64)
+    return _Basis(A=A, A2=A * A, eig=lam, V=V, full=full)
 
 
 class _Logistic:
@@ -234,6 +246,7 @@ def fit_c_grid(
     tol: float = 1e-6,
     max_newton: int = 50,
     max_cg: int = 100,
+    basis: torch.Tensor | None = None,
 ) -> GridFit:
     """Fit one logistic probe at each ``C`` of ``C [G]``.
 
@@ -246,13 +259,17 @@ def fit_c_grid(
         tol: a penalty stops once its Newton decrement is below ``tol * n`` (the predicted
             gap of the mean training log-loss to the optimum is then about ``tol``).
         max_newton, max_cg: caps on Newton steps and on CG iterations per step.
+        basis: ``[k, k]`` an orthogonal rotation to work in instead of the eigenbasis of
+            ``X`` (the :attr:`GridFit.basis` of a fit on similar features, e.g. a validation
+            split's fitting part: its Gram matrix is then nearly diagonal too, and one
+            eigendecomposition serves both fits).
 
     Returns:
         :class:`GridFit` (coefficients in standardised units, as the engine's).
     """
     dev = X.device
     n = X.shape[0]
-    basis = _basis(X)
+    basis = _basis(X, basis)
     lam = torch.as_tensor(1.0 / np.asarray(C, dtype=np.float64), dtype=_F32, device=dev)
     G = len(lam)
     yi_t = torch.as_tensor(yi, dtype=torch.int64, device=dev)
@@ -268,6 +285,7 @@ def fit_c_grid(
         n_cg=n_cg,
         converged=converged,
         rank=int(basis.eig.numel()),
+        basis=basis.full,
     )
 
 
