@@ -297,9 +297,9 @@ def sentences(lm, length: int, count: int, seed: int):
     return data, enc
 
 
-def extract_point(lm, batch: int, length: int, args, tmp: Path, show: bool = True):
+def extract_point(lm, batch: int, length: int, args, tmp: Path, rounds: int, show: bool = True):
     """tokens/s of extract (pooled only, with tokens) and the bare forward pass over the same
-    batches: medians of ``--rounds`` interleaved rounds."""
+    batches: medians of ``rounds`` interleaved rounds."""
     from bench_extract import bare_forward
 
     from probekit.extract import extract
@@ -317,12 +317,12 @@ def extract_point(lm, batch: int, length: int, args, tmp: Path, show: bool = Tru
         return rep.elapsed_s
 
     runs: dict[str, list[float]] = {"bare": [], "pooled": [], "tokens": []}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         runs["bare"].append(bare_forward(lm, enc, np.arange(count), batch))
         runs["pooled"].append(ext(False))
         runs["tokens"].append(ext(True))
     out: dict[str, Any] = {"batch_size": batch, "seq_len": length, "examples": count}
-    out["rounds"] = args.rounds
+    out["rounds"] = rounds
     for name, ts in runs.items():
         out[f"{name}_s"] = float(np.median(ts))
         out[f"{name}_tokens_per_s"] = n_tok / out[f"{name}_s"]
@@ -334,7 +334,7 @@ def extract_point(lm, batch: int, length: int, args, tmp: Path, show: bool = Tru
             f"extract batch {batch:>3}, seq {length:>3}: tokens/s bare "
             f"{out['bare_tokens_per_s']:,.0f}, pooled only {out['pooled_tokens_per_s']:,.0f}, "
             f"with tokens {out['tokens_tokens_per_s']:,.0f} ({out['tokens_over_bare']:.2f}x "
-            f"the bare pass); {count} sentences, median of {args.rounds}; load {out['load'][0]}",
+            f"the bare pass); {count} sentences, median of {rounds}; load {out['load'][0]}",
             flush=True,
         )
     return out
@@ -348,11 +348,12 @@ def scan_extract(args) -> dict[str, Any]:
     _ = lm.weights_hash  # once per model, outside the timings
     res: dict[str, Any] = {"by_batch": [], "by_seq_len": [], "fits": {}}
     with tempfile.TemporaryDirectory() as d:
-        extract_point(lm, args.base_batch, min(args.seq_lens), args, Path(d), show=False)
+        tmp, r = Path(d), args.rounds
+        extract_point(lm, args.base_batch, min(args.seq_lens), args, tmp, 1, show=False)  # warm-up
         for b in args.batch_sizes:
-            res["by_batch"].append(extract_point(lm, b, args.base_seq, args, Path(d)))
+            res["by_batch"].append(extract_point(lm, b, args.base_seq, args, tmp, r))
         for length in args.seq_lens:
-            res["by_seq_len"].append(extract_point(lm, args.base_batch, length, args, Path(d)))
+            res["by_seq_len"].append(extract_point(lm, args.base_batch, length, args, tmp, r))
     for key, axis in (("by_batch", "batch_size"), ("by_seq_len", "seq_len")):
         xs = [p[axis] for p in res[key]]
         for mode in ("bare", "pooled", "tokens"):
