@@ -76,21 +76,27 @@ def load(args):
     return X[:n], y[:n], X[n:], y[n:], f"synthetic correlated features, n={n}, D={D}"
 
 
-def probekit_auto(Xtr, ytr, Xev, yev, grid, split, wide=True):
-    """``(C, eval accuracy, seconds of the choice alone)``; ``wide=False``: the exact engine
-    path for the choice too (as before the wide path)."""
+def probekit_auto(Xtr, ytr, Xev, yev, grid, split, path="wide"):
+    """``(C, eval accuracy, seconds of the choice alone)`` of ``C="auto"`` on the full width:
+    ``path="wide"``: :func:`select_C` (Newton-CG for the choice) and :func:`cselect.refit_wide`
+    (Newton-CG in the selection's eigenbasis for the refit); ``"engine-refit"``: the same
+    choice, the refit on the engine's dense Newton (before ``refit_wide``); ``"exact"``: the
+    exact engine path for the choice too (``cselect.WIDE_K`` raised above the width)."""
     eng = ProbeEngine()
     full = np.arange(Xtr.shape[1])
     wide_k = cselect.WIDE_K
-    cselect.WIDE_K = wide_k if wide else Xtr.shape[1] + 1
+    cselect.WIDE_K = wide_k if path != "exact" else Xtr.shape[1] + 1
     try:
         t0 = time.perf_counter()
         sel = select_C(eng, Xtr, ytr, full, grid=grid, split=split, metrics=("accuracy",))
         t_sel = time.perf_counter() - t0
     finally:
         cselect.WIDE_K = wide_k
-    acc = eng.fit_score(Xtr, ytr, Xev, yev, full[None, :], C=sel.C)["accuracy"][0]
-    return sel.C, float(acc), t_sel
+    if path == "wide":
+        sc = cselect.refit_wide(eng, Xtr, ytr, Xev, yev, full, sel.C, selection=sel)
+    else:
+        sc = eng.fit_score(Xtr, ytr, Xev, yev, full[None, :], C=sel.C)
+    return sel.C, float(sc["accuracy"][0]), t_sel
 
 
 def sklearn_cv(Xtr, ytr, Xev, yev, grid, split):
@@ -111,62 +117,64 @@ def timed(fn, *a):
     return time.perf_counter() - t0, out
 
 
+PATHS = ("wide", "engine-refit", "exact")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--glue-dir", help="GLUE directory (glue_data/ layout) for real features")
     ap.add_argument("--workdir", default="/tmp/probekit-bench-cauto")
     ap.add_argument("--n-train", type=int, default=1000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
     Xtr, ytr, Xev, yev, what = load(args)
     grid = list(DEFAULT_C_GRID)
     split = train_val_split(ytr, 0.2, seed=0)
     print(f"data: {what}; train {Xtr.shape}, eval {Xev.shape}; grid {len(grid)} C values")
-    t_sk1, (c_sk, acc_sk) = timed(sklearn_cv, Xtr, ytr, Xev, yev, grid, split)
-    out = {}
-    for wide in (True, False):
-        probekit_auto(Xtr, ytr, Xev, yev, grid, split, wide)  # warm-up (threads, allocator)
-        runs = [
-            timed(probekit_auto, Xtr, ytr, Xev, yev, grid, split, wide) for _ in range(args.repeats)
-        ]
-        out[wide] = (
-            statistics.median(t for t, _ in runs),
-            statistics.median(r[2] for _, r in runs),
-            *runs[0][1][:2],
-        )
-    t_sk2, _ = timed(sklearn_cv, Xtr, ytr, Xev, yev, grid, split)
-    t_sk = (t_sk1 + t_sk2) / 2
-    (t_pk, t_sel, c_pk, acc_pk), (t_old, t_sel_old, c_old, acc_old) = out[True], out[False]
+    load_before = os.getloadavg()[0]
+    for path in PATHS:  # warm-up (threads, allocator)
+        probekit_auto(Xtr, ytr, Xev, yev, grid, split, path)
+    times = {name: [] for name in (*PATHS, "sklearn")}
+    out, c_sk, acc_sk = {}, None, None
+    for r in range(args.repeats):  # interleaved, the order rotating, so load hits all alike
+        order = [*PATHS, "sklearn"]
+        for name in order[r % 4 :] + order[: r % 4]:
+            if name == "sklearn":
+                t, (c_sk, acc_sk) = timed(sklearn_cv, Xtr, ytr, Xev, yev, grid, split)
+            else:
+                t, res = timed(probekit_auto, Xtr, ytr, Xev, yev, grid, split, name)
+                out.setdefault(name, []).append(res)
+            times[name].append(t)
+    med = {name: statistics.median(v) for name, v in times.items()}
+    choice = {name: statistics.median(r[2] for r in out[name]) for name in PATHS}
+    t_sk = med["sklearn"]
     fig = {
         "data": what,
         "threads": torch.get_num_threads(),
-        "probekit_s": round(t_pk, 4),
-        "probekit_choice_s": round(t_sel, 4),
-        "probekit_exact_path_s": round(t_old, 4),
-        "probekit_exact_path_choice_s": round(t_sel_old, 4),
+        "repeats": args.repeats,
+        **{f"probekit_{p.replace('-', '_')}_s": round(med[p], 4) for p in PATHS},
+        **{f"probekit_{p.replace('-', '_')}_choice_s": round(choice[p], 4) for p in PATHS},
         "sklearn_cv_s": round(t_sk, 4),
-        "sklearn_cv_s_before_after": [round(t_sk1, 4), round(t_sk2, 4)],
-        "ratio": round(t_sk / t_pk, 1),
-        "ratio_exact_path": round(t_sk / t_old, 1),
-        "C_probekit": c_pk,
-        "C_probekit_exact_path": c_old,
+        **{f"ratio_{p.replace('-', '_')}": round(t_sk / med[p], 1) for p in PATHS},
+        **{f"C_{p.replace('-', '_')}": out[p][0][0] for p in PATHS},
         "C_sklearn": c_sk,
-        "eval_accuracy_probekit": acc_pk,
-        "eval_accuracy_probekit_exact_path": acc_old,
+        **{f"eval_accuracy_{p.replace('-', '_')}": out[p][0][1] for p in PATHS},
         "eval_accuracy_sklearn": acc_sk,
-        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}",
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+        "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
+    lines = [
+        f"{p:>12}: {med[p]:.3f} s (choice {choice[p]:.3f} s), {t_sk / med[p]:.1f}x scikit-learn; "
+        f"C {out[p][0][0]:.4g}, eval accuracy {out[p][0][1]:.4f}"
+        for p in PATHS
+    ]
     print(
-        f"probekit C=auto (choice + refit), median of {args.repeats}: {t_pk:.3f} s "
-        f"(choice {t_sel:.3f} s); exact engine path for the choice: {t_old:.3f} s "
-        f"(choice {t_sel_old:.3f} s)\n"
-        f"scikit-learn LogisticRegressionCV, same grid and split: {t_sk:.3f} s "
-        f"(before {t_sk1:.3f}, after {t_sk2:.3f})\n"
-        f"ratio: {fig['ratio']}x faster (exact path: {fig['ratio_exact_path']}x)\n"
-        f"chosen C: probekit {c_pk:.4g} (exact path {c_old:.4g}), scikit-learn {c_sk:.4g}; "
-        f"eval accuracy: probekit {acc_pk:.4f} (exact path {acc_old:.4f}), scikit-learn "
-        f"{acc_sk:.4f}\n{fig['machine']}, torch threads {fig['threads']}"
+        f"probekit C=auto (choice + refit + eval), median of {args.repeats} interleaved runs:\n"
+        + "\n".join(lines)
+        + f"\n     sklearn: LogisticRegressionCV, same grid and split: {t_sk:.3f} s; C {c_sk:.4g}, "
+        f"eval accuracy {acc_sk:.4f}\n{fig['machine']}, torch threads {fig['threads']}, "
+        f"load {fig['load'][0]} -> {fig['load'][1]}"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(fig, indent=2) + "\n")

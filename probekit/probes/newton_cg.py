@@ -210,30 +210,43 @@ def _pcg(prob, P, g, lam, forcing, max_cg):
     Minv = 1.0 / prob.diag(P, lam)
     Wc, pen = prob.curvature(P), prob.pen(lam)
     d = torch.zeros_like(g)
+    dl = d  # the live penalties' solutions (d itself until one stops)
+    live = torch.arange(g.shape[1], device=g.device)
     res = -g  # residuals, conjugate directions and their products of the live penalties
     z = prob.project(Minv * res)
     p = z
     rz = (res * z).sum((0, 2))
     target = forcing**2 * g.pow(2).sum((0, 2))
-    live = torch.arange(g.shape[1], device=g.device)
     it = 0
-    for it in range(1, max_cg + 1):  # noqa: B007 (the count is returned)
+    for it in range(1, max_cg + 1):
         Hp = prob.hvp(Wc, p, pen)
         curv = (p * Hp).sum((0, 2))
         pos = curv > 0  # (not so at the float32 floor: that penalty's CG ends there)
-        alpha = torch.where(pos, rz / curv.clamp(min=1e-30), 0.0)[None, :, None]
-        d[:, live] += alpha * p
-        res = res - alpha * Hp
+        alpha = torch.where(pos, rz / curv, 0.0)[None, :, None]
+        dl.addcmul_(alpha, p)
+        res.addcmul_(alpha, Hp, value=-1.0)
         go = (res.pow(2).sum((0, 2)) > target) & pos
-        if not bool(go.all()):
-            if not bool(go.any()):
-                break
-            live, res, p, rz, target = live[go], res[:, go], p[:, go], rz[go], target[go]
+        n_go = int(go.sum())
+        if n_go < len(live):
+            if dl is not d:
+                d[:, live] = dl
+            if n_go == 0:
+                return d, it
+            live, dl, res, p, rz, target = (
+                live[go],
+                dl[:, go],
+                res[:, go],
+                p[:, go],
+                rz[go],
+                target[go],
+            )
             Wc, pen, Minv = Wc[:, go], pen[:, go], Minv[:, go]
         z = prob.project(Minv * res)
         rz_new = (res * z).sum((0, 2))
         p = torch.addcmul(z, (rz_new / rz.clamp(min=1e-30))[None, :, None], p)
         rz = rz_new
+    if dl is not d:
+        d[:, live] = dl
     return d, it
 
 
