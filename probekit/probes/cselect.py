@@ -14,7 +14,10 @@ Wide logistic probes (at least :data:`WIDE_K` columns) are fitted for the choice
 matrix-free truncated Newton of :mod:`.newton_cg` (all ``C`` at once, in the eigenbasis of
 the features, to a loose tolerance: the choice needs validation scores and losses, not 1e-8
 coefficients) and scored here; narrower probes by the engine's exact batched Newton. The
-refit at the chosen ``C`` is the caller's, on the engine, either way.
+refit at the chosen ``C`` is the caller's: :func:`refit_wide` fits a wide logistic probe on
+all of train by the same Newton-CG to the float32 floor (in the selection's eigenbasis, no
+second eigendecomposition) and scores it on eval as the engine's ``fit_score`` does; other
+probes go to the engine.
 
 ``dims`` is one probe ``[k]`` (``chosen_on`` ``"full"`` at full width, else ``"dims"``), or a
 set of probes ``[S, k]`` (e.g. a fixed random sample of a search's candidates,

@@ -150,3 +150,32 @@ def test_auto_C_full_width_matches_sklearn_selection_on_minilm_cola(minilm_cache
         assert c_ref == sel.C, (regression, sel.record(), c_ref)
         if not regression:
             assert sel.C < 1.0  # the issue's finding: C=1 overfits 1,000 CoLA examples
+
+
+@pytest.mark.integration
+def test_auto_C_estimator_and_wide_refit_on_minilm_cola(minilm_cache):
+    """The same CoLA problem through ``LinearProbe(C="auto")`` on both backends and through
+    ``refit_wide`` in the selection's eigenbasis: the C of ``select_C``, and dev MCC within
+    0.5 points of scikit-learn's selection."""
+    from probekit.cache import ActivationCache
+    from probekit.metrics import compute_metrics
+    from probekit.probes import DEFAULT_C_GRID, LinearProbe, select_C, train_val_split
+    from probekit.probes.cselect import refit_wide
+
+    with (
+        ActivationCache(minilm_cache("cola", "train", limit=1000)) as tr,
+        ActivationCache(minilm_cache("cola", "dev")) as dv,
+    ):
+        Xtr, ytr = tr.features(-1, "cls"), tr.labels
+        Xev, yev = dv.features(-1, "cls"), dv.labels
+    grid, split, full = list(DEFAULT_C_GRID), train_val_split(ytr, 0.2, seed=0), np.arange(384)
+    eng = ProbeEngine()
+    sel = select_C(eng, Xtr, ytr, full, grid=grid, split=split, metrics=("mcc",))
+    _, ref = _sklearn_auto(Xtr, ytr, Xev, yev, grid, split, "mcc")
+    wide = refit_wide(eng, Xtr, ytr, Xev, yev, full, sel.C, metrics=("mcc",), selection=sel)
+    assert abs(wide["mcc"][0] - ref) * 100 <= 0.5
+    for backend in ("sklearn", "torch"):
+        p = LinearProbe(C="auto", scoring="mcc", backend=backend, tol=1e-6).fit(Xtr, ytr)
+        assert p.C_ == sel.C, (backend, p.C_selection_, sel.record())
+        mcc = compute_metrics(("mcc",), yev, p.predict(Xev))["mcc"]
+        assert abs(mcc - ref) * 100 <= 0.5, backend
