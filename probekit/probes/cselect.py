@@ -359,8 +359,13 @@ class WideStart:
 
 
 def _standardized(X: np.ndarray, cols: np.ndarray, mean, scale, dev) -> torch.Tensor:
-    """``(X[:, cols] - mean) / scale``: ``[n, k]`` float32 on ``dev`` (float64 arithmetic)."""
-    return torch.from_numpy(((X[:, cols] - mean) / scale).astype(np.float32)).to(dev)
+    """``(X[:, cols] - mean) / scale``: ``[n, k]`` float32 on ``dev`` (float64 arithmetic, in
+    place on one float64 copy)."""
+    Xc = (
+        X if len(cols) == X.shape[1] and np.array_equal(cols, np.arange(X.shape[1])) else X[:, cols]
+    )
+    out = torch.from_numpy(np.array(Xc, dtype=np.float64))  # a copy: X is never modified
+    return out.sub_(torch.from_numpy(mean)).div_(torch.from_numpy(scale)).to(dev, torch.float32)
 
 
 def _wide_curve(

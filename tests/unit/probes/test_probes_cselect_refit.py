@@ -102,3 +102,13 @@ def test_refit_wide_equals_the_engine_on_minilm(minilm_cache):
     for C in DEFAULT_C_GRID:
         ours, ref = _both(X, y, Xe, ye, np.arange(384), C, sel)
         _same_scores(ours, ref, len(ye), rtol=2e-5)
+
+
+def test_inputs_are_never_modified():
+    """float64 (and read-only) features: the wide path standardises a copy."""
+    Xtr, ytr, Xev, yev = (a.astype(np.float64) for a in planted(n=300, m=100, D=70, seed=6))
+    keep = Xtr.copy(), Xev.copy()
+    Xev.flags.writeable = False
+    sel = select_C(ProbeEngine(), Xtr, ytr, np.arange(70), grid=[0.01, 1.0], seed=0)
+    refit_wide(ProbeEngine(), Xtr, ytr, Xev, yev, np.arange(70), sel.C, selection=sel)
+    assert np.array_equal(Xtr, keep[0]) and np.array_equal(Xev, keep[1])
