@@ -146,6 +146,7 @@ def main() -> None:
                 t, res = timed(probekit_auto, Xtr, ytr, Xev, yev, grid, split, name)
                 out.setdefault(name, []).append(res)
             times[name].append(t)
+            time.sleep(0.2)  # BLAS worker threads that spin after a call do not slow the next
     med = {name: statistics.median(v) for name, v in times.items()}
     choice = {name: statistics.median(r[2] for r in out[name]) for name in PATHS}
     t_sk = med["sklearn"]
