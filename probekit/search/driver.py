@@ -65,8 +65,11 @@ class Driver:
         return self.config.primary
 
     def X(self, src: FeatureSource, layer: int, pool: str) -> np.ndarray:
-        """``[n_examples, hidden]`` float32 features of one layer and pool of ``src``."""
-        return np.asarray(src.features(layer, pool, dtype=np.float32))
+        """``[n_examples, hidden]`` features of one layer and pool of ``src``, in the dtype the
+        source stores (a cache: float16). Not upcast: every consumer (the engine, stumps,
+        rankings, moments) reads row chunks and upcasts each, so a search holds the layer once
+        at its stored size (``benchmarks/bench_memory.py``)."""
+        return np.asarray(src.features(layer, pool))
 
     def data(self, layer: int, pool: str) -> ProblemData:
         """The arrays of one (layer, pool), for a worker."""
