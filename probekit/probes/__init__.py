@@ -25,6 +25,7 @@ The package, from the bottom up:
   form, the LDA start, and the per-run state they share (typed dataclasses);
 * :mod:`.scoring`: scoring on eval in the same pass;
 * :mod:`.engine`: :class:`ProbeEngine` (validate, standardise, plan chunks, dispatch);
+  :mod:`.prepared`: :class:`Prepared`, standardised columns shared by many calls;
   :mod:`.results`: what it returns (:class:`ProbeScores` with :class:`FitStats`,
   :class:`ProbeFit`);
 * :mod:`.splits`: the seeded validation split of train (:func:`train_val_split`);
@@ -61,6 +62,7 @@ from .engine import ProbeEngine
 from .estimator import LinearProbe
 from .kernels import SMALL_K
 from .mdl import MDL_FRACTIONS, MDLResult, online_codelength
+from .prepared import Prepared
 from .rankings import RANKING_METHODS, Ranking, class_moments, rank_dimensions
 from .results import FitStats, ProbeFit, ProbeScores
 from .standardize import standardization_stats
@@ -75,6 +77,7 @@ __all__ = [
     "FitStats",
     "LinearProbe",
     "MDLResult",
+    "Prepared",
     "ProbeEngine",
     "ProbeFit",
     "ProbeScores",

@@ -38,8 +38,9 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError, DataError
 from ..metrics import is_regression_metrics
 from .kernels import SMALL_K, binary_eval, binary_pass_sums, compile_failed
+from .prepared import Prepared
 from .results import FitStats, ProbeFit, ProbeScores
-from .scoring import EvalSet, eval_set, score_chunk
+from .scoring import EvalSet, score_chunk
 from .solvers import RidgeSetup, fit_chunk, logistic_setup, ridge_setup
 from .standardize import as_features, standardization_stats, standardized_columns
 
@@ -228,6 +229,37 @@ class ProbeEngine:
             X_train, y_train, X_eval, y_eval, dims, metrics=metrics, keep_fit=False, C=C
         )[0]
 
+    def prepare(self, X_train, y_train, X_eval=None, y_eval=None) -> Prepared:
+        """Standardise every column of ``X_train [n, D]`` (and ``X_eval [m, D]``) once, on
+        this engine's device, for many :meth:`fit_score_prepared` calls (the units of a scan,
+        the steps of a search). Holds ``4 (n + m) D`` bytes on the device; the calls count
+        it against ``memory_budget``. Inputs are never modified."""
+        inp = self._validate(X_train, y_train, X_eval, y_eval, np.zeros((1, 1), np.int64), ())
+        return self._prepare(inp, np.arange(inp.X_train.shape[1]))
+
+    def fit_score_prepared(
+        self, prepared: Prepared, dims, metrics: Sequence[str] = ("accuracy",), *, C=None
+    ) -> ProbeScores:
+        """:meth:`fit_score` on :meth:`prepare`'s ``prepared`` data: the same probes, the same
+        scores (``dims [B, k]`` are columns of the original features)."""
+        t0 = time.perf_counter()
+        if prepared.regression != self.regression:
+            kind = "regression" if prepared.regression else "classification"
+            raise ConfigError(f"prepared data are for {kind} probes; this engine is not")
+        if prepared.Xt.device != self.device:
+            raise ConfigError(
+                f"prepared data live on {prepared.Xt.device}, the engine on {self.device}"
+            )
+        if prepared.Xe is None:
+            raise ConfigError("fit_score_prepared: the prepared data hold no evaluation set")
+        dims = self._check_dims(dims, prepared.n_dims)
+        metrics = tuple(metrics) if not isinstance(metrics, str) else (metrics,)
+        if metrics and is_regression_metrics(metrics) != self.regression:
+            kind = "regression" if self.regression else "classification"
+            raise ConfigError(f"metrics {metrics} do not fit a {kind} probe")
+        rows = prepared.rows(dims)
+        return self._run_prepared(prepared, rows, dims, metrics, False, C, t0)[0]
+
     # ------------------------------------------------------------------ input checking
     def _check_dims(self, dims, D: int) -> np.ndarray:
         try:
@@ -316,11 +348,11 @@ class ProbeEngine:
                 chunk = min(chunk, max(8, (256 * 2**20) // per))
         return int(max(1, chunk))
 
-    def _plan(self, inp: _Inputs, dims_u: np.ndarray, fixed: int) -> _Plan:
+    def _plan(self, prep: Prepared, dims_u: np.ndarray, fixed: int) -> _Plan:
         B, k = dims_u.shape
-        n = inp.X_train.shape[0]
-        m = 0 if inp.X_eval is None else inp.X_eval.shape[0]
-        binary = not self.regression and inp.n_classes == 2
+        n = prep.Xt.shape[1]
+        m = 0 if prep.Xe is None else prep.Xe.shape[1]
+        binary = not self.regression and prep.n_classes == 2
         # binary probes that all share their first k-1 columns (a greedy forward step): GEMMs
         # against the shared columns, warm-started from the fit on the shared columns alone
         # (not when every probe has the same columns, as a grid of C values on one set: then
@@ -337,14 +369,32 @@ class ProbeEngine:
             use_compile = fused and B * n >= self.compile_threshold
         else:
             use_compile = bool(self.compile) and fused
-        chunk = self._chunk(B, k, n, m, inp.n_classes, fixed, fused=use_compile, shared=shared)
+        chunk = self._chunk(B, k, n, m, prep.n_classes, fixed, fused=use_compile, shared=shared)
         return _Plan(binary=binary, shared=shared, use_compile=use_compile, chunk=chunk)
 
     # ------------------------------------------------------------------ driver
     def _run(self, X_train, y_train, X_eval, y_eval, dims, *, metrics, keep_fit, C=None):
         t0 = time.perf_counter()
         inp = self._validate(X_train, y_train, X_eval, y_eval, dims, metrics)
-        B, k = inp.dims.shape
+        # standardise the used columns once, on the device: Xt [Du, n], Xe [Du, m]
+        cols, inv = np.unique(inp.dims, return_inverse=True)
+        prep = self._prepare(inp, cols)
+        return self._run_prepared(
+            prep, inv.reshape(inp.dims.shape), inp.dims, inp.metrics, keep_fit, C, t0
+        )
+
+    def _run_prepared(
+        self,
+        prep: Prepared,
+        dims_u: np.ndarray,
+        dims: np.ndarray,
+        metrics: tuple[str, ...],
+        keep_fit: bool,
+        C,
+        t0: float,
+    ):
+        """Fit (and score) ``dims [B, k]`` (rows ``dims_u`` of ``prep.Xt``) on ``prep``."""
+        B, k = dims.shape
         Cb = self.C if C is None else _check_C(C)
         if np.ndim(Cb) and np.size(Cb) != B:
             raise ConfigError(
@@ -352,35 +402,31 @@ class ProbeEngine:
             )
         lam = 1.0 / np.broadcast_to(Cb, B).astype(np.float64)  # [B]
         dev = self.device
-        # standardise the used columns once, on the device: Xt [Du, n], Xe [Du, m]
-        cols, inv = np.unique(inp.dims, return_inverse=True)
-        dims_u = inv.reshape(B, k)
-        mean, scale = self._standardization(inp.X_train, cols)
-        Xt = standardized_columns(inp.X_train, cols, mean, scale, dev)
-        scoring = inp.X_eval is not None
-        Xe = standardized_columns(inp.X_eval, cols, mean, scale, dev) if scoring else None
+        Xt, Xe = prep.Xt, prep.Xe
+        scoring = Xe is not None and not keep_fit
         # resident for the whole run: the standardised columns, and D_u x D_u float64 moments
         # (ridge: train Gram + eval covariance; binary logistic: LDA covariance + its Gram)
-        n_mom = (1 + int(scoring)) if self.regression else (2 if inp.n_classes == 2 else 0)
-        fixed = (Xt.numel() + (Xe.numel() if scoring else 0)) * 4 + n_mom * len(cols) ** 2 * 8
-        plan = self._plan(inp, dims_u, fixed)
+        n_mom = (1 + int(scoring)) if self.regression else (2 if prep.n_classes == 2 else 0)
+        fixed = prep.nbytes + n_mom * len(prep.cols) ** 2 * 8
+        plan = self._plan(prep, dims_u, fixed)
         if self.regression:
-            setup = ridge_setup(Xt, inp.y_train, lam)
+            setup = ridge_setup(Xt, prep.y_train, lam)
         else:
             shared_cols = dims_u[0, : k - 1] if plan.shared else None
             setup = logistic_setup(
                 Xt,
                 Xe,
-                inp.yi,
-                inp.n_classes,
+                prep.yi,
+                prep.n_classes,
                 lam,
                 use_compile=plan.use_compile,
                 k=k,
                 shared_cols=shared_cols,
                 max_iter=self.max_iter,
                 tol=self.tol,
+                lda=prep.lda,
             )
-        ev = eval_set(Xe, inp.y_eval, inp.metrics, inp.classes) if scoring else None
+        ev = prep.eval_set(metrics) if scoring else None
         out = self._chunks(Xt, torch.as_tensor(dims_u, device=dev), lam, setup, ev, plan, keep_fit)
         coefs, icepts, n_iter, converged, scores = out
         stats = FitStats(
@@ -409,18 +455,38 @@ class ProbeEngine:
         fit = None
         if keep_fit:
             fit = ProbeFit(
-                dims=inp.dims,
+                dims=dims,
                 coef=np.concatenate(coefs),
                 intercept=np.concatenate(icepts),
-                mean=mean,
-                scale=scale,
-                classes=inp.classes,
+                mean=prep.mean,
+                scale=prep.scale,
+                classes=prep.classes,
                 regression=self.regression,
                 n_iter=n_iter,
                 converged=converged,
                 stats=stats,
             )
         return (ProbeScores(scores, stats) if scoring else None), fit
+
+    def _prepare(self, inp: _Inputs, cols: np.ndarray) -> Prepared:
+        """:class:`Prepared` of the validated inputs' columns ``cols [Du]``."""
+        mean, scale = self._standardization(inp.X_train, cols)
+        Xt = standardized_columns(inp.X_train, cols, mean, scale, self.device)
+        has_eval = inp.X_eval is not None
+        Xe = standardized_columns(inp.X_eval, cols, mean, scale, self.device) if has_eval else None
+        return Prepared(
+            cols=cols,
+            n_dims=inp.X_train.shape[1],
+            mean=mean,
+            scale=scale,
+            Xt=Xt,
+            Xe=Xe,
+            y_train=inp.y_train,
+            y_eval=inp.y_eval,
+            classes=inp.classes,
+            yi=inp.yi,
+            regression=self.regression,
+        )
 
     @staticmethod
     def _standardization(X: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

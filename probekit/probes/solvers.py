@@ -21,6 +21,7 @@ once by :func:`logistic_setup` / :func:`ridge_setup`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,9 +214,12 @@ def logistic_setup(
     shared_cols: np.ndarray | None,
     max_iter: int,
     tol: float,
+    lda: Callable[[bool | str, torch.Tensor], LdaStats] | None = None,
 ) -> LogisticSetup:
     """:class:`LogisticSetup` for ``Xt [Du, n]``, class indices ``yi [n]``, probes of ``k``
-    columns; ``shared_cols [k-1]`` (rows of ``Xt``) when every probe shares them."""
+    columns; ``shared_cols [k-1]`` (rows of ``Xt``) when every probe shares them. ``lda``:
+    where the LDA moments come from (``lda(covariance, yi)``; default: :func:`lda_stats` of
+    ``Xt``; the engine passes its prepared data's cache)."""
     yi_t = torch.as_tensor(yi, device=Xt.device)
     setup = LogisticSetup(
         yi=yi_t,
@@ -227,7 +231,7 @@ def logistic_setup(
     if n_classes == 2:
         setup.y = yi_t.to(_F32)
         cov = False if shared_cols is not None else ("diag" if k == 1 else True)
-        setup.lda = lda_stats(Xt, yi_t, covariance=cov)
+        setup.lda = lda(cov, yi_t) if lda is not None else lda_stats(Xt, yi_t, covariance=cov)
     if shared_cols is not None:
         setup.shared = _shared_columns(Xt, Xe, shared_cols, setup, max_iter=max_iter, tol=tol)
     return setup

@@ -99,10 +99,14 @@ class SearchConfig:
         """``C`` is chosen on validation (``C="auto"``)."""
         return self.C == AUTO
 
-    def engine(self, regression: bool, C: float | None = None) -> ProbeEngine:
+    def engine(
+        self, regression: bool, C: float | None = None, compile: bool | None = None
+    ) -> ProbeEngine:
         """The probe engine these settings describe, at ``C`` (default ``self.C``; needed
         when that is ``"auto"``: the choice is per (layer, pool, k), see
-        :meth:`probekit.search.Problem.engine_for`)."""
+        :meth:`probekit.search.Problem.engine_for`). ``compile``: as
+        :class:`~probekit.probes.ProbeEngine`'s (None: decided per call by its size; a search
+        that splits one big scan into units passes True when the whole scan is worth it)."""
         if C is None:
             if self.auto_C:
                 raise ConfigError(
@@ -111,7 +115,11 @@ class SearchConfig:
                 )
             C = float(self.C)
         return ProbeEngine(
-            regression=regression, C=C, device=self.device, memory_budget=self.memory_budget
+            regression=regression,
+            C=C,
+            device=self.device,
+            memory_budget=self.memory_budget,
+            compile=compile,
         )
 
     def record(self) -> dict[str, Any]:

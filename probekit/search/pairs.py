@@ -11,6 +11,7 @@ from joblib import delayed
 
 from ..errors import ConfigError
 from ..metrics import batch_metrics
+from ..probes import Prepared
 from ..stumps import fit_stumps, predict_stumps
 from . import fanout
 from .checkpoint import Checkpoint
@@ -49,25 +50,23 @@ def candidate_dims(pb: Problem, candidates: int | Sequence[int] | None) -> np.nd
 @dataclass(frozen=True)
 class _Chunk:
     """One checkpointed unit of pairs, scored on validation in a worker (with its own
-    engine: workers of the threading backend share nothing)."""
+    engine: workers of the threading backend share only the read-only prepared data)."""
 
-    X_fit: np.ndarray
-    y_fit: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
+    data: Prepared  # the problem's fitting / validation parts, standardised once
     regression: bool
     config: SearchConfig
     primary: str
     pairs: np.ndarray  # [B, 2]
     unit: str
+    compile: bool | None  # True: the whole scan repays compiling (see score_pairs)
 
 
 def _score_chunk(ch: _Chunk, ckpt: Checkpoint) -> np.ndarray:
     arr = ckpt.load_array(ch.unit)
     if arr is not None and arr.shape == (2, len(ch.pairs)):
         return arr
-    sc = ch.config.engine(ch.regression).fit_score(
-        ch.X_fit, ch.y_fit, ch.X_val, ch.y_val, ch.pairs, metrics=(ch.primary,)
+    sc = ch.config.engine(ch.regression, compile=ch.compile).fit_score_prepared(
+        ch.data, ch.pairs, metrics=(ch.primary,)
     )
     arr = np.stack([sc[ch.primary], sc["loss"]])
     ckpt.save_array(ch.unit, arr)
@@ -94,15 +93,21 @@ def score_pairs(
     progress: bool = False,
 ) -> PairScores:
     """Validation scores of every pair of ``cand``, ``chunk`` pairs per checkpointed unit
-    (``<prefix>pairs-<start>-<stop>``), fanned out over joblib."""
+    (``<prefix>pairs-<start>-<stop>``), fanned out over joblib.
+
+    Whether the engine compiles is decided on the whole scan (all pairs times the fitting
+    examples against the engine's ``compile_threshold``), not per unit: a unit alone (4,096
+    pairs) never reaches it, and every unit after the first reuses the compiled kernels."""
     iu, ju = np.triu_indices(len(cand), k=1)
     P = np.stack([cand[iu], cand[ju]], axis=1).astype(np.int64)
     if len(P) == 0:
         return PairScores(P, np.zeros(0), np.zeros(0))
     starts = list(range(0, len(P), chunk))
-    part = (pb.X_fit, pb.y_fit, pb.X_val, pb.y_val, pb.regression, pb.config, pb.primary)
+    part = (pb.selection_data(), pb.regression, pb.config, pb.primary)
+    eng = pb.config.engine(pb.regression)
+    whole = True if len(P) * len(pb.y_fit) >= eng.compile_threshold else None
     units = [
-        _Chunk(*part, P[s : s + chunk], f"{prefix}pairs-{s}-{min(len(P), s + chunk)}")
+        _Chunk(*part, P[s : s + chunk], f"{prefix}pairs-{s}-{min(len(P), s + chunk)}", whole)
         for s in starts
     ]
     jobs = (delayed(_score_chunk)(u, ckpt) for u in units)

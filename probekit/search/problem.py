@@ -31,6 +31,7 @@ import numpy as np
 
 from ..probes import (
     CSelection,
+    Prepared,
     ProbeEngine,
     majority_baseline,
     random_dims_baseline,
@@ -110,6 +111,7 @@ class Problem:
         self._C: dict[int, CSelection] = {}
         self._aux: SearchConfig | None = None
         self._singles: np.ndarray | None = None
+        self._selection: Prepared | None = None
 
     # ------------------------------------------------------------------ C per k
     def C_for(self, k: int) -> float:
@@ -143,10 +145,9 @@ class Problem:
             return np.arange(D)
         if self._singles is None:
             eng = self._config.engine(self.regression, C=1.0)
-            sc = eng.fit_score(
-                self.X_fit, self.y_fit, self.X_val, self.y_val, np.arange(D)[:, None],
-                metrics=(self.primary,),
-            )  # fmt: skip
+            sc = eng.fit_score_prepared(
+                self.selection_data(), np.arange(D)[:, None], metrics=(self.primary,)
+            )
             self._singles = self.rank(sc[self.primary], sc["loss"])
         return np.sort(self._singles[:k])
 
@@ -181,16 +182,20 @@ class Problem:
         return self._aux
 
     # ------------------------------------------------------------------ probes
+    def selection_data(self) -> Prepared:
+        """The fitting and validation parts standardised once (:meth:`ProbeEngine.prepare`),
+        shared by every selection call of this problem (the steps of a greedy search, the
+        units of a pairs scan): ``4 (n_fit + n_val) D`` bytes, held while the problem is."""
+        if self._selection is None:
+            eng = self._config.engine(self.regression, C=1.0)
+            self._selection = eng.prepare(self.X_fit, self.y_fit, self.X_val, self.y_val)
+        return self._selection
+
     def select(self, dims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Validation ``(primary metric [B], loss [B])`` of probes on ``dims [B, k]``."""
         dims = np.asarray(dims)
-        sc = self.engine_for(dims.shape[-1]).fit_score(
-            self.X_fit,
-            self.y_fit,
-            self.X_val,
-            self.y_val,
-            dims,
-            metrics=(self.primary,),
+        sc = self.engine_for(dims.shape[-1]).fit_score_prepared(
+            self.selection_data(), dims, metrics=(self.primary,)
         )
         return sc[self.primary], sc["loss"]
 

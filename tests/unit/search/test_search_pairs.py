@@ -13,15 +13,15 @@ from probekit.search import ArraySource
 def _count_pair_chunks(monkeypatch, sizes: set[int]) -> dict[str, int]:
     """Count engine calls that score a chunk of pairs (``dims [B, 2]`` with B in ``sizes``)."""
     calls = {"n": 0}
-    orig = ProbeEngine.fit_score
+    orig = ProbeEngine.fit_score_prepared  # what the scan calls, on the problem's prepared data
 
-    def counting(self, X_train, y_train, X_eval, y_eval, dims, **kw):
+    def counting(self, prepared, dims, **kw):
         d = np.asarray(dims)
         if d.ndim == 2 and d.shape[1] == 2 and d.shape[0] in sizes:
             calls["n"] += 1
-        return orig(self, X_train, y_train, X_eval, y_eval, dims, **kw)
+        return orig(self, prepared, dims, **kw)
 
-    monkeypatch.setattr(ProbeEngine, "fit_score", counting)
+    monkeypatch.setattr(ProbeEngine, "fit_score_prepared", counting)
     return calls
 
 

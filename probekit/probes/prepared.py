@@ -1,0 +1,97 @@
+"""Standardised training (and evaluation) columns, prepared once for many engine calls.
+
+Every :meth:`ProbeEngine.fit_score` call standardises the columns it uses and computes the
+LDA moments of its start. A search that scores one data set in many calls (the units of
+an all-pairs scan, the steps of a greedy search) repeats that work each time: at 10,000
+examples and 384 or 768 dimensions it is as much as the fits themselves.
+:meth:`ProbeEngine.prepare` does it once and returns a :class:`Prepared`;
+:meth:`ProbeEngine.fit_score_prepared` scores any probes on it. ``fit_score`` itself goes
+through the same path (it prepares the used columns, then calls the same code), so the two
+cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from .scoring import EvalSet, eval_set
+from .solvers import LdaStats, lda_stats
+
+__all__ = ["Prepared"]
+
+
+@dataclass
+class Prepared:
+    """The standardised columns ``cols`` of one training set (and evaluation set).
+
+    Attributes:
+        cols: ``[Du]`` the columns of the original ``X [n, D]`` held, ascending.
+        n_dims: ``D``, the width of the original features.
+        mean, scale: ``[D]`` float64 training standardisation (0 / 1 outside ``cols``).
+        Xt: ``[Du, n]`` float32 standardised training columns on the device.
+        Xe: ``[Du, m]`` float32 standardised evaluation columns, or None.
+        y_train: ``[n]`` training labels (float64 targets for regression).
+        y_eval: ``[m]`` or None.
+        classes: ``[K]`` training classes (None for regression).
+        yi: ``[n]`` class index of each training example (None for regression).
+        regression: prepared for ridge probes.
+    """
+
+    cols: np.ndarray
+    n_dims: int
+    mean: np.ndarray
+    scale: np.ndarray
+    Xt: torch.Tensor
+    Xe: torch.Tensor | None
+    y_train: np.ndarray
+    y_eval: np.ndarray | None
+    classes: np.ndarray | None
+    yi: np.ndarray | None
+    regression: bool
+    _lda: dict = field(default_factory=dict, repr=False)
+    _eval: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_classes(self) -> int:
+        return 1 if self.classes is None else len(self.classes)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the standardised columns held on the device."""
+        return (self.Xt.numel() + (0 if self.Xe is None else self.Xe.numel())) * 4
+
+    def rows(self, dims: np.ndarray) -> np.ndarray:
+        """``dims [B, k]`` (columns of the original features) as rows of :attr:`Xt`.
+
+        Raises:
+            ConfigError: a column this preparation does not hold.
+        """
+        if len(self.cols) == self.n_dims:
+            return dims
+        pos = np.searchsorted(self.cols, dims)
+        ok = (pos < len(self.cols)) & (self.cols[np.minimum(pos, len(self.cols) - 1)] == dims)
+        if not ok.all():
+            missing = np.unique(dims[~ok])[:10].tolist()
+            raise ConfigError(f"dims: columns {missing} were not prepared")
+        return pos
+
+    def lda(self, covariance: bool | str, yi_t: torch.Tensor) -> LdaStats:
+        """The LDA moments of the binary start (computed once per kind of covariance)."""
+        key = "full" if covariance is True else covariance
+        if key not in self._lda:
+            if covariance == "diag" and "full" in self._lda:
+                return self._lda["full"]
+            self._lda[key] = lda_stats(self.Xt, yi_t, covariance=covariance)
+        return self._lda[key]
+
+    def eval_set(self, metrics: tuple[str, ...]) -> EvalSet:
+        """The evaluation set for ``metrics`` (computed once per metrics tuple)."""
+        if self.Xe is None:
+            raise ConfigError("these prepared data hold no evaluation set")
+        if metrics not in self._eval:
+            self._eval[metrics] = eval_set(self.Xe, self.y_eval, metrics, self.classes)
+        return self._eval[metrics]
