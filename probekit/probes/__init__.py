@@ -57,9 +57,9 @@ from .baselines import (
     selectivity,
     train_val_split,
 )
-from .cselect import AUTO, DEFAULT_C_GRID, CSelection, c_grid, parse_C, select_C
+from .cselect import AUTO, DEFAULT_C_GRID, CSelection, c_grid, parse_C, refit_wide, select_C
 from .engine import ProbeEngine
-from .estimator import LinearProbe
+from .estimator import LinearProbe, sklearn_select_C
 from .kernels import SMALL_K
 from .mdl import MDL_FRACTIONS, MDLResult, online_codelength
 from .prepared import Prepared
@@ -97,8 +97,10 @@ __all__ = [
     "parse_dims",
     "random_dims_baseline",
     "rank_dimensions",
+    "refit_wide",
     "select_C",
     "selectivity",
+    "sklearn_select_C",
     "standardization_stats",
     "train_val_split",
 ]

@@ -25,7 +25,7 @@ from ..dims import parse_dims
 from ..errors import ConfigError, DataError
 from ..metrics import compute_metrics
 from ..provenance import versions
-from .cselect import AUTO, CSelection, parse_C, select_C
+from .cselect import AUTO, CSelection, parse_C, refit_wide, select_C
 from .engine import ProbeEngine
 from .splits import train_val_split
 from .standardize import as_features
@@ -295,7 +295,7 @@ def evaluate_probe(
     sel = _auto_C(eng, X_train, y_train, dims, names, C_grid, val_fraction, seed, C)
     eng.C = sel.C if sel is not None else C
     data = (X_train, y_train, X_eval, y_eval)
-    res = _probe_scores(eng, data, dims, names, seed=seed, val_fraction=val_fraction)
+    res = _probe_scores(eng, data, dims, names, seed=seed, val_fraction=val_fraction, sel=sel)
     res["random_baseline"] = _random_part(eng, data, dims, names, res, n_random, seed)
     with_control = types_train is not None and types_eval is not None
     if with_control:
@@ -354,16 +354,34 @@ def _auto_C(
 
 
 def _probe_scores(
-    eng: ProbeEngine, data: tuple, dims: np.ndarray, names: list[str], *, seed, val_fraction
+    eng: ProbeEngine,
+    data: tuple,
+    dims: np.ndarray,
+    names: list[str],
+    *,
+    seed,
+    val_fraction,
+    sel=None,
 ) -> dict[str, Any]:
     """The probe on ``dims [k]`` fitted on all of train and scored on eval, the same probe
     fitted on the train part of :func:`train_val_split` and scored on its validation part,
-    and the majority baseline."""
+    and the majority baseline. Both fits by :func:`refit_wide` (a wide logistic probe in the
+    eigenbasis of its ``C`` selection ``sel``, when given)."""
     X_train, y_train, X_eval, y_eval = data
-    sc = eng.fit_score(X_train, y_train, X_eval, y_eval, dims[None, :], metrics=names)
+    sc = refit_wide(
+        eng, X_train, y_train, X_eval, y_eval, dims, eng.C, metrics=names, selection=sel
+    )
     itr, iva = train_val_split(y_train, val_fraction=val_fraction, seed=seed)
-    vs = eng.fit_score(
-        X_train[itr], y_train[itr], X_train[iva], y_train[iva], dims[None, :], metrics=names
+    vs = refit_wide(
+        eng,
+        X_train[itr],
+        y_train[itr],
+        X_train[iva],
+        y_train[iva],
+        dims,
+        eng.C,
+        metrics=names,
+        selection=sel,
     )
     return {
         "metrics": {mn: sc[mn][0] for mn in names},

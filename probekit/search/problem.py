@@ -35,6 +35,7 @@ from ..probes import (
     ProbeEngine,
     majority_baseline,
     random_dims_baseline,
+    refit_wide,
     select_C,
     train_val_split,
 )
@@ -217,9 +218,16 @@ class Problem:
         return {m: sc[m] for m in self.metrics}
 
     def report_one(self, dims: Sequence[int]) -> dict[str, float]:
-        """Eval ``{metric: float}`` of one probe on ``dims [k]``."""
-        rep = self.report(np.asarray(dims, dtype=np.int64)[None, :])
-        return {m: float(v[0]) for m, v in rep.items()}
+        """Eval ``{metric: float}`` of one probe on ``dims [k]`` (by :func:`refit_wide`: a wide
+        logistic probe by Newton-CG, in the eigenbasis of its ``C`` selection when that was
+        made on these dims)."""
+        d = np.asarray(dims, dtype=np.int64)
+        k = len(d)
+        sc = refit_wide(
+            self.engine_for(k), self.X_train, self.y_train, self.X_eval, self.y_eval, d,
+            self.C_for(k), metrics=self.metrics, selection=self._C.get(k),
+        )  # fmt: skip
+        return {m: float(sc[m][0]) for m in self.metrics}
 
     def full(self) -> dict[str, float]:
         """Eval scores of the full-width probe."""
@@ -227,8 +235,12 @@ class Problem:
 
     def full_val(self) -> float:
         """Validation primary metric of the full-width probe."""
-        s, _ = self.select(np.arange(self.n_dims)[None, :])
-        return float(s[0])
+        D = self.n_dims
+        sc = refit_wide(
+            self.engine_for(D), self.X_fit, self.y_fit, self.X_val, self.y_val, np.arange(D),
+            self.C_for(D), metrics=(self.primary,), selection=self._C.get(D),
+        )  # fmt: skip
+        return float(sc[self.primary][0])
 
     def random(self, k: int, seed: int | None = None) -> dict[str, Any]:
         """Eval scores of ``config.n_random`` probes on random ``k``-dimension sets."""
