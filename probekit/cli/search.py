@@ -326,6 +326,12 @@ def _extra_lines(v: str, d: dict[str, Any]) -> list[str]:
             f"(full width {mdl['full_compression']:.2f}, random "
             f"{mdl['random_compression_mean']:.2f} +- {mdl['random_compression_std']:.2f})"
         )
+        ctl = mdl.get("control") or {}
+        if "compression" in ctl:
+            lines.append(
+                f"  control  task {fmt_metrics(ctl['metrics'])}, selectivity "
+                f"{fmt_metrics(ctl['selectivity'])}, compression {ctl['compression']:.2f}"
+            )
     ab = d.get("ablation")
     if ab:
         lines.append(

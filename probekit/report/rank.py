@@ -129,6 +129,13 @@ def block_lines(d: dict[str, Any]) -> list[str]:
             f"{fmt(mdl['random_compression_mean'], 2)} ± {fmt(mdl['random_compression_std'], 2)} "
             f"(uniform code {fmt(mdl['uniform_codelength_bits'], 0)} bits)",
         ]
+        ctl = mdl.get("control") or {}
+        if "compression" in ctl:
+            lines.append(
+                f"- control task (Hewitt & Liang, {ctl['n_types']} input types): {p} "
+                f"{fmt(ctl['metrics'].get(p))}, selectivity {fmt(ctl['selectivity'].get(p))}, "
+                f"compression {fmt(ctl['compression'], 2)}"
+            )
     ab = d.get("ablation")
     if ab:
         lines += [

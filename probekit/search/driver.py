@@ -17,7 +17,14 @@ from .checkpoint import Checkpoint
 from .config import SearchConfig
 from .problem import Problem, ProblemData
 from .result import RESULT_KIND, RESULT_SCHEMA, RESULT_SCHEMA_VERSION, SearchResult
-from .sources import FeatureSource, check_pairing, describe_source, load_labels, source_identity
+from .sources import (
+    FeatureSource,
+    check_pairing,
+    control_types,
+    describe_source,
+    load_labels,
+    source_identity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +98,14 @@ class Driver:
         """The main :class:`Problem` on ``data``, kept: :meth:`finish` records its ``C``."""
         self._main = data.problem()
         return self._main
+
+    def control_types(self) -> tuple[list, list] | None:
+        """The control-task input types of train and eval (:func:`control_types`), read once;
+        None unless both sources hold token fields."""
+        if not hasattr(self, "_types"):
+            tr, ev = control_types(self.train), control_types(self.eval)
+            self._types = None if tr is None or ev is None else (tr, ev)
+        return self._types
 
     def majority(self) -> dict[str, float]:
         """Eval scores of the majority class (or the training mean)."""

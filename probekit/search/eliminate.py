@@ -309,5 +309,6 @@ def eliminate(
     out["verdict"] = judge(
         pb, selected, task=train.task.name, random_dims=out["random_baseline"]["dims"]
     ).to_dict()
-    out.update(extras(pb, selected, mdl=mdl, ablation=ablation))
+    types = run.control_types() if mdl else None
+    out.update(extras(pb, selected, mdl=mdl, ablation=ablation, types=types))
     return run.finish(out, _rows(main, run.primary))

@@ -194,6 +194,7 @@ def exact(
         "n_val": len(pb.idx_val),
         "n_eval": len(run.y_eval),
     }
-    data.update(extras(pb, best["selected"], mdl=mdl, ablation=ablation))
+    types = run.control_types() if mdl else None
+    data.update(extras(pb, best["selected"], mdl=mdl, ablation=ablation, types=types))
     rows = [dict(rank=i + 1, **r) for i, r in enumerate(best["leaders"])]
     return run.finish(data, rows)

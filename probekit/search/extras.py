@@ -2,7 +2,10 @@
 
 * ``mdl``: Voita & Titov's online codelength (:func:`probekit.probes.online_codelength`) of
   the selected set, of full width and of ``n_random`` random sets of the same size, with the
-  compression of each against the uniform code;
+  compression of each against the uniform code; next to it, ``mdl.control``: Hewitt &
+  Liang's control task on the same set (its eval scores, the selectivity, and its own
+  codelength and compression, as Voita & Titov report them), when both caches hold token
+  fields (the input type of an example is its first content token);
 * ``ablation``: :func:`probekit.probes.ablate`: eval scores of the probe on every dimension
   except the set (``without``) and on all after LEACE erasure of it (``erased``), next to the
   full-width score.
@@ -15,18 +18,27 @@ from typing import Any
 
 import numpy as np
 
-from ..probes import ablate, online_codelength
+from ..errors import DataError
+from ..probes import ablate, control_task_baseline, control_task_labels, online_codelength
 from .problem import Problem
 from .verdict import probe_engine
 
-__all__ = ["ablation_block", "c_record", "extras", "mdl_block"]
+__all__ = ["ablation_block", "c_record", "control_block", "extras", "mdl_block"]
 
 #: random sets coded next to the selected one (MDL is a few fits per block; keep it small)
 MDL_RANDOM_SETS = 5
 
 
-def mdl_block(pb: Problem, dims: Sequence[int], *, n_random: int = MDL_RANDOM_SETS) -> dict:
-    """Codelengths (bits) and compressions of ``dims``, full width and random sets of its size.
+def mdl_block(
+    pb: Problem,
+    dims: Sequence[int],
+    *,
+    n_random: int = MDL_RANDOM_SETS,
+    types: tuple[Sequence, Sequence] | None = None,
+) -> dict:
+    """Codelengths (bits) and compressions of ``dims``, full width and random sets of its size,
+    and the control task's (:func:`control_block`) when ``types`` (train, eval input types)
+    are given.
 
     Classification only: ``{"skipped": reason}`` for regression.
     """
@@ -57,6 +69,38 @@ def mdl_block(pb: Problem, dims: Sequence[int], *, n_random: int = MDL_RANDOM_SE
         "random_dims": rdims.tolist(),
         "block_ends": one.block_ends.tolist(),
         "seed": seed,
+        "control": control_block(pb, sel, types),
+    }
+
+
+def control_block(pb: Problem, dims: np.ndarray, types: tuple[Sequence, Sequence] | None) -> dict:
+    """Hewitt & Liang's control task on ``dims [k]``: the probe's eval scores on the task and
+    on the control labels, the selectivity (task minus control), and the control task's
+    online codelength and compression. ``{"skipped": reason}`` without input types."""
+    if types is None:
+        return {
+            "skipped": "needs token fields in both caches (extract without --no-tokens): the "
+            "input type of an example is its first content token"
+        }
+    seed = pb.config.seed
+    eng = probe_engine(pb, len(dims))
+    try:
+        cb = control_task_baseline(
+            eng, pb.X_train, pb.y_train, pb.X_eval, pb.y_eval, dims[None, :], *types,
+            seed=seed, metrics=pb.metrics,
+        )  # fmt: skip
+    except DataError as e:  # every type drew one label: no control task to fit
+        return {"skipped": str(e)}
+    yc, _ = control_task_labels(types[0], pb.y_train, types[1], seed=seed)
+    code = online_codelength(eng, pb.X_train, yc, dims[None, :], seed=seed)
+    return {
+        "input_type": "first content token id (see probekit.probes.input_types)",
+        "n_types": len(set(types[0])),
+        "metrics": {m: float(cb["control"][m][0]) for m in pb.metrics},
+        "selectivity": {m: float(v[0]) for m, v in cb["selectivity"].items()},
+        "codelength_bits": float(code.codelength[0]),
+        "compression": float(code.compression[0]),
+        "seed": seed,
     }
 
 
@@ -85,11 +129,19 @@ def c_record(pb: Problem) -> dict[str, Any]:
     return {"mode": "fixed", "chosen": float(pb.config.C)}
 
 
-def extras(pb: Problem, dims: Sequence[int], *, mdl: bool, ablation: bool) -> dict[str, Any]:
-    """The ``mdl`` and ``ablation`` blocks asked for (empty dict for neither)."""
+def extras(
+    pb: Problem,
+    dims: Sequence[int],
+    *,
+    mdl: bool,
+    ablation: bool,
+    types: tuple[Sequence, Sequence] | None = None,
+) -> dict[str, Any]:
+    """The ``mdl`` (with its control task when ``types`` are given) and ``ablation`` blocks
+    asked for (empty dict for neither)."""
     out: dict[str, Any] = {}
     if mdl and len(dims):
-        out["mdl"] = mdl_block(pb, dims)
+        out["mdl"] = mdl_block(pb, dims, types=types)
     if ablation and len(dims):
         out["ablation"] = ablation_block(pb, dims)
     return out

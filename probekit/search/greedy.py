@@ -170,13 +170,15 @@ def _curve_rows(curve: list[dict[str, Any]], selected: list[int], primary: str) 
     return rows
 
 
-def _judge(out: dict[str, Any], pb: Problem, task: str, *, mdl: bool, ablation: bool) -> None:
+def _judge(
+    out: dict[str, Any], pb: Problem, task: str, *, mdl: bool, ablation: bool, types=None
+) -> None:
     """Add the ``verdict`` (and the asked-for ``mdl`` / ``ablation`` blocks) of ``selected``."""
     sel = out["selected"]
     if sel:
         rnd = out["random_baseline"]["dims"]
         out["verdict"] = judge(pb, sel, task=task, random_dims=rnd).to_dict()
-    out.update(extras(pb, sel, mdl=mdl, ablation=ablation))
+    out.update(extras(pb, sel, mdl=mdl, ablation=ablation, types=types))
 
 
 def greedy(
@@ -278,5 +280,6 @@ def greedy(
     }
     if repeats > 1:
         out["stability"] = dict(stability([r["selected"] for r in reps]), resample=resample)
-    _judge(out, pb, train.task.name, mdl=mdl, ablation=ablation)
+    types = run.control_types() if mdl else None
+    _judge(out, pb, train.task.name, mdl=mdl, ablation=ablation, types=types)
     return run.finish(out, _curve_rows(curve, selected, run.primary))

@@ -13,23 +13,22 @@ import numpy as np
 from .._io import write_json
 from ..dims import parse_dims
 from ..errors import CacheError, DataError
-from ..probes import evaluate_probe, input_types
+from ..probes import evaluate_probe
 from .config import SearchConfig
-from .sources import FeatureSource, check_finite, check_pairing, load_labels
+from .sources import FeatureSource, check_finite, check_pairing, control_types, load_labels
 
 __all__ = ["probe_sources", "write_probe_record"]
 
 
 def _types(src: FeatureSource) -> list[Hashable]:
     """Control-task input types of every example (first content token; needs token fields)."""
-    if not getattr(src, "has_tokens", False):
+    types = control_types(src)
+    if types is None:
         raise CacheError(
             f"{getattr(src, 'path', 'arrays')}: --control needs token fields "
             "(extracted with --no-tokens)"
         )
-    return input_types(
-        src.token_field("input_ids"), src.offsets, src.token_field("special_tokens_mask")
-    )
+    return types
 
 
 def _labels(

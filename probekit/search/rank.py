@@ -137,7 +137,8 @@ def rank(
             "curve": _curve(pb, order, len(top)),
             "verdict": judge(pb, top, task=train.task.name, random_dims=band[-1]["dims"]).to_dict(),
         }
-        rankings[m].update(extras(pb, top.tolist(), mdl=mdl, ablation=ablation))
+        types = run.control_types() if mdl else None
+        rankings[m].update(extras(pb, top.tolist(), mdl=mdl, ablation=ablation, types=types))
     best = max(methods, key=lambda m: rankings[m]["val_score"])
     data = {
         "layer": li,

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..errors import CacheMismatchError, ConfigError, DataError
+from ..probes import input_types
 from ..provenance import CACHE_IDENTITY_FIELDS, PAIRING_FIELDS, check_same
 from ..tasks import TaskSpec
 
@@ -18,6 +19,7 @@ __all__ = [
     "FeatureSource",
     "check_finite",
     "check_pairing",
+    "control_types",
     "describe_source",
     "label_map",
     "load_labels",
@@ -325,3 +327,14 @@ def check_finite(X: np.ndarray, src: FeatureSource, role: str, what: str = "") -
             f"non-finite (NaN/inf) features{' in ' + what if what else ''}, first rows "
             f"{rows[:5].tolist()}; re-extract the cache"
         )
+
+
+def control_types(src: FeatureSource) -> list[Hashable] | None:
+    """Hewitt & Liang control-task input types of every example of ``src`` (the first content
+    token, :func:`probekit.probes.input_types`), or None when ``src`` holds no token fields
+    (a cache extracted with ``--no-tokens``, or arrays)."""
+    if not getattr(src, "has_tokens", False):
+        return None
+    return input_types(
+        src.token_field("input_ids"), src.offsets, src.token_field("special_tokens_mask")
+    )

@@ -47,3 +47,37 @@ def test_eliminate_on_noise_gets_a_baseline_verdict():
 def test_blocks_are_off_by_default():
     res = S.greedy(small(), small(seed=1), layer=0, k=2, config=SearchConfig(n_random=3))
     assert "mdl" not in res.data and "ablation" not in res.data and "verdict" in res.data
+
+
+class _TokenSource(S.ArraySource):
+    """Arrays with token fields: each example is ``[CLS] t [SEP]`` with its type id ``t``."""
+
+    def __init__(self, X, y, type_ids):
+        super().__init__(X, y)
+        n = len(y)
+        self.has_tokens = True
+        self.offsets = np.arange(0, 3 * n + 1, 3)
+        ids = np.stack([np.full(n, 101), 1000 + np.asarray(type_ids), np.full(n, 102)], 1)
+        self._tok = {"input_ids": ids.ravel(), "special_tokens_mask": np.tile([1, 0, 1], n)}
+
+    def token_field(self, name):
+        return self._tok[name]
+
+
+def test_mdl_block_carries_the_control_task_next_to_it():
+    tr, dv = data384()
+    rng = np.random.default_rng(3)
+    trt = _TokenSource(tr.features(-1, "cls")[:, None], tr.labels, rng.integers(0, 40, 500))
+    dvt = _TokenSource(dv.features(-1, "cls")[:, None], dv.labels, rng.integers(0, 40, 400))
+    res = S.greedy(trt, dvt, k=2, mdl=True, config=SearchConfig(n_random=3, C=1.0))
+    assert set(res["selected"]) == set(PLANTED)
+    c = res["mdl"]["control"]
+    assert c["n_types"] == 40
+    # the planted pair carries the task, not the random type labels: high selectivity, and the
+    # control task's labels code no better than the uniform code
+    assert c["metrics"]["accuracy"] < 0.65
+    assert c["selectivity"]["accuracy"] > 0.2
+    assert c["compression"] < 1.1 < res["mdl"]["compression"]
+    # without token fields the block says why it is missing
+    plain = S.greedy(tr, dv, k=2, mdl=True, config=SearchConfig(n_random=3, C=1.0))
+    assert "token fields" in plain["mdl"]["control"]["skipped"]
