@@ -55,6 +55,7 @@ from bench_search import Naive, planted
 
 from probekit import search as S
 from probekit._io import write_json
+from probekit.search.pairs import scan_compile
 
 HERE = Path(__file__).resolve().parent
 CHUNK = 4096  # pairs per unit of score_pairs, as `probekit search pairs` runs it
@@ -100,10 +101,13 @@ def pairs_point(pb: S.Problem, naive: Naive, args) -> dict[str, Any]:
     rng = np.random.default_rng(args.seed)
     take = np.sort(rng.choice(len(iu), size=min(args.pair_sample, len(iu)), replace=False))
     P = np.stack([iu[take], ju[take]], axis=1).astype(np.int64)
-    eng = pb.config.engine(pb.regression)
+    # as score_pairs runs a whole scan: compiled when all the layer's pairs repay it, on the
+    # problem's prepared selection data
+    eng = pb.config.engine(pb.regression, compile=scan_compile(pb, D * (D - 1) // 2))
+    data = pb.selection_data()
 
     def chunk(p: np.ndarray):
-        return eng.fit_score(pb.X_fit, pb.y_fit, pb.X_val, pb.y_val, p, metrics=(pb.primary,))
+        return eng.fit_score_prepared(data, p, metrics=(pb.primary,))
 
     sk = [[int(a), int(b)] for a, b in P[: args.sk_pairs]]
     naive.score(sk[0])  # warm-up (imports, first-call overheads)

@@ -21,7 +21,7 @@ from .problem import Problem
 from .result import SearchResult
 from .sources import FeatureSource
 
-__all__ = ["PairScores", "candidate_dims", "pairs", "score_pairs"]
+__all__ = ["PairScores", "candidate_dims", "pairs", "scan_compile", "score_pairs"]
 
 
 def candidate_dims(pb: Problem, candidates: int | Sequence[int] | None) -> np.ndarray:
@@ -82,6 +82,14 @@ class PairScores:
     loss: np.ndarray
 
 
+def scan_compile(pb: Problem, n_pairs: int) -> bool | None:
+    """The engine's ``compile`` for a scan of ``n_pairs`` pairs on ``pb``'s fitting part:
+    True when the whole scan (pairs times fitting examples) reaches the engine's
+    ``compile_threshold``, else None (the engine decides per call)."""
+    eng = pb.config.engine(pb.regression)
+    return True if n_pairs * len(pb.y_fit) >= eng.compile_threshold else None
+
+
 def score_pairs(
     pb: Problem,
     cand: np.ndarray,
@@ -104,8 +112,7 @@ def score_pairs(
         return PairScores(P, np.zeros(0), np.zeros(0))
     starts = list(range(0, len(P), chunk))
     part = (pb.selection_data(), pb.regression, pb.config, pb.primary)
-    eng = pb.config.engine(pb.regression)
-    whole = True if len(P) * len(pb.y_fit) >= eng.compile_threshold else None
+    whole = scan_compile(pb, len(P))
     units = [
         _Chunk(*part, P[s : s + chunk], f"{prefix}pairs-{s}-{min(len(P), s + chunk)}", whole)
         for s in starts
