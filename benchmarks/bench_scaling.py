@@ -3,13 +3,17 @@
 Measures, in one process, and plots (PNGs under ``--out``, default ``benchmarks/figures/``):
 
 * **all pairs of one layer** as ``probekit search pairs`` scores them
-  (:func:`probekit.search.score_pairs`: chunks of 4,096 pairs, each one
-  ``ProbeEngine.fit_score`` on the 80/20 fit/validation split of a :class:`Problem`), against
-  ``n`` (training examples) at ``D = 384`` and against ``D`` at ``n = 10,000``. Data:
-  synthetic float16 features with a planted 10-dimension logistic signal. At each point a
-  fixed random sample of ``--pair-sample`` pairs (8,192) is timed after one warm-up chunk and
-  scaled to all ``D(D-1)/2`` pairs; ONE whole :func:`score_pairs` call at ``D = 384,
-  n = 10,000`` checks that extrapolation (the ratio is printed);
+  (:func:`probekit.search.score_pairs`: units of 4,096 pairs in scan order, each one
+  ``ProbeEngine.fit_score_prepared`` on the problem's prepared 80/20 fit/validation split,
+  compiled when the whole scan repays it: ``search.pairs.scan_compile``), against ``n``
+  (training examples) at ``D = 384`` and against ``D`` at ``n = 10,000``. Data: synthetic
+  float16 features with a planted 10-dimension logistic signal. At each point
+  ``--pair-sample // 4096`` random whole units (8,192 pairs) are timed after one warm-up unit
+  and scaled to all ``D(D-1)/2`` pairs (whole units, not random single pairs: those read
+  their rows from all over the layer and cost ~4x a scan's pairs); ONE whole
+  :func:`score_pairs` call at ``D = 384, n = 10,000`` checks that extrapolation (the ratio is
+  printed). Below the compile threshold (small n) the search runs eager kernels, another cost
+  curve: the slopes of pairs are fitted on the compiled points;
 * **greedy forward selection** to ``k = 10`` (:func:`probekit.search.greedy_select`,
   exhaustive: every candidate fitted at every step) on the same points: the whole run where
   ``n * D <= --greedy-whole-max`` (4e6), else estimated from three whole steps (``0``,
@@ -98,8 +102,14 @@ def pairs_point(pb: S.Problem, naive: Naive, args) -> dict[str, Any]:
     """All-pairs cost at one (n, D), from a timed sample of pairs; sklearn on a few pairs."""
     D = pb.n_dims
     iu, ju = np.triu_indices(D, k=1)
+    # whole units of the scan, in its order (random single pairs read their rows from all
+    # over the layer and cost ~4x a scan's pairs, which share their first row): a random
+    # choice of the scan's 4,096-pair units
     rng = np.random.default_rng(args.seed)
-    take = np.sort(rng.choice(len(iu), size=min(args.pair_sample, len(iu)), replace=False))
+    starts = np.arange(0, len(iu), CHUNK)
+    n_units = max(1, min(len(starts), args.pair_sample // CHUNK))
+    pick = np.sort(rng.choice(starts, size=n_units, replace=False))
+    take = np.concatenate([np.arange(a, min(a + CHUNK, len(iu))) for a in pick])
     P = np.stack([iu[take], ju[take]], axis=1).astype(np.int64)
     # as score_pairs runs a whole scan: compiled when all the layer's pairs repay it, on the
     # problem's prepared selection data
@@ -260,11 +270,19 @@ def search_fits(rows: list[dict], args) -> dict[str, Any]:
     fits: dict[str, Any] = {}
     for what, key in (("pairs", "all_pairs_s"), ("greedy", "s")):
         for axis, fixed, base in (("n", "D", args.base_d), ("D", "n", args.base_n)):
-            pts = sorted((r[axis], r[what][key]) for r in rows if r[fixed] == base)
+            # pairs: fitted on the compiled points only (below the compile threshold the
+            # search runs eager kernels, another cost curve; those points are printed)
+            sel = [
+                r for r in rows if r[fixed] == base and (what != "pairs" or r["pairs"]["compiled"])
+            ]
+            pts = sorted((r[axis], r[what][key]) for r in sel)
             a = loglog_slope([p[0] for p in pts], [p[1] for p in pts])
             fits[f"{what}_vs_{axis}"] = {"slope": a, "at": {fixed: base}, "points": len(pts)}
             if a is not None:
-                print(f"{what}: cost ~ {axis}^{a:.2f} (at {fixed} = {base}, {len(pts)} points)")
+                kind = " compiled" if what == "pairs" else ""
+                print(
+                    f"{what}: cost ~ {axis}^{a:.2f} (at {fixed} = {base}, {len(pts)}{kind} points)"
+                )
     base = [r for r in rows if (r["n"], r["D"]) == (args.base_n, args.base_d)]
     if base:
         b = base[0]
