@@ -271,15 +271,17 @@ def search_fits(rows: list[dict], args) -> dict[str, Any]:
     for what, key in (("pairs", "all_pairs_s"), ("greedy", "s")):
         for axis, fixed, base in (("n", "D", args.base_d), ("D", "n", args.base_n)):
             # pairs: fitted on the compiled points only (below the compile threshold the
-            # search runs eager kernels, another cost curve; those points are printed)
-            sel = [
-                r for r in rows if r[fixed] == base and (what != "pairs" or r["pairs"]["compiled"])
-            ]
+            # search runs eager kernels, another cost curve; those points are printed), or on
+            # all when fewer than two compiled (--quick)
+            sel = [r for r in rows if r[fixed] == base]
+            compiled = [r for r in sel if r["pairs"]["compiled"]]
+            kind = ""
+            if what == "pairs" and len(compiled) >= 2:
+                sel, kind = compiled, " compiled"
             pts = sorted((r[axis], r[what][key]) for r in sel)
             a = loglog_slope([p[0] for p in pts], [p[1] for p in pts])
             fits[f"{what}_vs_{axis}"] = {"slope": a, "at": {fixed: base}, "points": len(pts)}
             if a is not None:
-                kind = " compiled" if what == "pairs" else ""
                 print(
                     f"{what}: cost ~ {axis}^{a:.2f} (at {fixed} = {base}, {len(pts)}{kind} points)"
                 )
