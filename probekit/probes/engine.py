@@ -41,7 +41,7 @@ from .kernels import SMALL_K, binary_eval, binary_pass_sums, compile_failed
 from .prepared import Prepared
 from .results import FitStats, ProbeFit, ProbeScores
 from .scoring import EvalSet, score_chunk
-from .solvers import RidgeSetup, fit_chunk, logistic_setup, ridge_setup
+from .solvers import RidgeSetup, fit_chunk, logistic_setup
 from .standardize import as_features, standardization_stats, standardized_columns
 
 __all__ = ["ProbeEngine"]
@@ -95,6 +95,19 @@ def _check_C(C) -> float | np.ndarray:
     if arr.ndim > 1 or arr.size == 0 or not (np.isfinite(arr).all() and (arr > 0).all()):
         raise ConfigError(f"C must be a positive finite number or a 1-d array of them, got {C!r}")
     return float(arr) if arr.ndim == 0 else arr
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """``a`` and ``b`` name the same device (``cuda`` and ``cuda:0`` do when 0 is current;
+    a tensor reports its index, a device written without one has none)."""
+    if a.type != b.type:
+        return False
+    if a.index is None or b.index is None:
+        cur = torch.cuda.current_device() if a.type == "cuda" else 0
+        return (a.index if a.index is not None else cur) == (
+            b.index if b.index is not None else cur
+        )
+    return a.index == b.index
 
 
 class ProbeEngine:
@@ -246,7 +259,7 @@ class ProbeEngine:
         if prepared.regression != self.regression:
             kind = "regression" if prepared.regression else "classification"
             raise ConfigError(f"prepared data are for {kind} probes; this engine is not")
-        if prepared.Xt.device != self.device:
+        if not _same_device(prepared.Xt.device, self.device):
             raise ConfigError(
                 f"prepared data live on {prepared.Xt.device}, the engine on {self.device}"
             )
@@ -405,12 +418,15 @@ class ProbeEngine:
         Xt, Xe = prep.Xt, prep.Xe
         scoring = Xe is not None and not keep_fit
         # resident for the whole run: the standardised columns, and D_u x D_u float64 moments
-        # (ridge: train Gram + eval covariance; binary logistic: LDA covariance + its Gram)
+        # (ridge: train Gram + eval covariance; binary logistic: LDA covariance + its Gram),
+        # counted for the columns this call uses (as fit_score, which prepares only those:
+        # the same chunks, the same budget check; the rest of a prepared set is its owner's)
+        Du = len(np.unique(dims_u))
         n_mom = (1 + int(scoring)) if self.regression else (2 if prep.n_classes == 2 else 0)
-        fixed = prep.nbytes + n_mom * len(prep.cols) ** 2 * 8
+        fixed = prep.nbytes * Du // len(prep.cols) + n_mom * Du**2 * 8
         plan = self._plan(prep, dims_u, fixed)
         if self.regression:
-            setup = ridge_setup(Xt, prep.y_train, lam)
+            setup = prep.ridge(lam)
         else:
             shared_cols = dims_u[0, : k - 1] if plan.shared else None
             setup = logistic_setup(

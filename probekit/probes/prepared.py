@@ -12,6 +12,8 @@ cannot drift.
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +21,7 @@ import torch
 
 from ..errors import ConfigError
 from .scoring import EvalSet, eval_set
-from .solvers import LdaStats, lda_stats
+from .solvers import LdaStats, RidgeSetup, lda_stats, ridge_setup
 
 __all__ = ["Prepared"]
 
@@ -54,6 +56,20 @@ class Prepared:
     regression: bool
     _lda: dict = field(default_factory=dict, repr=False)
     _eval: dict = field(default_factory=dict, repr=False)
+    _ridge: RidgeSetup | None = field(default=None, repr=False)
+
+    def __reduce__(self):
+        """Pickled as NumPy arrays, without the caches: joblib's process backends then
+        memory-map the columns (written once, shared by every unit) instead of copying a
+        tensor into each unit; the caches are rebuilt where needed."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in ("_lda", "_eval", "_ridge"):
+            fields.pop(name)
+        device = str(self.Xt.device)
+        for name in ("Xt", "Xe"):
+            if fields[name] is not None:
+                fields[name] = fields[name].cpu().numpy()
+        return (_rebuild, (fields, device))
 
     @property
     def n_classes(self) -> int:
@@ -88,6 +104,12 @@ class Prepared:
             self._lda[key] = lda_stats(self.Xt, yi_t, covariance=covariance)
         return self._lda[key]
 
+    def ridge(self, lam) -> RidgeSetup:
+        """The ridge state at penalties ``lam`` (the Gram matrix computed once)."""
+        if self._ridge is None:
+            self._ridge = ridge_setup(self.Xt, self.y_train, 1.0)
+        return dataclasses.replace(self._ridge, lam=lam)
+
     def eval_set(self, metrics: tuple[str, ...]) -> EvalSet:
         """The evaluation set for ``metrics`` (computed once per metrics tuple)."""
         if self.Xe is None:
@@ -95,3 +117,13 @@ class Prepared:
         if metrics not in self._eval:
             self._eval[metrics] = eval_set(self.Xe, self.y_eval, metrics, self.classes)
         return self._eval[metrics]
+
+
+def _rebuild(fields: dict, device: str) -> Prepared:
+    """:class:`Prepared` from its pickled fields (see ``Prepared.__reduce__``)."""
+    with warnings.catch_warnings():  # memory-mapped columns are read-only; never written
+        warnings.simplefilter("ignore", UserWarning)
+        for name in ("Xt", "Xe"):
+            if fields[name] is not None:
+                fields[name] = torch.as_tensor(fields[name], device=device)
+    return Prepared(**fields)

@@ -117,9 +117,14 @@ def score_pairs(
         _Chunk(*part, P[s : s + chunk], f"{prefix}pairs-{s}-{min(len(P), s + chunk)}", whole)
         for s in starts
     ]
-    jobs = (delayed(_score_chunk)(u, ckpt) for u in units)
-    parts = fanout.run_units(jobs, len(starts), n_jobs=n_jobs, show=progress, desc="pair chunks")
-    arr = np.concatenate(parts, axis=1)
+    # the first unit in this thread: a compiled scan compiles here, once, before any worker
+    # calls the kernels (torch.compile's first call is not documented as thread-safe)
+    first = [_score_chunk(units[0], ckpt)] if whole else []
+    jobs = (delayed(_score_chunk)(u, ckpt) for u in units[len(first) :])
+    rest = fanout.run_units(
+        jobs, len(units) - len(first), n_jobs=n_jobs, show=progress, desc="pair chunks"
+    )
+    arr = np.concatenate(first + rest, axis=1)
     return PairScores(P, arr[0], arr[1])
 
 

@@ -75,3 +75,41 @@ def test_prepared_refuses_what_does_not_fit():
         ProbeEngine().fit_score_prepared(ProbeEngine().prepare(Xt, yt), [[0, 1]])
     with pytest.raises(ConfigError, match="do not fit a classification probe"):
         ProbeEngine().fit_score_prepared(prep, [[0, 1]], metrics=("pearson",))
+
+
+def test_device_spelled_with_an_index_is_the_same_device():
+    Xt, yt, Xe, ye = _data()
+    eng = ProbeEngine(device="cpu:0")  # tensors on it report plain "cpu"
+    a = eng.fit_score_prepared(eng.prepare(Xt, yt, Xe, ye), [[0, 1]])
+    np.testing.assert_array_equal(
+        a["loss"], ProbeEngine().fit_score(Xt, yt, Xe, ye, [[0, 1]])["loss"]
+    )
+
+
+def test_budget_counts_the_columns_a_call_uses_as_fit_score_does():
+    """A small budget that fit_score honours for two pairs is honoured on prepared data too
+    (the rest of a prepared set is its owner's memory), with the same chunks."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8000, 384)).astype(np.float16)
+    y = (X[:, 0] > 0).astype(int)
+    eng = ProbeEngine(memory_budget=8 * 2**20)
+    dims = [[0, 1], [2, 3]]
+    a = eng.fit_score(X[:6000], y[:6000], X[6000:], y[6000:], dims)
+    b = eng.fit_score_prepared(eng.prepare(X[:6000], y[:6000], X[6000:], y[6000:]), dims)
+    assert a.stats.chunk_size == b.stats.chunk_size
+    np.testing.assert_allclose(b["loss"], a["loss"], rtol=1e-6)
+
+
+def test_pickled_prepared_data_score_the_same():
+    import pickle
+
+    Xt, yt, Xe, ye = _data()
+    eng = ProbeEngine(C=0.5)
+    prep = eng.prepare(Xt, yt, Xe, ye)
+    eng.fit_score_prepared(prep, [[2, 5]])  # fills the caches, which do not travel
+    back = pickle.loads(pickle.dumps(prep))
+    assert not back._lda and not back._eval
+    np.testing.assert_array_equal(
+        eng.fit_score_prepared(back, [[2, 5], [0, 1]])["loss"],
+        eng.fit_score_prepared(prep, [[2, 5], [0, 1]])["loss"],
+    )
