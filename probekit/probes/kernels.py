@@ -24,6 +24,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from .native import native_for
+
 __all__ = [
     "SMALL_K",
     "binary_eval",
@@ -241,11 +243,16 @@ def compile_failed(fn: Callable, device: torch.device) -> bool:
 
 
 def call_kernel(fn: Callable, use_compile: bool, *args: torch.Tensor):
-    """Run ``fn(*args)``, compiled when asked and possible. Falls back to eager on any
+    """Run ``fn(*args)``, compiled when asked and possible (pairs on the CPU: the native
+    kernels of :mod:`.native`, built once per machine, when a C compiler is there; else
+    ``torch.compile``). Falls back to eager on any
     compilation error, at compile time or when the compiled kernel first runs (logged once;
     compilation of ``fn`` then stays off for this process and device type). Out of memory is
     raised, not treated as a compiler problem: the eager kernel would need even more."""
     if use_compile:
+        nat = native_for(fn.__name__, args[0], args[1])
+        if nat is not None:  # k = 2 on the CPU: built once per machine, no compile tax
+            return nat(*args)
         cf = _compiled(fn, args[0].device)
         if cf is not None:
             try:

@@ -10,7 +10,15 @@ import torch
 from probe_data import planted, random_dims
 
 import probekit.probes.kernels as P
+import probekit.probes.native as N
 from probekit.probes import ProbeEngine
+
+
+@pytest.fixture
+def no_native(monkeypatch):
+    """The torch.compile path itself (pairs on the CPU otherwise run the native kernels)."""
+    monkeypatch.setattr(N, "_LIB", None)
+    monkeypatch.setattr(N, "_TRIED", True)
 
 
 def _toy(B=6, k=3, n=200, seed=0):
@@ -63,7 +71,7 @@ def test_shared_pass_equals_generic_pass():
 
 
 @pytest.mark.slow
-def test_compiled_kernels_match_eager():
+def test_compiled_kernels_match_eager(no_native):
     """The torch.compile path gives the eager path's answers (marked slow: compiling costs
     seconds to a minute on a cold cache)."""
     Xtr, ytr, Xev, yev = planted(n=3000, K=2, seed=12)
@@ -75,7 +83,7 @@ def test_compiled_kernels_match_eager():
     np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-4)
 
 
-def test_compile_failure_falls_back(monkeypatch):
+def test_compile_failure_falls_back(monkeypatch, no_native):
     def broken(*a, **k):
         raise RuntimeError("no compiler here")
 
@@ -90,7 +98,7 @@ def test_compile_failure_falls_back(monkeypatch):
     assert a.stats.compiled and a.stats.compile_fallback
 
 
-def test_compile_failure_at_run_time_falls_back_to_eager(monkeypatch, caplog):
+def test_compile_failure_at_run_time_falls_back_to_eager(monkeypatch, caplog, no_native):
     """torch.compile succeeds but the compiled kernel raises when called: the engine logs it,
     runs the same kernels eagerly (identical answers), records the fallback, and does not
     retry the broken kernel."""
