@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
 from ..metrics import is_regression_metrics
+from . import native
 from .kernels import SMALL_K, binary_eval, binary_pass_sums, compile_failed
 from .prepared import Prepared
 from .results import FitStats, ProbeFit, ProbeScores
@@ -134,8 +135,10 @@ class ProbeEngine:
             capped at 8192 probes, or a 256 MiB working set without compilation).
         compile: fuse the small-k logistic kernels with ``torch.compile``: True, False, or
             None (default) = only when the batch is big enough to repay compilation
-            (``B * n >= compile_threshold``). Falls back to eager kernels, with a logged
-            warning (and ``FitStats.compile_fallback``), where compilation is unavailable.
+            (``B * n >= compile_threshold``), and for every batch of pairs on the CPU where
+            the native pair kernels (:mod:`.native`, no compilation per process) are built.
+            Falls back to eager kernels, with a logged warning (and
+            ``FitStats.compile_fallback``), where compilation is unavailable.
         compile_threshold: the ``B * n`` above which ``compile=None`` compiles (default 5e8,
             e.g. 50,000 probes on 10,000 examples: compiling costs tens of seconds the first
             time on a cold cache, seconds after that).
@@ -378,8 +381,9 @@ class ProbeEngine:
             and not bool((dims_u[:, k - 1] == dims_u[0, k - 1]).all())
         )
         fused = binary and k <= SMALL_K and not shared
-        if self.compile is None:
-            use_compile = fused and B * n >= self.compile_threshold
+        if self.compile is None:  # pairs on the CPU: the native kernels cost nothing to start
+            cheap = k == 2 and self.device.type == "cpu" and native.available()
+            use_compile = fused and (cheap or B * n >= self.compile_threshold)
         else:
             use_compile = bool(self.compile) and fused
         chunk = self._chunk(B, k, n, m, prep.n_classes, fixed, fused=use_compile, shared=shared)
