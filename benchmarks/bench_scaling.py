@@ -241,7 +241,7 @@ def scan_search(args) -> dict[str, Any]:
         rows.append({"n": n, "D": D, "pairs": pt, "greedy": gr, "load": loadavg()})
         print(
             f"n={n:>6,} D={D:>5}: all {pt['n_pairs']:,} pairs ~{pt['all_pairs_s']:.2f} s "
-            f"(from {pt['sample_pairs']:,}, {'compiled' if pt['compiled'] else 'eager'}; "
+            f"(from {pt['sample_pairs']:,}, {'fused' if pt['compiled'] else 'eager'}; "
             f"{pt['s_per_pair_per_1k'] * 1e6:.2f} us/pair/1k ex; "
             f"{pt['speedup_vs_sklearn']:.0f}x sklearn on {pt['sklearn_pairs']}); "
             f"greedy k={gr['k']} {gr['s']:.2f} s ({gr['mode']}; "
@@ -277,7 +277,7 @@ def search_fits(rows: list[dict], args) -> dict[str, Any]:
             compiled = [r for r in sel if r["pairs"]["compiled"]]
             kind = ""
             if what == "pairs" and len(compiled) >= 2:
-                sel, kind = compiled, " compiled"
+                sel, kind = compiled, " fused"
             pts = sorted((r[axis], r[what][key]) for r in sel)
             a = loglog_slope([p[0] for p in pts], [p[1] for p in pts])
             fits[f"{what}_vs_{axis}"] = {"slope": a, "at": {fixed: base}, "points": len(pts)}
