@@ -24,6 +24,8 @@ The package, from the bottom up:
 * :mod:`.solvers`: binary and multinomial logistic Newton on that scaffold, ridge in closed
   form, the LDA start, and the per-run state they share (typed dataclasses);
 * :mod:`.scoring`: scoring on eval in the same pass;
+* :mod:`.inputs`: the checks of every engine call (features, labels, dims, C, metrics);
+* :mod:`.native`: C kernels for pairs on the CPU, built once per machine;
 * :mod:`.engine`: :class:`ProbeEngine` (validate, standardise, plan chunks, dispatch);
   :mod:`.prepared`: :class:`Prepared`, standardised columns shared by many calls;
   :mod:`.results`: what it returns (:class:`ProbeScores` with :class:`FitStats`,

@@ -35,40 +35,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import ConfigError, DataError
-from ..metrics import is_regression_metrics
+from ..errors import ConfigError
 from . import native
+from .inputs import Inputs, check_C, check_dims, check_metrics, validate
 from .kernels import SMALL_K, binary_eval, binary_pass_sums, compile_failed
-from .prepared import Prepared
+from .prepared import Prepared, same_device
 from .results import FitStats, ProbeFit, ProbeScores
 from .scoring import EvalSet, score_chunk
 from .solvers import RidgeSetup, fit_chunk, logistic_setup
-from .standardize import as_features, standardization_stats, standardized_columns
 
 __all__ = ["ProbeEngine"]
 
 logger = logging.getLogger(__name__)
 
 _F32 = torch.float32
-
-
-@dataclass
-class _Inputs:
-    """Validated inputs of one call: ``X_train [n, D]``, ``dims [B, k]`` and, when scoring,
-    ``X_eval [m, D]``; ``classes [K]`` and class indices ``yi [n]`` for classification."""
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_eval: np.ndarray | None
-    y_eval: np.ndarray | None
-    dims: np.ndarray
-    metrics: tuple[str, ...]
-    classes: np.ndarray | None
-    yi: np.ndarray | None
-
-    @property
-    def n_classes(self) -> int:
-        return 1 if self.classes is None else len(self.classes)
 
 
 @dataclass(frozen=True)
@@ -80,35 +60,6 @@ class _Plan:
     shared: bool
     use_compile: bool
     chunk: int
-
-
-def _check_C(C) -> float | np.ndarray:
-    """``C`` as a positive finite float, or a 1-d float64 array of them."""
-    if isinstance(C, (str, bool)):
-        raise ConfigError(
-            f"C must be a positive finite number or an array of them, got {C!r} "
-            "(C='auto' is chosen by probekit.probes.select_C, not by the engine)"
-        )
-    try:
-        arr = np.asarray(C, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ConfigError(f"C must be a positive finite number, got {C!r}") from None
-    if arr.ndim > 1 or arr.size == 0 or not (np.isfinite(arr).all() and (arr > 0).all()):
-        raise ConfigError(f"C must be a positive finite number or a 1-d array of them, got {C!r}")
-    return float(arr) if arr.ndim == 0 else arr
-
-
-def _same_device(a: torch.device, b: torch.device) -> bool:
-    """``a`` and ``b`` name the same device (``cuda`` and ``cuda:0`` do when 0 is current;
-    a tensor reports its index, a device written without one has none)."""
-    if a.type != b.type:
-        return False
-    if a.index is None or b.index is None:
-        cur = torch.cuda.current_device() if a.type == "cuda" else 0
-        return (a.index if a.index is not None else cur) == (
-            b.index if b.index is not None else cur
-        )
-    return a.index == b.index
 
 
 class ProbeEngine:
@@ -163,7 +114,7 @@ class ProbeEngine:
         compile_threshold: float = 5e8,
         progress: bool = False,
     ):
-        C = _check_C(C)
+        C = check_C(C)
         if memory_budget <= 0:
             raise ConfigError(f"memory_budget must be positive, got {memory_budget!r}")
         if max_iter < 1:
@@ -250,7 +201,9 @@ class ProbeEngine:
         this engine's device, for many :meth:`fit_score_prepared` calls (the units of a scan,
         the steps of a search). Holds ``4 (n + m) D`` bytes on the device; the calls count
         it against ``memory_budget``. Inputs are never modified."""
-        inp = self._validate(X_train, y_train, X_eval, y_eval, np.zeros((1, 1), np.int64), ())
+        inp = validate(
+            X_train, y_train, X_eval, y_eval, np.zeros((1, 1), np.int64), (), self.regression
+        )
         return self._prepare(inp, np.arange(inp.X_train.shape[1]))
 
     def fit_score_prepared(
@@ -262,76 +215,16 @@ class ProbeEngine:
         if prepared.regression != self.regression:
             kind = "regression" if prepared.regression else "classification"
             raise ConfigError(f"prepared data are for {kind} probes; this engine is not")
-        if not _same_device(prepared.Xt.device, self.device):
+        if not same_device(prepared.Xt.device, self.device):
             raise ConfigError(
                 f"prepared data live on {prepared.Xt.device}, the engine on {self.device}"
             )
         if prepared.Xe is None:
             raise ConfigError("fit_score_prepared: the prepared data hold no evaluation set")
-        dims = self._check_dims(dims, prepared.n_dims)
-        metrics = tuple(metrics) if not isinstance(metrics, str) else (metrics,)
-        if metrics and is_regression_metrics(metrics) != self.regression:
-            kind = "regression" if self.regression else "classification"
-            raise ConfigError(f"metrics {metrics} do not fit a {kind} probe")
+        dims = check_dims(dims, prepared.n_dims)
+        metrics = check_metrics(metrics, self.regression)
         rows = prepared.rows(dims)
         return self._run_prepared(prepared, rows, dims, metrics, False, C, t0)[0]
-
-    # ------------------------------------------------------------------ input checking
-    def _check_dims(self, dims, D: int) -> np.ndarray:
-        try:
-            dims = np.asarray(dims)
-        except ValueError:
-            raise ConfigError(
-                "dims: expected a rectangular int array [B, k] "
-                "(all probes of one batch have the same k)"
-            ) from None
-        if dims.ndim == 1:
-            dims = dims[None, :]
-        if dims.ndim != 2 or dims.shape[1] == 0 or dims.shape[0] == 0:
-            raise ConfigError(
-                f"dims: expected an int array [B, k] with B, k >= 1, got shape {dims.shape}"
-            )
-        if not np.issubdtype(dims.dtype, np.integer):
-            raise ConfigError(f"dims: expected integers, got dtype {dims.dtype}")
-        if dims.min() < 0 or dims.max() >= D:
-            raise ConfigError(
-                f"dims: indices must lie in [0, {D}), got range [{dims.min()}, {dims.max()}]"
-            )
-        return dims.astype(np.int64)
-
-    def _check_targets(self, y, n: int, name: str) -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != n:
-            raise DataError(f"{name}: expected shape [{n}], got {y.shape}")
-        if self.regression:
-            y = y.astype(np.float64)
-            if not np.isfinite(y).all():
-                raise DataError(f"{name}: regression targets contain NaN or infinite values")
-        return y
-
-    def _validate(self, X_train, y_train, X_eval, y_eval, dims, metrics) -> _Inputs:
-        X_train = as_features(X_train, "X_train")
-        n, D = X_train.shape
-        dims = self._check_dims(dims, D)
-        y_train = self._check_targets(y_train, n, "y_train")
-        metrics = tuple(metrics) if not isinstance(metrics, str) else (metrics,)
-        if X_eval is not None:
-            X_eval = as_features(X_eval, "X_eval")
-            if X_eval.shape[1] != D:
-                raise DataError(f"X_eval has {X_eval.shape[1]} dims but X_train has {D}")
-            y_eval = self._check_targets(y_eval, X_eval.shape[0], "y_eval")
-            if metrics and is_regression_metrics(metrics) != self.regression:
-                kind = "regression" if self.regression else "classification"
-                raise ConfigError(f"metrics {metrics} do not fit a {kind} probe")
-        classes = yi = None
-        if not self.regression:
-            classes, yi = np.unique(y_train, return_inverse=True)
-            if len(classes) < 2:
-                raise DataError(
-                    f"y_train: need at least 2 classes to fit a classifier, "
-                    f"got {len(classes)} ({classes.tolist()})"
-                )
-        return _Inputs(X_train, y_train, X_eval, y_eval, dims, metrics, classes, yi)
 
     # ------------------------------------------------------------------ planning
     def _chunk(
@@ -392,7 +285,7 @@ class ProbeEngine:
     # ------------------------------------------------------------------ driver
     def _run(self, X_train, y_train, X_eval, y_eval, dims, *, metrics, keep_fit, C=None):
         t0 = time.perf_counter()
-        inp = self._validate(X_train, y_train, X_eval, y_eval, dims, metrics)
+        inp = validate(X_train, y_train, X_eval, y_eval, dims, metrics, self.regression)
         # standardise the used columns once, on the device: Xt [Du, n], Xe [Du, m]
         cols, inv = np.unique(inp.dims, return_inverse=True)
         prep = self._prepare(inp, cols)
@@ -412,7 +305,7 @@ class ProbeEngine:
     ):
         """Fit (and score) ``dims [B, k]`` (rows ``dims_u`` of ``prep.Xt``) on ``prep``."""
         B, k = dims.shape
-        Cb = self.C if C is None else _check_C(C)
+        Cb = self.C if C is None else check_C(C)
         if np.ndim(Cb) and np.size(Cb) != B:
             raise ConfigError(
                 f"C: expected a number or an array [{B}] (one per probe), got {np.size(Cb)}"
@@ -488,38 +381,12 @@ class ProbeEngine:
             )
         return (ProbeScores(scores, stats) if scoring else None), fit
 
-    def _prepare(self, inp: _Inputs, cols: np.ndarray) -> Prepared:
+    def _prepare(self, inp: Inputs, cols: np.ndarray) -> Prepared:
         """:class:`Prepared` of the validated inputs' columns ``cols [Du]``."""
-        mean, scale = self._standardization(inp.X_train, cols)
-        Xt = standardized_columns(inp.X_train, cols, mean, scale, self.device)
-        has_eval = inp.X_eval is not None
-        Xe = standardized_columns(inp.X_eval, cols, mean, scale, self.device) if has_eval else None
-        return Prepared(
-            cols=cols,
-            n_dims=inp.X_train.shape[1],
-            mean=mean,
-            scale=scale,
-            Xt=Xt,
-            Xe=Xe,
-            y_train=inp.y_train,
-            y_eval=inp.y_eval,
-            classes=inp.classes,
-            yi=inp.yi,
-            regression=self.regression,
-        )
-
-    @staticmethod
-    def _standardization(X: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and scale ``[D]`` of ``X [n, D]``, computed on the used ``cols`` only (the
-        others: mean 0, scale 1)."""
-        D = X.shape[1]
-        if len(cols) == D:
-            return standardization_stats(X)
-        mean_c, scale_c = standardization_stats(X[:, cols])
-        mean, scale = np.zeros(D), np.ones(D)
-        mean[cols] = mean_c
-        scale[cols] = scale_c
-        return mean, scale
+        return Prepared.build(
+            inp.X_train, inp.y_train, inp.X_eval, inp.y_eval, inp.classes, inp.yi,
+            cols=cols, device=self.device, regression=self.regression,
+        )  # fmt: skip
 
     def _chunks(
         self,

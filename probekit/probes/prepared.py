@@ -22,8 +22,9 @@ import torch
 from ..errors import ConfigError
 from .scoring import EvalSet, eval_set
 from .solvers import LdaStats, RidgeSetup, lda_stats, ridge_setup
+from .standardize import standardization_stats, standardized_columns
 
-__all__ = ["Prepared"]
+__all__ = ["Prepared", "same_device"]
 
 
 @dataclass
@@ -70,6 +71,30 @@ class Prepared:
             if fields[name] is not None:
                 fields[name] = fields[name].cpu().numpy()
         return (_rebuild, (fields, device))
+
+    @classmethod
+    def build(
+        cls,
+        X_train: np.ndarray,
+        y_train: np.ndarray,
+        X_eval: np.ndarray | None,
+        y_eval: np.ndarray | None,
+        classes: np.ndarray | None,
+        yi: np.ndarray | None,
+        *,
+        cols: np.ndarray,
+        device: torch.device,
+        regression: bool,
+    ) -> Prepared:
+        """Standardise the columns ``cols [Du]`` of validated ``X_train [n, D]`` (and
+        ``X_eval [m, D]``) with the training statistics of those columns, on ``device``."""
+        mean, scale = _column_stats(X_train, cols)
+        Xt = standardized_columns(X_train, cols, mean, scale, device)
+        Xe = None if X_eval is None else standardized_columns(X_eval, cols, mean, scale, device)
+        return cls(
+            cols=cols, n_dims=X_train.shape[1], mean=mean, scale=scale, Xt=Xt, Xe=Xe,
+            y_train=y_train, y_eval=y_eval, classes=classes, yi=yi, regression=regression,
+        )  # fmt: skip
 
     @property
     def n_classes(self) -> int:
@@ -127,3 +152,29 @@ def _rebuild(fields: dict, device: str) -> Prepared:
             if fields[name] is not None:
                 fields[name] = torch.as_tensor(fields[name], device=device)
     return Prepared(**fields)
+
+
+def _column_stats(X: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale ``[D]`` of ``X [n, D]``, computed on the used ``cols`` only (the
+    others: mean 0, scale 1)."""
+    D = X.shape[1]
+    if len(cols) == D:
+        return standardization_stats(X)
+    mean_c, scale_c = standardization_stats(X[:, cols])
+    mean, scale = np.zeros(D), np.ones(D)
+    mean[cols] = mean_c
+    scale[cols] = scale_c
+    return mean, scale
+
+
+def same_device(a: torch.device, b: torch.device) -> bool:
+    """``a`` and ``b`` name the same device (``cuda`` and ``cuda:0`` do when 0 is current;
+    a tensor reports its index, a device written without one has none)."""
+    if a.type != b.type:
+        return False
+    if a.index is None or b.index is None:
+        cur = torch.cuda.current_device() if a.type == "cuda" else 0
+        return (a.index if a.index is not None else cur) == (
+            b.index if b.index is not None else cur
+        )
+    return a.index == b.index
