@@ -73,14 +73,7 @@ def _update_golden(task: str, limit: int, metric: str, report: dict) -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize("task,limit,metric", CASES)
 def test_real_parity_with_sklearn(minilm_cache, task, limit, metric):
-    from probekit.cache import ActivationCache
-
-    with (
-        ActivationCache(minilm_cache(task, "train", limit=limit)) as tr,
-        ActivationCache(minilm_cache(task, "dev")) as dv,
-    ):
-        Xtr, ytr = tr.features(-1, "cls"), tr.labels
-        Xev, yev = dv.features(-1, "cls"), dv.labels
+    Xtr, ytr, Xev, yev = _last_cls(minilm_cache, task, limit)
     assert Xtr.dtype == np.float16  # the engine takes the cache's dtype as it is
     report = _parity_on_real(Xtr, ytr, Xev, yev, metric)
     for k, (med, mx) in report.items():
@@ -125,21 +118,35 @@ def _sklearn_auto(Xtr, ytr, Xev, yev, grid, split, metric, regression=False):
     return grid[best], score(*fit(Xtr, ytr, grid[best]), Xev, yev)[0]
 
 
+def _last_cls(minilm_cache, task: str, limit: int | None):
+    """``(Xtr, ytr, Xev, yev)``: MiniLM last-layer CLS of ``task`` train[:limit] and dev."""
+    from probekit.cache import ActivationCache
+
+    with (
+        ActivationCache(minilm_cache(task, "train", limit=limit)) as tr,
+        ActivationCache(minilm_cache(task, "dev")) as dv,
+    ):
+        return tr.features(-1, "cls"), tr.labels, dv.features(-1, "cls"), dv.labels
+
+
+def _cola_auto_problem(minilm_cache):
+    """MiniLM last-layer CLS of CoLA train[:1000] and dev, the default C grid, the seeded 0.2
+    validation split and the full width: the problem both C='auto' parity tests share."""
+    from probekit.probes import DEFAULT_C_GRID, train_val_split
+
+    Xtr, ytr, Xev, yev = _last_cls(minilm_cache, "cola", 1000)
+    grid, split = list(DEFAULT_C_GRID), train_val_split(ytr, 0.2, seed=0)
+    return Xtr, ytr, Xev, yev, grid, split, np.arange(Xtr.shape[1])
+
+
 @pytest.mark.integration
 def test_auto_C_full_width_matches_sklearn_selection_on_minilm_cola(minilm_cache):
     """C='auto' on CoLA (1,000 training examples, the 384 last-layer CLS dims): probekit's
     choice and full-width dev score equal scikit-learn's selection over the same grid and
     split within 0.5 points; logistic (MCC, CoLA's primary metric) and ridge (Pearson)."""
-    from probekit.cache import ActivationCache
-    from probekit.probes import DEFAULT_C_GRID, select_C, train_val_split
+    from probekit.probes import select_C
 
-    with (
-        ActivationCache(minilm_cache("cola", "train", limit=1000)) as tr,
-        ActivationCache(minilm_cache("cola", "dev")) as dv,
-    ):
-        Xtr, ytr = tr.features(-1, "cls"), tr.labels
-        Xev, yev = dv.features(-1, "cls"), dv.labels
-    grid, split, full = list(DEFAULT_C_GRID), train_val_split(ytr, 0.2, seed=0), np.arange(384)
+    Xtr, ytr, Xev, yev, grid, split, full = _cola_auto_problem(minilm_cache)
     for regression, metric in ((False, "mcc"), (True, "pearson")):
         y, ye = (ytr.astype(np.float64), yev.astype(np.float64)) if regression else (ytr, yev)
         eng = ProbeEngine(regression=regression)
@@ -157,18 +164,11 @@ def test_auto_C_estimator_and_wide_refit_on_minilm_cola(minilm_cache):
     """The same CoLA problem through ``LinearProbe(C="auto")`` on both backends and through
     ``refit_wide`` in the selection's eigenbasis: the C of ``select_C``, and dev MCC within
     0.5 points of scikit-learn's selection."""
-    from probekit.cache import ActivationCache
     from probekit.metrics import compute_metrics
-    from probekit.probes import DEFAULT_C_GRID, LinearProbe, select_C, train_val_split
+    from probekit.probes import LinearProbe, select_C
     from probekit.probes.cselect import refit_wide
 
-    with (
-        ActivationCache(minilm_cache("cola", "train", limit=1000)) as tr,
-        ActivationCache(minilm_cache("cola", "dev")) as dv,
-    ):
-        Xtr, ytr = tr.features(-1, "cls"), tr.labels
-        Xev, yev = dv.features(-1, "cls"), dv.labels
-    grid, split, full = list(DEFAULT_C_GRID), train_val_split(ytr, 0.2, seed=0), np.arange(384)
+    Xtr, ytr, Xev, yev, grid, split, full = _cola_auto_problem(minilm_cache)
     eng = ProbeEngine()
     sel = select_C(eng, Xtr, ytr, full, grid=grid, split=split, metrics=("mcc",))
     _, ref = _sklearn_auto(Xtr, ytr, Xev, yev, grid, split, "mcc")
