@@ -47,6 +47,9 @@ The package, from the bottom up:
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ..dims import parse_dims
 from .ablation import SetEraser, ablate, fit_set_eraser
 from .baselines import (
@@ -61,13 +64,19 @@ from .baselines import (
 )
 from .cselect import AUTO, DEFAULT_C_GRID, CSelection, c_grid, parse_C, refit_wide, select_C
 from .engine import ProbeEngine
-from .estimator import LinearProbe, sklearn_select_C
 from .kernels import SMALL_K
 from .mdl import MDL_FRACTIONS, MDLResult, online_codelength
 from .prepared import Prepared
 from .rankings import RANKING_METHODS, Ranking, class_moments, rank_dimensions
 from .results import FitStats, ProbeFit, ProbeScores
 from .standardize import standardization_stats
+
+if TYPE_CHECKING:
+    from .estimator import LinearProbe, sklearn_select_C
+
+#: names imported on first use: the scikit-learn estimator costs about 1.2 s of import
+#: (scipy.stats, pandas) that a search, which never uses it, should not pay
+_LAZY = {"LinearProbe": "estimator", "sklearn_select_C": "estimator"}
 
 __all__ = [
     "AUTO",
@@ -106,3 +115,17 @@ __all__ = [
     "standardization_stats",
     "train_val_split",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``probekit.probes.NAME`` for the lazily imported names (:data:`_LAZY`)."""
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
