@@ -47,9 +47,7 @@ def train_val_split(
     n = len(y)
     n_val = math.ceil(val_fraction * n)
     if n_val >= n:
-        raise ConfigError(
-            f"val_fraction={val_fraction!r} leaves no training examples out of {n}"
-        )
+        raise ConfigError(f"val_fraction={val_fraction!r} leaves no training examples out of {n}")
     strata = _strata(y, n_val) if stratify else None
     rng = np.random.RandomState(seed)
     if strata is None:
