@@ -338,12 +338,21 @@ _EXPONENT = {
 }
 
 
-def _any_nonfinite(X: np.ndarray) -> bool:
+def _any_nonfinite(X: np.ndarray, block: int = 2**19) -> bool:
     """Whether ``X`` holds a NaN or inf; on the exponent bits for float16/float32 (about 4x
-    faster than ``np.isfinite`` on float16, which NumPy computes element by element)."""
+    faster than ``np.isfinite`` on float16, which NumPy computes element by element), in
+    blocks of ``block`` elements through one small buffer (a whole-array temporary costs a
+    page fault per 4 KiB of fresh memory: ~0.1 s for one 768-dimension layer)."""
     if X.dtype in _EXPONENT and X.flags.c_contiguous:
         utype, mask = _EXPONENT[X.dtype]
-        return bool(X.size) and int(np.bitwise_and(X.view(utype), mask).max()) == mask
+        bits = X.reshape(-1).view(utype)
+        buf = np.empty(min(block, bits.size), dtype=utype)
+        for i in range(0, bits.size, block):
+            part = buf[: min(block, bits.size - i)]
+            np.bitwise_and(bits[i : i + block], mask, out=part)
+            if int(part.max()) == mask:
+                return True
+        return False
     return not bool(np.isfinite(X).all())
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from .standardize import row_blocks
 
 __all__ = ["SetEraser", "ablate", "fit_set_eraser"]
 
@@ -41,20 +42,20 @@ class SetEraser:
     mean: np.ndarray
     M: np.ndarray
 
-    def transform(self, X: np.ndarray, *, rows_per_chunk: int = 8192) -> np.ndarray:
+    def transform(self, X: np.ndarray, *, rows_per_chunk: int | None = None) -> np.ndarray:
         """``[n, D]`` float32 erased copy of ``X [n, D]`` (``X`` is not modified)."""
         out = np.empty(X.shape, dtype=np.float32)
-        for i in range(0, len(X), rows_per_chunk):
-            Xc = X[i : i + rows_per_chunk].astype(np.float64) - self.mean
-            out[i : i + len(Xc)] = Xc - Xc @ self.M.T + self.mean
+        for i, j in row_blocks(len(X), X.shape[1], rows_per_chunk):
+            Xc = X[i:j].astype(np.float64) - self.mean
+            out[i:j] = Xc - Xc @ self.M.T + self.mean
         return out
 
 
-def _covariance(X: np.ndarray, rows_per_chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+def _covariance(X: np.ndarray, rows_per_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     n, D = X.shape
     s1, s2 = np.zeros(D), np.zeros((D, D))
-    for i in range(0, n, rows_per_chunk):
-        Xc = X[i : i + rows_per_chunk].astype(np.float64)
+    for i, j in row_blocks(n, D, rows_per_chunk):
+        Xc = X[i:j].astype(np.float64)
         s1 += Xc.sum(0)
         s2 += Xc.T @ Xc
     mean = s1 / n

@@ -42,7 +42,7 @@ from .engine import ProbeEngine
 from .newton_cg import fit_c_grid
 from .results import FitStats, ProbeScores
 from .splits import train_val_split
-from .standardize import standardization_stats
+from .standardize import standardization_stats, standardized_columns
 
 __all__ = [
     "AUTO",
@@ -359,13 +359,13 @@ class WideStart:
 
 
 def _standardized(X: np.ndarray, cols: np.ndarray, mean, scale, dev) -> torch.Tensor:
-    """``(X[:, cols] - mean) / scale``: ``[n, k]`` float32 on ``dev`` (float64 arithmetic, in
-    place on one float64 copy)."""
-    Xc = (
-        X if len(cols) == X.shape[1] and np.array_equal(cols, np.arange(X.shape[1])) else X[:, cols]
-    )
-    out = torch.from_numpy(np.array(Xc, dtype=np.float64))  # a copy: X is never modified
-    return out.sub_(torch.from_numpy(mean)).div_(torch.from_numpy(scale)).to(dev, torch.float32)
+    """``(X[:, cols] - mean) / scale`` (``mean``, ``scale`` ``[k]``, of ``cols``): ``[n, k]``
+    float32 on ``dev``, by :func:`.standardize.standardized_columns` (float64 row blocks; X is
+    never modified)."""
+    D = X.shape[1]
+    mean_d, scale_d = np.zeros(D), np.ones(D)
+    mean_d[cols], scale_d[cols] = mean, scale
+    return standardized_columns(X, cols, mean_d, scale_d, dev, by_rows=True)
 
 
 def _wide_curve(

@@ -242,6 +242,13 @@ def compile_failed(fn: Callable, device: torch.device) -> bool:
     return (fn.__name__, device.type) in _COMPILE_FAILED
 
 
+def fused_worth(fn: Callable, X: torch.Tensor, d: torch.Tensor) -> bool:
+    """Whether a batch of probes on ``d [B, k]`` should take the fused kernel ``fn`` (when
+    the plan compiles): always when the native kernels serve it (nothing to compile), else
+    from 64 probes (a smaller batch is not worth a ``torch.compile`` recompile)."""
+    return len(d) >= 64 or native_for(fn.__name__, X, d) is not None
+
+
 def call_kernel(fn: Callable, use_compile: bool, *args: torch.Tensor):
     """Run ``fn(*args)``, compiled when asked and possible (pairs on the CPU: the native
     kernels of :mod:`.native`, built once per machine, when a C compiler is there; else

@@ -54,7 +54,10 @@ void pk_pass2(const float *Xt, int64_t n, const int64_t *d, int64_t B, const flo
             #pragma omp simd reduction(+:g0,g1,gc,h00,h01,h0c,h11,h1c,hcc)
             for (int64_t i = i0; i < i1; i++) {
                 const float a0 = x0[i], a1 = x1[i];
-                const float p = 1.0f / (1.0f + expf(-(c + w0 * a0 + w1 * a1)));
+                /* |z| <= 80: expf cannot overflow (-ffast-math assumes no inf: an inf
+                   here made NaN sums); sigmoid(80) already rounds to 1 in float32 */
+                const float z = fminf(fmaxf(c + w0 * a0 + w1 * a1, -80.0f), 80.0f);
+                const float p = 1.0f / (1.0f + expf(-z));
                 const float r = p - y[i], v = p * (1.0f - p), v0 = v * a0, v1 = v * a1;
                 g0 += r * a0; g1 += r * a1; gc += r;
                 h00 += v0 * a0; h01 += v0 * a1; h0c += v0; h11 += v1 * a1; h1c += v1; hcc += v;

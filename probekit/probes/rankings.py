@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .standardize import row_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def _check(X: np.ndarray, y: np.ndarray, regression: bool) -> tuple[np.ndarray, 
 
 
 def class_moments(
-    X: np.ndarray, y: np.ndarray, *, regression: bool = False, rows_per_chunk: int = 8192
+    X: np.ndarray, y: np.ndarray, *, regression: bool = False, rows_per_chunk: int | None = None
 ) -> ClassMoments:
     """The moments every ranking is computed from, in one chunked float64 pass over ``X``.
 
@@ -135,9 +136,9 @@ def class_moments(
     s2 = np.zeros((C, D, D))
     sxy = np.zeros(D)
     counts = np.zeros(C)
-    for i in range(0, n, rows_per_chunk):
-        Xc = X[i : i + rows_per_chunk].astype(np.float64)
-        yc = y[i : i + rows_per_chunk]
+    for i, j in row_blocks(n, D, rows_per_chunk):
+        Xc = X[i:j].astype(np.float64)
+        yc = y[i:j]
         if classes is None:
             s1[0] += Xc.sum(0)
             s2[0] += Xc.T @ Xc

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..metrics import batch_metrics, confusion_metrics
-from .kernels import binary_eval, binary_eval_bmm, call_kernel, shared_eval
+from .kernels import binary_eval, binary_eval_bmm, call_kernel, fused_worth, shared_eval
 from .solvers import ChunkFit, SharedColumns, gram, row_dot
 
 __all__ = ["EvalSet", "RidgeEvalMoments", "eval_set", "score_chunk"]
@@ -132,7 +132,7 @@ def _score_binary_counts(ev, fit, d, shared, use_compile):
     theta = torch.cat([fit.W[:, 0], fit.b], 1).to(_F32)
     if shared is not None:
         out = shared_eval(shared.Se1, ev.Xe[d[:, -1]], theta, ye_f)
-    elif use_compile and len(d) >= 64:
+    elif use_compile and fused_worth(binary_eval, ev.Xe, d):
         out = call_kernel(binary_eval, True, ev.Xe, d, theta, ye_f)
     else:
         out = binary_eval_bmm(ev.Xe, d, theta, ye_f)

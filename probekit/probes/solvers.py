@@ -31,6 +31,7 @@ from .kernels import (
     binary_pass_bmm,
     binary_pass_sums,
     call_kernel,
+    fused_worth,
     shared_pass,
     shared_unpack,
     unpack_binary,
@@ -357,7 +358,7 @@ class _BinaryNewton:
             g, H = shared_unpack(sums, k - 1)
         else:
             da = d if sub is None else d[sub]
-            if setup.use_compile and len(act) >= 64:  # small batches are not worth a recompile
+            if setup.use_compile and fused_worth(binary_pass_sums, Xt, da):
                 stats = call_kernel(binary_pass_sums, True, Xt, da, th_t, setup.y)
             else:
                 stats = binary_pass_bmm(Xt, da, th_t, setup.y)

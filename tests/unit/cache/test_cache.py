@@ -285,3 +285,21 @@ def test_the_cache_does_not_import_the_data_loaders():
     code = "import sys, probekit.cache; print('probekit.tasks' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_nonfinite_check_finds_nan_and_inf_in_any_block():
+    """The blocked exponent-bit check sees a NaN or inf wherever it sits (first element, a
+    block boundary, the last element), for float16 and float32, and passes finite data."""
+    from probekit.cache.reader import _any_nonfinite
+
+    for dtype in (np.float16, np.float32):
+        X = np.random.default_rng(0).standard_normal((37, 11)).astype(dtype)
+        assert not _any_nonfinite(X, block=64)
+        for flat in (0, 63, 64, 65, X.size - 1):
+            for bad in (np.nan, np.inf, -np.inf):
+                Y = X.copy()
+                Y.reshape(-1)[flat] = bad
+                assert _any_nonfinite(Y, block=64), (dtype, flat, bad)
+                assert _any_nonfinite(Y), (dtype, flat, bad)
+        assert _any_nonfinite(np.asfortranarray(Y))  # the non-contiguous path
+        assert not _any_nonfinite(np.asfortranarray(X))

@@ -35,6 +35,22 @@ def test_native_pass_and_eval_equal_the_torch_kernels():
     np.testing.assert_array_equal(got_e[:, 1:], ref_e[:, 1:])  # counts are exact
 
 
+def test_logits_beyond_the_float32_exp_range_stay_finite():
+    """A separable pair at large C drives |z| past 88, where expf overflows: the sums must
+    stay finite and equal torch's (before the clamp, -ffast-math made them NaN)."""
+    Xt, d, _, y = _toy(B=8, n=1500, seed=3)
+    y = (Xt[0] > 0).to(torch.float32)
+    for scale in (30.0, 300.0, 3000.0):
+        theta = torch.tensor([[scale, 0.5, 0.1]] * len(d))
+        got = N.pass2(Xt, d, theta, y).double()
+        assert torch.isfinite(got).all(), scale
+        np.testing.assert_allclose(got, P.binary_pass_sums(Xt, d, theta, y).double(), atol=1e-3)
+        got_e = N.eval2(Xt, d, theta, y).double()
+        assert torch.isfinite(got_e).all(), scale
+        ref_e = P.binary_eval(Xt, d, theta, y).double()
+        np.testing.assert_allclose(got_e[:, 0], ref_e[:, 0], rtol=1e-4, atol=1e-3)
+
+
 def test_engine_on_native_kernels_gives_the_eager_answers(monkeypatch):
     Xtr, ytr, Xev, yev = planted(n=3000, K=2, seed=12)
     dims = np.stack(np.triu_indices(24, 1), 1)
