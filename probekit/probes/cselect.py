@@ -299,7 +299,8 @@ def refit_wide(
     *,
     metrics: Sequence[str] = ("accuracy",),
     selection: CSelection | None = None,
-) -> ProbeScores:
+    predict: bool = False,
+) -> ProbeScores | tuple[ProbeScores, np.ndarray]:
     """The refit at the chosen ``C`` of one probe on all of train, scored on eval: what
     ``engine.fit_score(X_train, y_train, X_eval, y_eval, [dims], metrics, C=C)`` returns (the
     same objective, standardisation and scores), for wide logistic probes (at least
@@ -316,21 +317,26 @@ def refit_wide(
             fit runs in the eigenbasis of its fitting part (no second eigendecomposition;
             the same optimum) when that had at least ``k`` examples and ``C`` is at most
             :data:`REUSE_BASIS_C`.
+        predict: also return the probe's eval predictions ``[m]`` (labels or values), from
+            the same fit.
 
     Returns:
         :class:`ProbeScores` ``{metric: [1], "loss": [1]}`` with its :class:`FitStats`
-        (``n_iter``: Newton steps, ``converged``).
+        (``n_iter``: Newton steps, ``converged``); with ``predict``, ``(scores, pred)``.
     """
     t0 = time.perf_counter()
     X, y = np.asarray(X_train), np.asarray(y_train)
     d = np.asarray(dims, dtype=np.int64).reshape(-1)
     names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     if engine.regression or len(d) < WIDE_K or len(np.unique(y)) < 2:
-        return engine.fit_score(X, y, X_eval, y_eval, d[None, :], metrics=names, C=C)
+        sc = engine.fit_score(X, y, X_eval, y_eval, d[None, :], metrics=names, C=C)
+        if not predict:
+            return sc
+        return sc, engine.fit(X, y, d[None, :], C=C).predict(X_eval, device=engine.device)[0]
     warm = selection.warm if selection is not None else None
     same = warm is not None and warm.V is not None and np.array_equal(warm.cols, d)
     same = same and C <= REUSE_BASIS_C
-    fit, scores, _ = _wide_fit_score(
+    fit, scores, _, pred = _wide_fit_score(
         engine, (X, y), (np.asarray(X_eval), np.asarray(y_eval)), d, (C,), names, REFIT_TOL,
         basis=warm.V if same else None,
     )  # fmt: skip
@@ -345,7 +351,7 @@ def refit_wide(
         converged=fit.converged,
         elapsed_s=time.perf_counter() - t0,
     )
-    return ProbeScores(scores, stats)
+    return (ProbeScores(scores, stats), pred[0]) if predict else ProbeScores(scores, stats)
 
 
 @dataclass(frozen=True)
@@ -381,7 +387,7 @@ def _wide_curve(
     """Validation ``metric`` and mean log-loss ``[G]`` of the logistic probe on ``cols [k]``
     at each ``C`` of ``grid``, fitted on ``X[idx_fit]`` at :data:`WIDE_TOL`; and the
     solutions for a refit."""
-    _, sc, warm = _wide_fit_score(
+    _, sc, warm, _ = _wide_fit_score(
         engine, (X[idx_fit], y[idx_fit]), (X[idx_val], y[idx_val]), cols, grid, (metric,),
         WIDE_TOL,
     )  # fmt: skip
@@ -392,7 +398,7 @@ def _wide_fit_score(engine, fit_part, eval_part, cols, grid, metrics, tol, basis
     """The logistic probe on ``cols [k]`` at each ``C`` of ``grid [G]``, fitted by
     :func:`.newton_cg.fit_c_grid` on ``fit_part = (X [n, D], y [n])`` (standardised on it, as
     the engine does; in the rotation ``basis`` when given) and scored on ``eval_part``:
-    ``(GridFit, {metric: [G], "loss": [G]}, WideStart)``. An eval label the fit part never
+    ``(GridFit, {metric: [G], "loss": [G]}, WideStart, predictions [G, m])``. An eval label the fit part never
     showed counts as an error and is left out of the loss, as in the engine."""
     (Xf, yf), (Xv, yv) = fit_part, eval_part
     dev = engine.device
@@ -417,4 +423,4 @@ def _wide_fit_score(engine, fit_part, eval_part, cols, grid, metrics, tol, basis
     pred = classes[Z.argmax(2).cpu().numpy()]
     scores = batch_metrics(metrics, yv, pred)
     scores["loss"] = loss.cpu().numpy()
-    return fit, scores, WideStart(cols, fit.basis)
+    return fit, scores, WideStart(cols, fit.basis), pred

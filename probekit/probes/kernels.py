@@ -167,17 +167,24 @@ def shared_pass(
     """
     s = S1.shape[0] - 1
     A = torch.cat([theta[:, :s], theta[:, s + 1 :]], 1)  # [B, s+1] matching S1's rows
-    z = torch.addcmul(A @ S1, theta[:, s : s + 1], Xc)
-    p = torch.sigmoid(z)
+    # at most three [B, n] tensors live besides Xc (the chunk planner counts six): every
+    # step after the first is in place, and the row dots are batched products
+    p = torch.addcmul(A @ S1, theta[:, s : s + 1], Xc).sigmoid_()
     r = p - y
-    w = p.mul_(1 - p)  # in place: p is not needed any more
     g_s = r @ S1.T
-    g_c = (r * Xc).sum(1)
+    g_c = _row_dots(r, Xc)
+    del r
+    w = p.addcmul_(p, p, value=-1.0)  # p (1 - p), in place
     H_q = w @ Q.T
     wx = w.mul_(Xc)
     H_cs = wx @ S1.T
-    H_cc = (wx * Xc).sum(1)
+    H_cc = _row_dots(wx, Xc)
     return g_s, g_c, H_q, H_cs, H_cc
+
+
+def _row_dots(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(a * b).sum(1)`` for ``a, b [B, n]`` as a batched product: no ``[B, n]`` temporary."""
+    return torch.bmm(a[:, None, :], b[:, :, None])[:, 0, 0]
 
 
 def shared_unpack(out: tuple[torch.Tensor, ...], s: int) -> tuple[np.ndarray, np.ndarray]:

@@ -37,6 +37,7 @@ from .kernels import (
     unpack_binary,
 )
 from .newton import NewtonState, damped_newton
+from .standardize import row_blocks
 
 __all__ = [
     "ChunkFit",
@@ -55,22 +56,22 @@ from .linalg import solve_batched, spd_solve
 
 _F32 = torch.float32
 _F64 = torch.float64
-_ROWS = 256  # columns per block when reducing [Du, n] features to float64 moments
 
 
-def gram(Xt: torch.Tensor, cols_per_block: int = 8192) -> torch.Tensor:
-    """``Xt @ Xt.T`` in float64, ``[Du, Du]``, accumulated over blocks of examples."""
+def gram(Xt: torch.Tensor, cols_per_block: int | None = None) -> torch.Tensor:
+    """``Xt @ Xt.T`` in float64, ``[Du, Du]``, accumulated over blocks of examples (of
+    ``cols_per_block``, default :func:`.standardize.row_blocks`' ~2 MiB float64 blocks)."""
     Du, n = Xt.shape
     G = torch.zeros((Du, Du), dtype=_F64, device=Xt.device)
-    for i in range(0, n, cols_per_block):
-        blk = Xt[:, i : i + cols_per_block].to(_F64)
+    for i, j in row_blocks(n, Du, cols_per_block):
+        blk = Xt[:, i:j].to(_F64)
         G += blk @ blk.T
     return G
 
 
 def row_dot(Xt: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``Xt @ v`` in float64, ``[Du]``, for ``Xt [Du, n]`` and ``v [n]`` float64."""
-    return torch.cat([Xt[j : j + _ROWS].to(_F64) @ v for j in range(0, Xt.shape[0], _ROWS)])
+    return torch.cat([Xt[i:j].to(_F64) @ v for i, j in row_blocks(Xt.shape[0], Xt.shape[1])])
 
 
 # ----------------------------------------------------------------------------- per-run state
@@ -107,17 +108,15 @@ def lda_stats(Xt: torch.Tensor, yi: torch.Tensor, covariance: bool | str = True)
     n1 = float(w1.sum())
     n0 = n - n1
     s1 = row_dot(Xt, w1)
-    if Xt.numel() <= 2**26:
-        s_all = Xt.to(_F64).sum(1)
-    else:
-        s_all = torch.cat([Xt[j : j + _ROWS].to(_F64).sum(1) for j in range(0, len(Xt), _ROWS)])
+    s_all = Xt.sum(1, dtype=_F64)  # accumulated in float64, no float64 copy
     mu1 = s1 / n1
     mu0 = (s_all - s1) / n0
     out = LdaStats(mu0=mu0.cpu().numpy(), mu1=mu1.cpu().numpy())
     if not covariance:
         return out
     if covariance == "diag":  # single-column probes need only the variances
-        sq = torch.cat([(Xt[j : j + _ROWS].to(_F64) ** 2).sum(1) for j in range(0, len(Xt), _ROWS)])
+        blocks = row_blocks(Xt.shape[0], Xt.shape[1])
+        sq = torch.cat([(Xt[i:j].to(_F64) ** 2).sum(1) for i, j in blocks])
         S = torch.diag(sq - n1 * mu1 * mu1 - n0 * mu0 * mu0)
     else:
         S = gram(Xt) - n1 * torch.outer(mu1, mu1) - n0 * torch.outer(mu0, mu0)

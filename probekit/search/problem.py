@@ -113,6 +113,7 @@ class Problem:
         self._aux: SearchConfig | None = None
         self._singles: np.ndarray | None = None
         self._selection: Prepared | None = None
+        self._full: tuple[dict[str, float], np.ndarray] | None = None
 
     # ------------------------------------------------------------------ C per k
     def C_for(self, k: int) -> float:
@@ -221,17 +222,32 @@ class Problem:
         """Eval ``{metric: float}`` of one probe on ``dims [k]`` (by :func:`refit_wide`: a wide
         logistic probe by Newton-CG, in the eigenbasis of its ``C`` selection when that was
         made on these dims)."""
+        return self._refit_one(dims)[0]
+
+    def _refit_one(self, dims: Sequence[int]) -> tuple[dict[str, float], np.ndarray]:
+        """(eval ``{metric: float}``, eval predictions ``[n_eval]``) of one probe on ``dims``
+        refitted on all of train, from one :func:`refit_wide` fit."""
         d = np.asarray(dims, dtype=np.int64)
         k = len(d)
-        sc = refit_wide(
+        sc, pred = refit_wide(
             self.engine_for(k), self.X_train, self.y_train, self.X_eval, self.y_eval, d,
-            self.C_for(k), metrics=self.metrics, selection=self._C.get(k),
+            self.C_for(k), metrics=self.metrics, selection=self._C.get(k), predict=True,
         )  # fmt: skip
-        return {m: float(sc[m][0]) for m in self.metrics}
+        return {m: float(sc[m][0]) for m in self.metrics}, pred
 
     def full(self) -> dict[str, float]:
-        """Eval scores of the full-width probe."""
-        return self.report_one(np.arange(self.n_dims))
+        """Eval scores of the full-width probe (fitted once per problem)."""
+        return dict(self._full_refit()[0])
+
+    def full_predictions(self) -> np.ndarray:
+        """Eval predictions ``[n_eval]`` of the full-width probe: the same fit as
+        :meth:`full` (so a verdict's full-width row and the reported score cannot drift)."""
+        return self._full_refit()[1]
+
+    def _full_refit(self) -> tuple[dict[str, float], np.ndarray]:
+        if self._full is None:
+            self._full = self._refit_one(np.arange(self.n_dims))
+        return self._full
 
     def full_val(self) -> float:
         """Validation primary metric of the full-width probe."""

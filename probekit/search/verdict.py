@@ -219,7 +219,9 @@ def judge(
     refitted on all of train and predicting eval (full width, the random sets ``random_dims
     [R, k]`` of its random-k baseline, the majority class or the training mean)."""
     sel = np.asarray(selected, dtype=np.int64)
-    preds = [_predict(pb, sel[None, :])[0], _predict(pb, np.arange(pb.n_dims)[None, :])[0]]
+    full_pred = getattr(pb, "full_predictions", None)  # a Problem's one full-width fit
+    full = full_pred() if full_pred else _predict(pb, np.arange(pb.n_dims)[None, :])[0]
+    preds = [_predict(pb, sel[None, :])[0], full]
     rpred = None if not random_dims else _predict(pb, np.asarray(random_dims, dtype=np.int64))
     if pb.regression:
         maj = np.full(len(pb.y_eval), float(np.mean(pb.y_train)))

@@ -62,3 +62,29 @@ def test_fixed_C_is_used_as_given_and_recorded():
         SearchConfig(C="sometimes")
     with pytest.raises(ConfigError, match=r"SearchConfig\.C is 'auto'"):
         SearchConfig().engine(False)
+
+
+def test_full_width_is_fitted_once_and_its_predictions_give_its_scores(monkeypatch):
+    """full() and full_predictions() share one refit (the verdict's full-width row is the
+    reported full-width probe), made once per problem however often it is asked for."""
+    import probekit.search.problem as problem_mod
+    from probekit.metrics import batch_metrics
+
+    calls = []
+    real = problem_mod.refit_wide
+
+    def counting(*a, **kw):
+        calls.append(len(a[5]))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(problem_mod, "refit_wide", counting)
+    pb = _problem()
+    first = pb.full()
+    pred = pb.full_predictions()
+    assert pb.full() == first and calls == [384]
+    assert pred.shape == pb.y_eval.shape
+    again = batch_metrics(pb.metrics, pb.y_eval, pred[None, :])
+    assert {m: float(v[0]) for m, v in again.items()} == pytest.approx(first)
+    # a caller's edit of the returned dict does not reach the cache
+    first["accuracy"] = -1.0
+    assert pb.full()["accuracy"] != -1.0
