@@ -398,8 +398,9 @@ def _wide_fit_score(engine, fit_part, eval_part, cols, grid, metrics, tol, basis
     """The logistic probe on ``cols [k]`` at each ``C`` of ``grid [G]``, fitted by
     :func:`.newton_cg.fit_c_grid` on ``fit_part = (X [n, D], y [n])`` (standardised on it, as
     the engine does; in the rotation ``basis`` when given) and scored on ``eval_part``:
-    ``(GridFit, {metric: [G], "loss": [G]}, WideStart, predictions [G, m])``. An eval label the fit part never
-    showed counts as an error and is left out of the loss, as in the engine."""
+    ``(GridFit, {metric: [G], "loss": [G]}, WideStart, predictions [G, m])``. An eval label
+    the fit part never showed counts as an error and is left out of the loss, as in the
+    engine."""
     (Xf, yf), (Xv, yv) = fit_part, eval_part
     dev = engine.device
     cols = np.asarray(cols, dtype=np.int64)
