@@ -6,8 +6,9 @@ the work the verb reports (``elapsed_s`` of its JSON; for ``info``, the time of
 :func:`probekit.cache.describe` in this process, once its imports are warm), the difference
 being start-up (imports, argument parsing, cache open, writing). Every figure is the
 smallest of ``--repeats`` runs, with its ratio to ``python -c pass`` measured in the same
-run, and the imports a verb that scores probes cannot do without (torch; scikit-learn's
-splits and metrics) as the floor of its start-up.
+run, and the imports a verb that scores probes cannot do without (torch, and h5py to read
+the caches; no scikit-learn since its split and metrics became probekit's own) as the floor
+of its start-up.
 
 The caches (MiniLM, the built-in demo task unless ``--task``/``--glue-dir``) are extracted
 once into ``--work`` with ``probekit extract``.
@@ -100,7 +101,7 @@ def main() -> None:
 
     base = wall([sys.executable, "-c", "pass"], r)
     row("python -c pass", base)
-    for mods in ("torch", "sklearn.model_selection, sklearn.metrics"):  # what scoring needs
+    for mods in ("torch", "torch, h5py"):  # what scoring needs
         row(f"python -c 'import {mods}'", wall([sys.executable, "-c", f"import {mods}"], r))
     for verb in [*_VERBS, "search pairs"]:
         row(f"probekit {verb} --help", wall([*pk, *verb.split(), "--help"], r))

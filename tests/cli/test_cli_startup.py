@@ -98,3 +98,12 @@ def test_unknown_verb_is_a_usage_error(capsys):
     with pytest.raises(SystemExit, match="2"):
         main(["bogus"])
     assert "invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", ["pairs", "greedy"])
+def test_searches_import_no_scikit_learn(tiny_caches, tmp_path, verb):
+    """A search needs torch, not scikit-learn (about 1.2 s of start-up with scipy.stats and
+    pandas): its split, metrics and baselines are probekit's own."""
+    io = ["--train", str(tiny_caches["train"]), "--eval", str(tiny_caches["dev"])]
+    rc, heavy = _fresh("search", verb, *io, "--out", str(tmp_path / verb), "--n-random", "2")
+    assert rc == 0 and "sklearn" not in heavy and "torch" in heavy
