@@ -228,7 +228,7 @@ def test_only_probekit_is_installed_at_the_top_level():
     from importlib import metadata
 
     py = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert py["project"]["scripts"] == {"probekit": "probekit.cli:main"}
+    assert py["project"]["scripts"] == {"probekit": "probekit.cli:entry"}
     assert "py-modules" not in py["tool"].get("setuptools", {})
     assert py["tool"]["setuptools"]["packages"]["find"]["include"] == ["probekit*"]
     top = metadata.distribution("probekit-dims").read_text("top_level.txt")
@@ -236,4 +236,4 @@ def test_only_probekit_is_installed_at_the_top_level():
         assert top.split() == ["probekit"]
     ep = metadata.entry_points(group="console_scripts", name="probekit")
     if ep:  # the installed metadata is current (reinstalled after the move)
-        assert next(iter(ep)).value == "probekit.cli:main"
+        assert next(iter(ep)).value == "probekit.cli:entry"

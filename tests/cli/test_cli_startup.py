@@ -107,3 +107,62 @@ def test_searches_import_no_scikit_learn(tiny_caches, tmp_path, verb):
     io = ["--train", str(tiny_caches["train"]), "--eval", str(tiny_caches["dev"])]
     rc, heavy = _fresh("search", verb, *io, "--out", str(tmp_path / verb), "--n-random", "2")
     assert rc == 0 and "sklearn" not in heavy and "torch" in heavy
+
+
+# the console script's entry, as `probekit ARGV` runs it, with an atexit handler of the caller's
+_ENTRY = """
+import atexit, sys
+atexit.register(lambda: print("atexit ran", flush=True))
+from probekit.cli import entry
+sys.argv = ["probekit", *sys.argv[1:]]
+entry()
+"""
+
+
+def _entry(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", _ENTRY, *argv], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_quick_exit_keeps_results_status_and_atexit_handlers(tiny_caches, tmp_path):
+    """A search ends through the quick exit: its results are complete, its status is the
+    verb's, the atexit handlers ran and stdout is flushed."""
+    io = ["--train", str(tiny_caches["train"]), "--eval", str(tiny_caches["dev"])]
+    out = tmp_path / "pairs"
+    p = _entry("search", "pairs", *io, "--out", str(out), "--n-random", "2")
+    assert p.returncode == 0, p.stderr
+    assert "atexit ran" in p.stdout and "wrote" in p.stdout
+    assert json.loads((out / "pairs.json").read_text())["selected"]
+    info = _entry("info", str(tiny_caches["dev"]), "--json")
+    assert info.returncode == 0 and info.stdout.rstrip().endswith("atexit ran")
+    assert json.loads(info.stdout.rsplit("atexit ran", 1)[0])["path"]
+    bad = _entry("info", str(tmp_path / "nope.h5"))
+    assert bad.returncode == 2 and "atexit ran" in bad.stdout
+
+
+def test_quick_exit_only_when_nothing_else_runs(monkeypatch):
+    """With another (non-daemon) thread alive, or for a verb not cleared for it, the exit is
+    the normal one (sys.exit)."""
+    import threading
+
+    import probekit.cli as cli
+
+    assert cli._nothing_else_running(), threading.enumerate()
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=False)
+    t.start()
+    try:
+        assert not cli._nothing_else_running()
+    finally:
+        stop.set()
+        t.join()
+    quick = []
+    monkeypatch.setattr(cli, "_quick_exit", lambda rc: quick.append(rc))
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    for argv, want in ((["probekit", "extract", "--help"], []), (["probekit", "info", "x"], [0])):
+        monkeypatch.setattr(sys, "argv", argv)
+        quick.clear()
+        with pytest.raises(SystemExit):
+            cli.entry()
+        assert quick == want
