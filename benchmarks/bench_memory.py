@@ -27,46 +27,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import synthetic_caches  # noqa: E402
 
 MIB = 2**20
-
-
-def _synthetic_caches(work: Path, n: int) -> dict[str, Path]:
-    """Caches of a random 1-layer BERT (hidden 384, the MiniLM tokenizer) over ``n`` train and
-    ``n // 10`` dev generated sentences with a planted label."""
-    import numpy as np
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from probekit.extract import extract
-    from probekit.models import load_encoder, resolve_model_path
-    from probekit.tasks import load_task
-
-    model_dir = work / "bert-384"
-    if not (model_dir / "config.json").exists():
-        torch.manual_seed(0)
-        cfg = BertConfig(
-            hidden_size=384, num_hidden_layers=1, num_attention_heads=4, intermediate_size=384,
-            max_position_embeddings=64, vocab_size=30522,
-        )  # fmt: skip
-        BertModel(cfg).eval().save_pretrained(model_dir)
-        AutoTokenizer.from_pretrained(resolve_model_path("minilm")).save_pretrained(model_dir)
-    rng = np.random.default_rng(0)
-    words = np.array(["the", "a", "cat", "dog", "good", "bad", "film", "plot", "not", "dull"])
-    paths = {}
-    for split, size in (("train", n), ("dev", max(1000, n // 10))):
-        tsv = work / f"synthetic-{split}-{size}.tsv"
-        if not tsv.exists():
-            sent = [" ".join(rng.choice(words, size=8)) for _ in range(size)]
-            lab = [int("good" in s) for s in sent]
-            rows = ["sentence\tlabel"] + [f"{s}\t{l}" for s, l in zip(sent, lab)]
-            tsv.write_text("\n".join(rows) + "\n")
-        paths[split] = work / f"synthetic-{split}-{size}.h5"
-        if not paths[split].exists():
-            data = load_task("sst2", split, data=tsv, text_col="sentence", label_col="label")
-            extract(load_encoder(str(model_dir), device="cpu"), data, paths[split],
-                    store_tokens=False, max_length=32)  # fmt: skip
-    return paths
 
 
 def _sst2_caches(work: Path, glue_dir: str) -> dict[str, Path]:
@@ -155,7 +120,7 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    paths = _sst2_caches(work, args.glue_dir) if args.glue_dir else _synthetic_caches(work, args.n)
+    paths = _sst2_caches(work, args.glue_dir) if args.glue_dir else synthetic_caches(work, args.n)
     budget = args.budget_mib * MIB
     rows = [
         measure(v, paths, budget, args.k, args.threads, pinned)
