@@ -197,8 +197,9 @@ def entry() -> None:
     """The ``probekit`` console script: :func:`main`, then the process's exit. After a verb of
     :data:`_QUICK_EXIT_VERBS` with nothing else left running, the exit skips the interpreter's
     teardown of every module (0.3-0.7 s once torch is imported, a tenth of a fresh ``search
-    pairs``) but not what a normal exit must do: logging is shut down, the ``atexit``
-    handlers run (joblib's worker shutdown among them) and stdout / stderr are flushed."""
+    pairs``) but not what a normal exit must do: the ``atexit`` handlers run (logging's
+    shutdown among them) and stdout / stderr are flushed. While joblib's workers, other
+    threads or child processes live, the exit is the normal one."""
     rc = main()
     if _verb_of(sys.argv[1:]) in _QUICK_EXIT_VERBS and _nothing_else_running():
         _quick_exit(rc)
@@ -222,8 +223,7 @@ def _quick_exit(rc: int) -> None:
     run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
     if run_exitfuncs is None:  # not CPython: the normal exit
         sys.exit(rc)
-    logging.shutdown()
-    run_exitfuncs()
+    run_exitfuncs()  # logging registered its shutdown here too
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -21,7 +21,7 @@ import torch
 
 from ..metrics import batch_metrics, confusion_metrics
 from .kernels import binary_eval, binary_eval_bmm, call_kernel, fused_worth, shared_eval
-from .solvers import ChunkFit, SharedColumns, gram, row_dot
+from .solvers import ChunkFit, SharedColumns, gram, row_dot, row_sums
 
 __all__ = ["EvalSet", "RidgeEvalMoments", "eval_set", "score_chunk"]
 
@@ -96,7 +96,7 @@ def eval_set(
 def _ridge_moments(Xe: torch.Tensor, y: np.ndarray) -> RidgeEvalMoments:
     m = Xe.shape[1]
     ye = torch.as_tensor(y, dtype=_F64, device=Xe.device)
-    mu = Xe.mean(1, dtype=_F64)  # accumulated in float64, no float64 copy
+    mu = row_sums(Xe) / m
     yc = ye - ye.mean()
     ce = row_dot(Xe, yc) / m
     C = gram(Xe) / m - torch.outer(mu, mu)

@@ -69,6 +69,12 @@ def gram(Xt: torch.Tensor, cols_per_block: int | None = None) -> torch.Tensor:
     return G
 
 
+def row_sums(Xt: torch.Tensor) -> torch.Tensor:
+    """``Xt.sum(1)`` in float64, ``[Du]``, in ~2 MiB row blocks (``sum(dtype=float64)`` on the
+    CPU would first copy all of ``Xt [Du, n]`` to float64)."""
+    return torch.cat([Xt[i:j].sum(1, dtype=_F64) for i, j in row_blocks(*Xt.shape)])
+
+
 def row_dot(Xt: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``Xt @ v`` in float64, ``[Du]``, for ``Xt [Du, n]`` and ``v [n]`` float64."""
     return torch.cat([Xt[i:j].to(_F64) @ v for i, j in row_blocks(Xt.shape[0], Xt.shape[1])])
@@ -108,7 +114,7 @@ def lda_stats(Xt: torch.Tensor, yi: torch.Tensor, covariance: bool | str = True)
     n1 = float(w1.sum())
     n0 = n - n1
     s1 = row_dot(Xt, w1)
-    s_all = Xt.sum(1, dtype=_F64)  # accumulated in float64, no float64 copy
+    s_all = row_sums(Xt)
     mu1 = s1 / n1
     mu0 = (s_all - s1) / n0
     out = LdaStats(mu0=mu0.cpu().numpy(), mu1=mu1.cpu().numpy())

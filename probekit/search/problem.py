@@ -222,18 +222,20 @@ class Problem:
         """Eval ``{metric: float}`` of one probe on ``dims [k]`` (by :func:`refit_wide`: a wide
         logistic probe by Newton-CG, in the eigenbasis of its ``C`` selection when that was
         made on these dims)."""
-        return self._refit_one(dims)[0]
+        return self._refit_one(dims)
 
-    def _refit_one(self, dims: Sequence[int]) -> tuple[dict[str, float], np.ndarray]:
-        """(eval ``{metric: float}``, eval predictions ``[n_eval]``) of one probe on ``dims``
-        refitted on all of train, from one :func:`refit_wide` fit."""
+    def _refit_one(self, dims: Sequence[int], *, predict: bool = False):
+        """Eval ``{metric: float}`` of one probe on ``dims`` refitted on all of train; with
+        ``predict``, ``(scores, eval predictions [n_eval])`` from the same fit."""
         d = np.asarray(dims, dtype=np.int64)
         k = len(d)
-        sc, pred = refit_wide(
+        out = refit_wide(
             self.engine_for(k), self.X_train, self.y_train, self.X_eval, self.y_eval, d,
-            self.C_for(k), metrics=self.metrics, selection=self._C.get(k), predict=True,
+            self.C_for(k), metrics=self.metrics, selection=self._C.get(k), predict=predict,
         )  # fmt: skip
-        return {m: float(sc[m][0]) for m in self.metrics}, pred
+        sc, pred = out if predict else (out, None)
+        scores = {m: float(sc[m][0]) for m in self.metrics}
+        return (scores, pred) if predict else scores
 
     def full(self) -> dict[str, float]:
         """Eval scores of the full-width probe (fitted once per problem)."""
@@ -246,7 +248,7 @@ class Problem:
 
     def _full_refit(self) -> tuple[dict[str, float], np.ndarray]:
         if self._full is None:
-            self._full = self._refit_one(np.arange(self.n_dims))
+            self._full = self._refit_one(np.arange(self.n_dims), predict=True)
         return self._full
 
     def full_val(self) -> float:

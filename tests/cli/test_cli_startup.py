@@ -142,21 +142,25 @@ def test_quick_exit_keeps_results_status_and_atexit_handlers(tiny_caches, tmp_pa
 
 
 def test_quick_exit_only_when_nothing_else_runs(monkeypatch):
-    """With another (non-daemon) thread alive, or for a verb not cleared for it, the exit is
-    the normal one (sys.exit)."""
+    """With another (non-daemon) thread or a child process alive, or for a verb not cleared
+    for it, the exit is the normal one (sys.exit); daemon threads do not count."""
+    import multiprocessing
     import threading
 
     import probekit.cli as cli
 
-    assert cli._nothing_else_running(), threading.enumerate()
-    stop = threading.Event()
-    t = threading.Thread(target=stop.wait, daemon=False)
-    t.start()
-    try:
-        assert not cli._nothing_else_running()
-    finally:
-        stop.set()
-        t.join()
+    me = threading.current_thread()
+    daemon = threading.Thread(target=print, daemon=True)
+    worker = threading.Thread(target=print, daemon=False)
+    monkeypatch.setattr(multiprocessing, "active_children", lambda: [])
+    monkeypatch.setattr(threading, "enumerate", lambda: [me, daemon])
+    assert cli._nothing_else_running()
+    monkeypatch.setattr(threading, "enumerate", lambda: [me, daemon, worker])
+    assert not cli._nothing_else_running()
+    monkeypatch.setattr(threading, "enumerate", lambda: [me])
+    monkeypatch.setattr(multiprocessing, "active_children", lambda: ["a child"])
+    assert not cli._nothing_else_running()
+    monkeypatch.setattr(multiprocessing, "active_children", lambda: [])
     quick = []
     monkeypatch.setattr(cli, "_quick_exit", lambda rc: quick.append(rc))
     monkeypatch.setattr(cli, "main", lambda: 0)

@@ -51,6 +51,30 @@ def test_logits_beyond_the_float32_exp_range_stay_finite():
         np.testing.assert_allclose(got_e[:, 0], ref_e[:, 0], rtol=1e-4, atol=1e-3)
 
 
+def test_non_finite_parameters_give_nan_sums_as_in_torch():
+    """The logit clamp must not turn a NaN or infinite parameter into finite sums."""
+    Xt, d, theta, y = _toy(B=6)
+    theta[1, 2] = float("nan")
+    theta[4, 0] = float("inf")
+    got, got_e = N.pass2(Xt, d, theta, y), N.eval2(Xt, d, theta, y)
+    for out in (got, got_e):
+        assert torch.isnan(out[[1, 4]]).all() and torch.isfinite(out[[0, 2, 3, 5]]).all()
+
+
+def test_loading_the_kernels_keeps_subnormal_numbers():
+    """Linked without -ffast-math: loading the library does not turn on flush-to-zero for the
+    process (GCC's crtfastmath.o would), so numpy's subnormals stay."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np; from probekit.probes import native; assert native.available(); "
+        "print(float(np.float32(1e-39) * np.float32(1)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert float(out.stdout) > 0
+
+
 def test_engine_on_native_kernels_gives_the_eager_answers(monkeypatch):
     Xtr, ytr, Xev, yev = planted(n=3000, K=2, seed=12)
     dims = np.stack(np.triu_indices(24, 1), 1)

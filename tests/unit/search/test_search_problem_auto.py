@@ -88,3 +88,20 @@ def test_full_width_is_fitted_once_and_its_predictions_give_its_scores(monkeypat
     # a caller's edit of the returned dict does not reach the cache
     first["accuracy"] = -1.0
     assert pb.full()["accuracy"] != -1.0
+
+
+def test_a_narrow_report_fits_once(monkeypatch):
+    """report_one of a few dims asks for no predictions: one fit, as before the cache."""
+    import probekit.search.problem as problem_mod
+
+    asked = []
+    real = problem_mod.refit_wide
+
+    def spy(*a, **kw):
+        asked.append(kw.get("predict", False))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(problem_mod, "refit_wide", spy)
+    pb = _problem()
+    sc = pb.report_one([17, 203])
+    assert set(sc) == set(pb.metrics) and asked == [False]
