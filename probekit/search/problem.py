@@ -244,7 +244,7 @@ class Problem:
     def full_predictions(self) -> np.ndarray:
         """Eval predictions ``[n_eval]`` of the full-width probe: the same fit as
         :meth:`full` (so a verdict's full-width row and the reported score cannot drift)."""
-        return self._full_refit()[1]
+        return self._full_refit()[1].copy()
 
     def _full_refit(self) -> tuple[dict[str, float], np.ndarray]:
         if self._full is None:

@@ -110,12 +110,18 @@ def test_searches_import_no_scikit_learn(tiny_caches, tmp_path, verb):
 
 
 # the console script's entry, as `probekit ARGV` runs it, with an atexit handler of the caller's
+# and a line printed when the quick exit is taken
 _ENTRY = """
 import atexit, sys
 atexit.register(lambda: print("atexit ran", flush=True))
-from probekit.cli import entry
+import probekit.cli as cli
+real = cli._quick_exit
+def announced(rc):
+    print("quick exit", flush=True)
+    real(rc)
+cli._quick_exit = announced
 sys.argv = ["probekit", *sys.argv[1:]]
-entry()
+cli.entry()
 """
 
 
@@ -132,11 +138,12 @@ def test_quick_exit_keeps_results_status_and_atexit_handlers(tiny_caches, tmp_pa
     out = tmp_path / "pairs"
     p = _entry("search", "pairs", *io, "--out", str(out), "--n-random", "2")
     assert p.returncode == 0, p.stderr
+    assert "quick exit" in p.stdout  # taken, not the normal exit
     assert "atexit ran" in p.stdout and "wrote" in p.stdout
     assert json.loads((out / "pairs.json").read_text())["selected"]
     info = _entry("info", str(tiny_caches["dev"]), "--json")
-    assert info.returncode == 0 and info.stdout.rstrip().endswith("atexit ran")
-    assert json.loads(info.stdout.rsplit("atexit ran", 1)[0])["path"]
+    assert info.returncode == 0 and info.stdout.rstrip().endswith("quick exit\natexit ran")
+    assert json.loads(info.stdout.rsplit("quick exit", 1)[0])["path"]
     bad = _entry("info", str(tmp_path / "nope.h5"))
     assert bad.returncode == 2 and "atexit ran" in bad.stdout
 
