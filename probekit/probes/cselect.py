@@ -404,7 +404,7 @@ def _wide_fit_score(engine, fit_part, eval_part, cols, grid, metrics, tol, basis
     (Xf, yf), (Xv, yv) = fit_part, eval_part
     dev = engine.device
     cols = np.asarray(cols, dtype=np.int64)
-    mean, scale = standardization_stats(Xf[:, cols])
+    mean, scale = standardization_stats(Xf, cols=cols)
     classes, yi = np.unique(yf, return_inverse=True)
     Xt = _standardized(Xf, cols, mean, scale, dev)  # [n_fit, k]
     fit = fit_c_grid(Xt, yi, len(classes), np.asarray(grid), tol=tol, basis=basis)

@@ -160,7 +160,7 @@ def _column_stats(X: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarr
     D = X.shape[1]
     if len(cols) == D:
         return standardization_stats(X)
-    mean_c, scale_c = standardization_stats(X[:, cols])
+    mean_c, scale_c = standardization_stats(X, cols=cols)
     mean, scale = np.zeros(D), np.ones(D)
     mean[cols] = mean_c
     scale[cols] = scale_c

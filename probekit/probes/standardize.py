@@ -47,22 +47,52 @@ def as_features(X, name: str) -> np.ndarray:
     return X
 
 
-def standardization_stats(X, *, rows_per_chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and scale ``[D]`` (float64) of ``X [n, D]``, as ``StandardScaler`` computes them
-    (population standard deviation; scale 1 for a constant column). Reads ``X`` in row
-    chunks, upcasting each to float64, so a float16 cache never needs a full float64 copy."""
+#: dtypes ``torch.from_numpy`` takes as they are (others are upcast by numpy first)
+_TORCH_DTYPES = frozenset(
+    np.dtype(t)
+    for t in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8")
+)
+
+
+def _block64(X: np.ndarray, i: int, j: int, cols: np.ndarray | None = None) -> torch.Tensor:
+    """Rows ``i:j`` of ``X`` (the columns ``cols``, or all) as a new float64 CPU tensor
+    ``[j - i, k]``: the one upcast of every chunked pass (torch's conversion and arithmetic
+    are vectorised; the values are numpy's, bit for bit). ``X`` is never modified."""
+    b = X[i:j] if cols is None else X[i:j][:, cols]
+    if b.dtype not in _TORCH_DTYPES or any(st < 0 for st in b.strides):
+        return torch.from_numpy(np.array(b, dtype=np.float64))
+    if not b.flags.writeable:
+        b = np.array(b)  # (torch.from_numpy warns on read-only arrays; a block is small)
+    return torch.from_numpy(b).to(torch.float64, copy=True)
+
+
+def _all_columns(cols: np.ndarray, D: int) -> bool:
+    """Whether ``cols`` is ``0..D-1`` in order (no column gather needed)."""
+    return len(cols) == D and bool((np.asarray(cols) == np.arange(D)).all())
+
+
+def standardization_stats(
+    X, *, cols: np.ndarray | None = None, rows_per_chunk: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scale (float64) of ``X [n, D]``, or of its columns ``cols [k]`` (``[k]``
+    then), as ``StandardScaler`` computes them (population standard deviation; scale 1 for
+    a constant column). Reads ``X`` in row chunks, upcasting each to float64, so a float16
+    cache never needs a full float64 copy (nor a copy of the columns)."""
     X = as_features(X, "X")
     n, D = X.shape
-    s1 = np.zeros(D)
-    for i, j in row_blocks(n, D, rows_per_chunk):
-        s1 += X[i:j].sum(axis=0, dtype=np.float64)
-    mean = s1 / n
-    s2 = np.zeros(D)
-    for i, j in row_blocks(n, D, rows_per_chunk):
-        d = X[i:j].astype(np.float64) - mean
-        s2 += np.einsum("ij,ij->j", d, d)
-    var = s2 / n
-    scale = np.sqrt(var)
+    sel = None if cols is None or _all_columns(cols, D) else np.asarray(cols, dtype=np.int64)
+    k = D if sel is None else len(sel)
+    blocks = list(row_blocks(n, k, rows_per_chunk))
+    s1 = torch.zeros(k, dtype=torch.float64)
+    for i, j in blocks:
+        s1 += _block64(X, i, j, sel).sum(0)
+    mean_t = s1 / n
+    s2 = torch.zeros(k, dtype=torch.float64)
+    for i, j in blocks:
+        d = _block64(X, i, j, sel).sub_(mean_t)
+        s2 += d.mul_(d).sum(0)
+    mean = mean_t.numpy()
+    scale = np.sqrt(s2.numpy() / n)
     # as sklearn's _handle_zeros_in_scale: (near-)constant columns are left unscaled
     tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
     scale[scale < tiny] = 1.0
@@ -86,16 +116,16 @@ def standardized_columns(
     with ``by_rows`` the same values as ``[n, len(cols)]`` (the wide solvers' layout); built
     from float64 row blocks of ``X [n, D]`` (never mutated; ``mean``, ``scale`` ``[D]``)."""
     n = X.shape[0]
+    cols = np.asarray(cols, dtype=np.int64)
     shape = (n, len(cols)) if by_rows else (len(cols), n)
     out = torch.empty(shape, dtype=torch.float32, device=device)
-    m = mean[cols]
-    s = scale[cols]
+    m = torch.from_numpy(np.asarray(mean, dtype=np.float64)[cols])
+    s = torch.from_numpy(np.asarray(scale, dtype=np.float64)[cols])
+    sel = None if _all_columns(cols, X.shape[1]) else cols
     for i, j in row_blocks(n, len(cols), rows_per_chunk):
-        block = (X[i:j][:, cols].astype(np.float64) - m) / s
+        block = _block64(X, i, j, sel).sub_(m).div_(s)  # float64, rounded once to float32
         if by_rows:
-            out[i:j] = torch.from_numpy(block.astype(np.float32)).to(device)
+            out[i:j].copy_(block)
         else:
-            out[:, i:j] = torch.from_numpy(np.ascontiguousarray(block.T, dtype=np.float32)).to(
-                device
-            )
+            out[:, i:j].copy_(block.T)
     return out

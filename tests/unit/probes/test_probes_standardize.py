@@ -40,3 +40,35 @@ def test_feature_checks():
         as_features(np.array([["a"]]), "X")
     with pytest.raises(DataError, match="NaN or infinite"):
         standardization_stats(np.array([[1.0], [np.nan]]))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X: X.astype(np.float16),
+        lambda X: X,  # float64: the block must still be a copy (the input is never modified)
+        lambda X: np.asfortranarray(X.astype(np.float32)),
+        lambda X: X.astype(">f4"),  # not a dtype torch.from_numpy takes
+        lambda X: X[::-1],  # negative strides
+        lambda X: (X * 10).astype(np.uint16),
+        lambda X: np.lib.stride_tricks.as_strided(X, writeable=False),  # read-only
+    ],
+)
+def test_chunked_passes_equal_numpy_bit_for_bit_and_leave_the_input_alone(make):
+    X = make(np.random.default_rng(2).normal(1, 3, size=(45, 7)))
+    before = X.copy()
+    cols = np.array([5, 0, 3])
+    mean, scale = standardization_stats(X, rows_per_chunk=8)
+    ref64 = np.asarray(X, dtype=np.float64)
+    np.testing.assert_allclose(mean, ref64.mean(0), rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(scale, ref64.std(0), rtol=1e-14)
+    mc, sc = standardization_stats(X, cols=cols, rows_per_chunk=8)
+    np.testing.assert_array_equal(mc, mean[cols])
+    np.testing.assert_array_equal(sc, scale[cols])
+    for by_rows in (False, True):
+        Xt = standardized_columns(X, cols, mean, scale, torch.device("cpu"), 8, by_rows=by_rows)
+        ref = ((ref64[:, cols] - mean[cols]) / scale[cols]).astype(np.float32)  # numpy's rounding
+        np.testing.assert_array_equal(Xt.numpy(), ref if by_rows else ref.T)
+    everything = standardized_columns(X, np.arange(7), mean, scale, torch.device("cpu"))
+    np.testing.assert_array_equal(everything.numpy(), ((ref64 - mean) / scale).T.astype(np.float32))
+    np.testing.assert_array_equal(X, before)
