@@ -37,12 +37,39 @@ __all__ = [
     "shared_eval",
     "shared_pass",
     "shared_unpack",
+    "tiled",
     "unpack_binary",
 ]
 
 logger = logging.getLogger(__name__)
 
 SMALL_K = 4  # largest k handled by the fused explicit-sum kernels
+
+#: an eager pass on the CPU runs over tiles of at most TILE_ELEMS probe-examples, TILE_N
+#: examples wide: each of its [B, n] temporaries is then ~0.5 MiB and stays in the core's
+#: cache (a whole chunk's, e.g. [500, 10000], streamed through memory: 3-4x slower)
+TILE_N = 2048
+TILE_ELEMS = 2**17
+
+
+def tiled(fn: Callable, X: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor):
+    """``fn(X, d, theta, y)`` for a kernel of this module whose output ``[B, c]`` is sums over
+    the examples (the columns of ``X [Du, n]``, the entries of ``y [n]``) per probe (the rows
+    of ``d [B, k]`` and ``theta [B, p]``): on the CPU, tile by tile (the sums of the example
+    tiles added; the same sums up to float32 rounding), elsewhere in one call."""
+    B, n = d.shape[0], X.shape[1]
+    if X.device.type != "cpu" or B * n <= TILE_ELEMS:
+        return fn(X, d, theta, y)
+    nc = min(n, TILE_N)
+    tb = max(1, TILE_ELEMS // nc)
+    out = []
+    for b in range(0, B, tb):
+        db, thb = d[b : b + tb], theta[b : b + tb]
+        acc = fn(X[:, :nc], db, thb, y[:nc])
+        for i in range(nc, n, nc):
+            acc += fn(X[:, i : i + nc], db, thb, y[i : i + nc])
+        out.append(acc)
+    return torch.cat(out)
 
 
 def binary_pass_sums(
@@ -281,4 +308,4 @@ def call_kernel(fn: Callable, use_compile: bool, *args: torch.Tensor):
                     str(e).splitlines()[0] if str(e) else "",
                 )
                 _COMPILE_FAILED.add((fn.__name__, args[0].device.type))
-    return fn(*args)
+    return tiled(fn, *args)

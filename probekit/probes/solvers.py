@@ -34,6 +34,7 @@ from .kernels import (
     fused_worth,
     shared_pass,
     shared_unpack,
+    tiled,
     unpack_binary,
 )
 from .newton import NewtonState, damped_newton
@@ -366,7 +367,7 @@ class _BinaryNewton:
             if setup.use_compile and fused_worth(binary_pass_sums, Xt, da):
                 stats = call_kernel(binary_pass_sums, True, Xt, da, th_t, setup.y)
             else:
-                stats = binary_pass_bmm(Xt, da, th_t, setup.y)
+                stats = tiled(binary_pass_bmm, Xt, da, th_t, setup.y)
             g, H = unpack_binary(stats.cpu().numpy().astype(np.float64), k)
         g[:, :k] += self.lam[act][:, None] * theta[:, :k]
         self.g, self.H, self.act = g, H, act

@@ -142,3 +142,37 @@ def test_eval_log_loss_is_exact_for_confident_wrong_predictions():
     assert np.allclose(want[:2], 40.0)
     for kernel in (P.binary_eval, P.binary_eval_bmm):
         np.testing.assert_allclose(kernel(Xt, d, theta, y)[0, 0].item(), want.sum(), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "fn", [P.binary_pass_sums, P.binary_pass_bmm, P.binary_eval, P.binary_eval_bmm]
+)
+def test_tiled_eager_kernels_equal_one_call(fn, monkeypatch):
+    """Tiles of 3 probes x 64 examples (ragged at both ends) add up to the one-call sums."""
+    monkeypatch.setattr(P, "TILE_N", 64)
+    monkeypatch.setattr(P, "TILE_ELEMS", 3 * 64)
+    Xt, d, theta, y = _toy(B=10, k=2, n=300, seed=3)
+    calls = []
+    orig = fn
+
+    def spy(*a):
+        calls.append(a[0].shape[1])
+        return orig(*a)
+
+    out = P.tiled(spy, Xt, d, theta, y)
+    np.testing.assert_allclose(out.numpy(), fn(Xt, d, theta, y).numpy(), rtol=1e-5, atol=1e-4)
+    assert len(calls) == 4 * 5 and max(calls) == 64 and min(calls) == 300 - 4 * 64
+    calls.clear()
+    P.tiled(spy, Xt[:, :10], d[:2], theta[:2], y[:10])  # small: one call, untiled
+    assert calls == [10]
+
+
+def test_eager_engine_tiles_and_still_equals_the_native_engine(monkeypatch):
+    monkeypatch.setattr(P, "TILE_N", 128)
+    monkeypatch.setattr(P, "TILE_ELEMS", 4 * 128)
+    Xtr, ytr, Xev, yev = planted(n=500, m=300, D=10, seed=4)
+    pairs = np.stack(np.triu_indices(10, 1), 1)
+    eager = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, pairs)
+    fast = ProbeEngine().fit_score(Xtr, ytr, Xev, yev, pairs)
+    np.testing.assert_allclose(eager["loss"], fast["loss"], rtol=1e-4)
+    np.testing.assert_array_equal(eager["accuracy"], fast["accuracy"])
