@@ -71,6 +71,21 @@ def _all_columns(cols: np.ndarray, D: int) -> bool:
     return len(cols) == D and bool((np.asarray(cols) == np.arange(D)).all())
 
 
+def _column_indices(cols, D: int) -> np.ndarray:
+    """``cols`` as int64 indices into ``D`` columns.
+
+    Raises:
+        DataError: for anything but integers in ``[-D, D)`` (a boolean mask would otherwise
+            become the indices 0 and 1).
+    """
+    c = np.asarray(cols)
+    if c.ndim != 1 or (c.size and not np.issubdtype(c.dtype, np.integer)):
+        raise DataError(f"cols: expected a 1-d array of column indices, got {c.dtype} {c.shape}")
+    if c.size and (c.min() < -D or c.max() >= D):
+        raise DataError(f"cols: indices must lie in [0, {D}), got {c.min()}..{c.max()}")
+    return c.astype(np.int64, copy=False)
+
+
 def standardization_stats(
     X, *, cols: np.ndarray | None = None, rows_per_chunk: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +95,8 @@ def standardization_stats(
     cache never needs a full float64 copy (nor a copy of the columns)."""
     X = as_features(X, "X")
     n, D = X.shape
-    sel = None if cols is None or _all_columns(cols, D) else np.asarray(cols, dtype=np.int64)
+    sel = None if cols is None else _column_indices(cols, D)
+    sel = None if sel is None or _all_columns(sel, D) else sel
     k = D if sel is None else len(sel)
     blocks = list(row_blocks(n, k, rows_per_chunk))
     s1 = torch.zeros(k, dtype=torch.float64)
@@ -116,7 +132,7 @@ def standardized_columns(
     with ``by_rows`` the same values as ``[n, len(cols)]`` (the wide solvers' layout); built
     from float64 row blocks of ``X [n, D]`` (never mutated; ``mean``, ``scale`` ``[D]``)."""
     n = X.shape[0]
-    cols = np.asarray(cols, dtype=np.int64)
+    cols = _column_indices(cols, X.shape[1])
     shape = (n, len(cols)) if by_rows else (len(cols), n)
     out = torch.empty(shape, dtype=torch.float32, device=device)
     m = torch.from_numpy(np.asarray(mean, dtype=np.float64)[cols])

