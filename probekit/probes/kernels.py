@@ -55,8 +55,8 @@ TILE_ELEMS = 2**17
 def tiled(fn: Callable, X: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor):
     """``fn(X, d, theta, y)`` for a kernel of this module whose output ``[B, c]`` is sums over
     the examples (the columns of ``X [Du, n]``, the entries of ``y [n]``) per probe (the rows
-    of ``d [B, k]`` and ``theta [B, p]``): on the CPU, tile by tile (the sums of the example
-    tiles added; the same sums up to float32 rounding), elsewhere in one call."""
+    of ``d [B, k]`` and ``theta [B, p]``): on the CPU, tile by tile (the example tiles'
+    sums added in float64; the same sums up to float32 rounding), elsewhere in one call."""
     B, n = d.shape[0], X.shape[1]
     if X.device.type != "cpu" or B * n <= TILE_ELEMS:
         return fn(X, d, theta, y)
@@ -65,10 +65,11 @@ def tiled(fn: Callable, X: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y
     out = []
     for b in range(0, B, tb):
         db, thb = d[b : b + tb], theta[b : b + tb]
-        acc = fn(X[:, :nc], db, thb, y[:nc])
+        first = fn(X[:, :nc], db, thb, y[:nc])
+        acc = first.to(torch.float64)  # (float32 sums of many tiles would drift at large n)
         for i in range(nc, n, nc):
             acc += fn(X[:, i : i + nc], db, thb, y[i : i + nc])
-        out.append(acc)
+        out.append(acc.to(first.dtype))
     return torch.cat(out)
 
 
@@ -284,9 +285,10 @@ def fused_worth(fn: Callable, X: torch.Tensor, d: torch.Tensor) -> bool:
 
 
 def call_kernel(fn: Callable, use_compile: bool, *args: torch.Tensor):
-    """Run ``fn(*args)``, compiled when asked and possible (pairs on the CPU: the native
-    kernels of :mod:`.native`, built once per machine, when a C compiler is there; else
-    ``torch.compile``). Falls back to eager on any
+    """Run ``fn(*args)`` (``args = (X, d, theta, y)``, as every kernel of this module that
+    sums over examples takes them), compiled when asked and possible (pairs on the CPU: the
+    native kernels of :mod:`.native`, built once per machine, when a C compiler is there;
+    else ``torch.compile``), else eagerly by :func:`tiled`. Falls back to eager on any
     compilation error, at compile time or when the compiled kernel first runs (logged once;
     compilation of ``fn`` then stays off for this process and device type). Out of memory is
     raised, not treated as a compiler problem: the eager kernel would need even more."""
