@@ -289,6 +289,7 @@ def fit_c_grid(
     max_newton: int = 50,
     max_cg: int = 100,
     basis: torch.Tensor | None = None,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> GridFit:
     """Fit one logistic probe at each ``C`` of ``C [G]``.
 
@@ -305,6 +306,9 @@ def fit_c_grid(
             ``X`` (the :attr:`GridFit.basis` of a fit on similar features, e.g. a validation
             split's fitting part: its Gram matrix is then nearly diagonal too, and one
             eigendecomposition serves both fits).
+        start: ``(coef [G, K', k], intercept [G, K'])`` a starting point in these
+            standardised units (e.g. the solution on a split's fitting part, converted),
+            taken for each C where its objective is below the closed-form start's.
 
     Returns:
         :class:`GridFit` (coefficients in standardised units, as the engine's).
@@ -317,7 +321,19 @@ def fit_c_grid(
     yi_t = torch.as_tensor(yi, dtype=torch.int64, device=dev)
     prob = _Logistic(basis, yi_t, n_classes, lam)
     T = _start(prob, basis, np.bincount(yi, minlength=n_classes) / n)
-    T, n_newton, converged, n_cg = _newton(prob, T, lam, tol, max_newton, max_cg)
+    g0 = None
+    if start is not None:  # the given point where its objective is the lower
+        w0 = torch.as_tensor(start[0], dtype=_F64, device=dev).reshape(G * prob.Kf, -1)
+        Tw = torch.empty_like(T)
+        Tw[..., :-1] = (w0 @ basis.V).reshape(G, prob.Kf, -1).to(_F32)
+        Tw[..., -1] = torch.as_tensor(start[1], dtype=_F32, device=dev)
+        better = prob.objective(Tw, lam) < prob.objective(T, lam)
+        # the forcing terms stay relative to the closed-form start's gradient, so that a
+        # start near the optimum is not solved as loosely as a far one
+        g = prob.grad(T, prob.probs(prob.logits(T))[0], lam)
+        g0 = _dot(g, g).sqrt().clamp(min=1e-30)
+        T = torch.where(better[:, None, None], Tw, T)
+    T, n_newton, converged, n_cg = _newton(prob, T, lam, tol, max_newton, max_cg, g0)
     Wt = T[..., :-1].to(_F64).reshape(G * prob.Kf, prob.r1 - 1) @ basis.V.T  # [G K', k]
     coef = Wt.reshape(G, prob.Kf, X.shape[1]).cpu().numpy()
     return GridFit(
@@ -331,7 +347,7 @@ def fit_c_grid(
     )
 
 
-def _newton(prob, T, lam, tol, max_newton, max_cg):
+def _newton(prob, T, lam, tol, max_newton, max_cg, g0=None):
     """Truncated Newton from ``T [Ga, K', r+1]`` (updated in place) at the penalties ``lam
     [Ga]``: ``(T, n_newton [Ga], converged [Ga], CG iterations)``."""
     dev, n, Ga = T.device, prob.n, T.shape[0]
@@ -339,7 +355,6 @@ def _newton(prob, T, lam, tol, max_newton, max_cg):
     converged = np.zeros(Ga, dtype=bool)
     done = np.zeros(Ga, dtype=bool)
     n_cg = 0
-    g0 = None
     for _ in range(max_newton):
         act = np.flatnonzero(~done)
         if len(act) == 0:

@@ -112,3 +112,33 @@ def test_inputs_are_never_modified():
     sel = select_C(ProbeEngine(), Xtr, ytr, np.arange(70), grid=[0.01, 1.0], seed=0)
     refit_wide(ProbeEngine(), Xtr, ytr, Xev, yev, np.arange(70), sel.C, selection=sel)
     assert np.array_equal(Xtr, keep[0]) and np.array_equal(Xev, keep[1])
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_refit_starts_from_the_selections_solution(K, monkeypatch):
+    """The selection's solution at the chosen C, converted to all of train's standardisation,
+    gives the same logits on raw features; the refit from it reaches the same optimum in
+    fewer Newton steps than from the closed-form start (labels from a noiseless linear rule:
+    far from the prior-only model; 6 against 8 steps, 9 against 15 for K = 3)."""
+    Xtr, _, Xev, _ = planted(n=800, m=300, D=90, K=K, seed=7)
+    W = np.random.default_rng(1).normal(size=(90, K))
+    z, ze = Xtr.astype(np.float64) @ W, Xev.astype(np.float64) @ W
+    cut = np.median(z[:, 0])
+    ytr = z.argmax(1) if K > 2 else (z[:, 0] > cut).astype(int)
+    yev = ze.argmax(1) if K > 2 else (ze[:, 0] > cut).astype(int)
+    C = 10.0
+    sel = select_C(ProbeEngine(), Xtr, ytr, np.arange(90), grid=[0.1, C], seed=0)
+    w = sel.warm
+    mean, scale = cselect.standardization_stats(Xtr)
+    coef, b = w.start_at(C, mean, scale, 1 if K == 2 else K)
+    X64 = Xtr.astype(np.float64)
+    g = w.grid.index(C)
+    z_fit = ((X64 - w.mean) / w.scale) @ w.coef[g].T + w.intercept[g]
+    z_all = ((X64 - mean) / scale) @ coef[0].T + b[0]
+    np.testing.assert_allclose(z_all, z_fit, rtol=1e-9, atol=1e-9)
+    assert w.start_at(0.5, mean, scale, coef.shape[1]) is None  # not on the grid
+    warm = refit_wide(ProbeEngine(), Xtr, ytr, Xev, yev, np.arange(90), C, selection=sel)
+    monkeypatch.setattr(cselect.WideStart, "start_at", lambda *a, **k: None)
+    cold = refit_wide(ProbeEngine(), Xtr, ytr, Xev, yev, np.arange(90), C, selection=sel)
+    _same_scores(warm, cold, len(yev), rtol=1e-5)
+    assert warm.stats.n_iter[0] < cold.stats.n_iter[0]
