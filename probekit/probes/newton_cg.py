@@ -349,7 +349,8 @@ def fit_c_grid(
 
 def _newton(prob, T, lam, tol, max_newton, max_cg, g0=None):
     """Truncated Newton from ``T [Ga, K', r+1]`` (updated in place) at the penalties ``lam
-    [Ga]``: ``(T, n_newton [Ga], converged [Ga], CG iterations)``."""
+    [Ga]``: ``(T, n_newton [Ga], converged [Ga], CG iterations)``. The forcing terms are
+    relative to the gradient norms ``g0 [Ga]`` (default: those at ``T``)."""
     dev, n, Ga = T.device, prob.n, T.shape[0]
     n_newton = np.zeros(Ga, dtype=np.int64)
     converged = np.zeros(Ga, dtype=bool)
