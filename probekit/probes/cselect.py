@@ -259,12 +259,15 @@ def select_C(
         sc = {metric[0]: np.stack([p[0] for p in per], 1), "loss": np.stack([p[1] for p in per], 1)}
         warm = per[0][2] if S == 1 else None
     else:
+        # the used columns first, then the rows (not a row copy of every column)
+        u, inv = np.unique(d, return_inverse=True)
+        Xu = X[:, u] if len(u) < X.shape[1] else X
         fs = engine.fit_score(
-            X[idx_fit],
+            Xu[idx_fit],
             y_fit,
-            X[idx_val],
+            Xu[idx_val],
             y[idx_val],
-            np.tile(d, (len(g), 1)),  # [G * S, k]: probe g * S + s is dims s at C g
+            np.tile(inv.reshape(d.shape), (len(g), 1)),  # [G * S, k]: dims s at C g
             metrics=metric[:1],
             C=np.repeat(np.asarray(g), S),
         )
