@@ -337,12 +337,12 @@ def refit_wide(
             return sc
         return sc, engine.fit(X, y, d[None, :], C=C).predict(X_eval, device=engine.device)[0]
     warm = selection.warm if selection is not None else None
-    same = warm is not None and warm.V is not None and np.array_equal(warm.cols, d)
-    same = same and C <= REUSE_BASIS_C
-    same_cols = warm is not None and np.array_equal(warm.cols, d)
+    if warm is not None and not np.array_equal(warm.cols, d):
+        warm = None  # (a selection made on other columns)
+    reuse = warm is not None and warm.V is not None and C <= REUSE_BASIS_C
     fit, scores, _, pred = _wide_fit_score(
         engine, (X, y), (np.asarray(X_eval), np.asarray(y_eval)), d, (C,), names, REFIT_TOL,
-        basis=warm.V if same else None, warm=warm if same_cols else None,
+        basis=warm.V if reuse else None, warm=warm,
     )  # fmt: skip
     stats = FitStats(
         n_probes=1,
@@ -435,8 +435,8 @@ def _wide_fit_score(engine, fit_part, eval_part, cols, grid, metrics, tol, basis
     classes, yi = np.unique(yf, return_inverse=True)
     Xt = _standardized(Xf, cols, mean, scale, dev)  # [n_fit, k]
     n_free = 1 if len(classes) == 2 else len(classes)
-    start = None if warm is None else warm.start_at(float(grid[0]), mean, scale, n_free)
-    start = start if len(grid) == 1 else None
+    one_C = warm is not None and len(grid) == 1
+    start = warm.start_at(float(grid[0]), mean, scale, n_free) if one_C else None
     fit = fit_c_grid(Xt, yi, len(classes), np.asarray(grid), tol=tol, basis=basis, start=start)
     W = torch.as_tensor(fit.coef, dtype=torch.float32, device=dev)  # [G, K', k]
     b = torch.as_tensor(fit.intercept, dtype=torch.float32, device=dev)
