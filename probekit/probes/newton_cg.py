@@ -160,10 +160,14 @@ class _Logistic:
             ll = lse - (L * self.Y).sum(1, keepdim=True)
         return P, ll.sum((1, 2), dtype=_F64)
 
+    def penalty(self, T: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """``[Ga]`` float64 ``lam / 2 ||W||^2`` (the intercepts unpenalised)."""
+        return 0.5 * lam.to(_F64) * (T[..., :-1] ** 2).sum((1, 2), dtype=_F64)
+
     def objective(self, T: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
         """``[Ga]`` float64 objective values."""
         _, ll = self.probs(self.logits(T))
-        return ll + 0.5 * lam.to(_F64) * (T[..., :-1] ** 2).sum((1, 2), dtype=_F64)
+        return ll + self.penalty(T, lam)
 
     def grad(self, T: torch.Tensor, P: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
         """``[Ga, K', r+1]`` gradient at ``T`` with free-class probabilities ``P``."""
@@ -327,10 +331,11 @@ def fit_c_grid(
         Tw = torch.empty_like(T)
         Tw[..., :-1] = (w0 @ basis.V).reshape(G, prob.Kf, -1).to(_F32)
         Tw[..., -1] = torch.as_tensor(start[1], dtype=_F32, device=dev)
-        better = prob.objective(Tw, lam) < prob.objective(T, lam)
+        P0, ll0 = prob.probs(prob.logits(T))
+        better = prob.objective(Tw, lam) < ll0 + prob.penalty(T, lam)
         # the forcing terms stay relative to the closed-form start's gradient, so that a
         # start near the optimum is not solved as loosely as a far one
-        g = prob.grad(T, prob.probs(prob.logits(T))[0], lam)
+        g = prob.grad(T, P0, lam)
         g0 = _dot(g, g).sqrt().clamp(min=1e-30)
         T = torch.where(better[:, None, None], Tw, T)
     T, n_newton, converged, n_cg = _newton(prob, T, lam, tol, max_newton, max_cg, g0)
@@ -363,7 +368,7 @@ def _newton(prob, T, lam, tol, max_newton, max_cg, g0=None):
         ia = torch.as_tensor(act, device=dev)
         Ta, la = T[ia], lam[ia]
         P, ll = prob.probs(prob.logits(Ta))
-        f = ll + 0.5 * la.to(_F64) * (Ta[..., :-1] ** 2).sum((1, 2), dtype=_F64)
+        f = ll + prob.penalty(Ta, la)
         g = prob.grad(Ta, P, la)
         gn = _dot(g, g).sqrt()
         if g0 is None:

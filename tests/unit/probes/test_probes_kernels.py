@@ -168,11 +168,26 @@ def test_tiled_eager_kernels_equal_one_call(fn, monkeypatch):
 
 
 def test_eager_engine_tiles_and_still_equals_the_native_engine(monkeypatch):
+    import probekit.probes.scoring as SC
+    import probekit.probes.solvers as SO
+
     monkeypatch.setattr(P, "TILE_N", 128)
     monkeypatch.setattr(P, "TILE_ELEMS", 4 * 128)
+    widths = []
+
+    def spy(fn):
+        def run(X, *a):
+            widths.append(X.shape[1])
+            return fn(X, *a)
+
+        return run
+
+    monkeypatch.setattr(SO, "binary_pass_bmm", spy(P.binary_pass_bmm))
+    monkeypatch.setattr(SC, "binary_eval_bmm", spy(P.binary_eval_bmm))
     Xtr, ytr, Xev, yev = planted(n=500, m=300, D=10, seed=4)
     pairs = np.stack(np.triu_indices(10, 1), 1)
     eager = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, pairs)
+    assert widths and max(widths) == 128  # the pass and the evaluation ran tile by tile
     fast = ProbeEngine().fit_score(Xtr, ytr, Xev, yev, pairs)
     np.testing.assert_allclose(eager["loss"], fast["loss"], rtol=1e-4)
     # (float32 sums in another order may move one borderline example)
