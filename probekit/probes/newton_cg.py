@@ -180,24 +180,27 @@ class _Logistic:
         return P * (1 - P) if self.binary else P
 
     def hvp(self, Wc: torch.Tensor, v: torch.Tensor, pen: torch.Tensor) -> torch.Tensor:
-        """Hessian-vector products ``[Ga, K', r+1]`` with :meth:`curvature` ``Wc`` and the
-        penalties ``pen [Ga, 1, r+1]`` (:meth:`pen`)."""
-        Ga, Kf, r1 = v.shape
-        U = (v.reshape(Ga * Kf, r1) @ self.AT).reshape(Ga, Kf, self.n)
+        """Hessian-vector products ``[Ga, K' (r+1)]`` of flat ``v [Ga, K' (r+1)]`` with
+        :meth:`curvature` ``Wc`` and the penalties ``pen`` (:meth:`pen`, flat like ``v``)."""
+        Ga = v.shape[0]
+        U = v.reshape(Ga * self.Kf, self.r1) @ self.AT  # [Ga K', n]
         if self.binary:
-            R = U.mul_(Wc)
+            R = U.mul_(Wc.reshape(U.shape))
         else:
-            PU = U.mul_(Wc)
-            R = PU - Wc * PU.sum(1, keepdim=True)
-        return torch.addcmul((R.reshape(-1, self.n) @ self.A).reshape(v.shape), pen, v)
+            PU = U.reshape(Wc.shape).mul_(Wc)
+            R = (PU - Wc * PU.sum(1, keepdim=True)).reshape(U.shape)
+        return torch.addcmul((R @ self.A).reshape(Ga, -1), pen, v)
 
     def project(self, v: torch.Tensor) -> torch.Tensor:
-        """``v [Ga, K', r+1]`` without its mean over the classes (multinomial): the softmax
-        is blind to a shift common to all classes, so the data part of the Hessian is 0
-        along it and only the penalty (``lam``, small for large ``C``) curves it; the
+        """Flat ``v [Ga, K' (r+1)]`` without its mean over the classes (multinomial): the
+        softmax is blind to a shift common to all classes, so the data part of the Hessian is
+        0 along it and only the penalty (``lam``, small for large ``C``) curves it; the
         gradient never leaves the classes-sum-zero subspace, and with this projection
         neither do the conjugate directions (binary: ``v`` as it is)."""
-        return v if self.binary else v - v.mean(1, keepdim=True)
+        if self.binary:
+            return v
+        V = v.reshape(v.shape[0], self.Kf, self.r1)
+        return (V - V.mean(1, keepdim=True)).reshape(v.shape)
 
     def diag(self, P: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
         """``[Ga, K', r+1]`` the Hessian's diagonal (the preconditioner); the squares of
@@ -239,48 +242,47 @@ def _pcg(prob, P, g, lam, forcing, max_cg):
     """Preconditioned CG on ``H d = -g`` for every active penalty at once (``g [Ga, K', r+1]``),
     each stopping once its residual is below ``forcing [Ga]`` times its gradient's norm (the
     Hessian-vector products then run on the penalties still going only). Returns
-    ``(d, iterations)``."""
-    Minv = 1.0 / prob.diag(P, lam)
-    Wc, pen = prob.curvature(P), prob.pen(lam)
-    d = torch.zeros_like(g)
+    ``(d, iterations)``. The state is kept flat, ``[Ga, K' (r+1)]`` (one row per penalty: each
+    inner product one reduction), and each iteration is a dozen operations: with a few
+    penalties left, the iterations' cost is the operations' overhead, not their arithmetic."""
+    Ga = g.shape[0]
+    flat = (Ga, -1)
+    Minv = (1.0 / prob.diag(P, lam)).reshape(flat)
+    Wc = prob.curvature(P)
+    pen = prob.pen(lam).expand(g.shape).reshape(flat)
+    d = torch.zeros_like(g).reshape(flat)
     dl = d  # the live penalties' solutions (d itself until one stops)
-    live = torch.arange(g.shape[0], device=g.device)
-    res = -g  # residuals, conjugate directions and their products of the live penalties
+    live = None  # (all)
+    res = g.reshape(flat).neg()  # residuals, conjugate directions: the live penalties'
     z = prob.project(Minv * res)
     p = z
-    rz = _dot(res, z)
-    target = forcing**2 * _dot(g, g)
+    rz = (res * z).sum(1)
+    target = forcing**2 * (g * g).sum((1, 2))
     it = 0
     for it in range(1, max_cg + 1):
         Hp = prob.hvp(Wc, p, pen)
-        curv = _dot(p, Hp)
+        curv = (p * Hp).sum(1)
         pos = curv > 0  # (not so at the float32 floor: that penalty's CG ends there)
-        alpha = torch.where(pos, rz / curv, 0.0)[:, None, None]
+        alpha = torch.where(pos, rz / curv, 0.0)[:, None]
         dl.addcmul_(alpha, p)
         res.addcmul_(alpha, Hp, value=-1.0)
-        go = (_dot(res, res) > target) & pos
-        n_go = int(go.sum())
-        if n_go < len(live):
+        go = ((res * res).sum(1) > target) & pos
+        if not bool(go.all()):
+            if live is None:
+                live = torch.arange(Ga, device=g.device)
             if dl is not d:
                 d[live] = dl
-            if n_go == 0:
-                return d, it
-            live, dl, res, p, rz, target = (
-                live[go],
-                dl[go],
-                res[go],
-                p[go],
-                rz[go],
-                target[go],
-            )
+            if not bool(go.any()):
+                return d.reshape(g.shape), it
+            live, dl, res, p, rz, target = live[go], dl[go], res[go], p[go], rz[go], target[go]
             Wc, pen, Minv = Wc[go], pen[go], Minv[go]
         z = prob.project(Minv * res)
-        rz_new = _dot(res, z)
-        p = torch.addcmul(z, (rz_new / rz.clamp(min=1e-30))[:, None, None], p)
+        rz_new = (res * z).sum(1)
+        p = torch.addcmul(z, (rz_new / rz.clamp(min=1e-30))[:, None], p)
         rz = rz_new
     if dl is not d:
         d[live] = dl
-    return d, it
+    return d.reshape(g.shape), it
 
 
 def fit_c_grid(
