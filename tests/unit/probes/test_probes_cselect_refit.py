@@ -51,6 +51,28 @@ def test_refit_wide_equals_the_engine(K, n, D, C):
 
 
 @pytest.mark.parametrize("K", [2, 3])
+@pytest.mark.parametrize(("n", "C", "reused"), [(1100, 10.0, True), (600, 10.0, False)])
+def test_refit_reuses_the_basis_at_any_C_with_rows_to_spare(K, n, C, reused, monkeypatch):
+    """Above REUSE_BASIS_C the selection's basis is reused when the fitting part had
+    REUSE_ROWS_PER_DIM examples per column (880 >= 8 x 100), else a fresh one is built; the
+    scores are the engine's either way."""
+    Xtr, ytr, Xev, yev = planted(n=n, m=400, D=100, K=K, seed=3)
+    sel = select_C(ProbeEngine(), Xtr, ytr, np.arange(100), grid=[0.1, C], seed=0)
+    bases = []
+    fit = cselect.fit_c_grid
+
+    def spy(*args, **kwargs):
+        bases.append(kwargs.get("basis"))
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(cselect, "fit_c_grid", spy)
+    metrics = METRICS if K == 2 else ("accuracy",)
+    ours, ref = _both(Xtr, ytr, Xev, yev, np.arange(100), C, sel, metrics)
+    assert C > cselect.REUSE_BASIS_C and (bases[-1] is not None) == reused
+    _same_scores(ours, ref, len(yev))
+
+
+@pytest.mark.parametrize("K", [2, 3])
 def test_newton_cg_in_the_fit_parts_basis_equals_sklearn(K):
     """The optimum on all of train does not depend on the rotation: in the eigenbasis of the
     validation split's fitting part, the coefficients are scikit-learn's."""
