@@ -61,6 +61,27 @@ def load_table(
             undecodable bytes, each naming the file and line.
     """
     path = Path(path)
+    records = _records(path, text_col, label_col, pair_col)
+    if limit is not None:
+        records = records[:limit]
+    spec = _table_task(records, text_col, label_col, pair_col, task, regression, label_names)
+    texts, pairs, labels = _rows(path, records, spec, text_col, label_col, pair_col)
+    fields = (text_col,) + ((pair_col,) if pair_col else ())
+    return TaskData(
+        spec,
+        split,
+        texts,
+        pairs if pair_col else None,
+        label_array(spec, labels),
+        np.arange(len(texts), dtype=np.int64),
+        f"file:{path}",
+        fields,
+    )
+
+
+def _records(path: Path, text_col, label_col, pair_col) -> list[tuple[int, dict]]:
+    """``[(line number, record)]`` of the file, after checking that it is not empty and has
+    the named columns (a :class:`DataError` naming the file, line or column otherwise)."""
     text = read_text(path)
     suffix = path.suffix.lower()
     records: list[tuple[int, dict]] = []
@@ -91,8 +112,13 @@ def load_table(
             raise DataError(f"{path}: no {role} column {col!r}; columns are {sorted(columns)}")
     if not records:
         raise DataError(f"{path}: empty file (no examples)")
-    if limit is not None:
-        records = records[:limit]
+    return records
+
+
+def _table_task(records, text_col, label_col, pair_col, task, regression, label_names):
+    """The task the labels are read with: the given GLUE task (or spec), else a ``custom``
+    one (labels: ``label_names``, the sorted distinct values, or floats), a pair task when
+    ``pair_col`` is given."""
     if task is not None:
         spec = get_task(task) if isinstance(task, str) else task
     elif label_col is None:
@@ -116,6 +142,13 @@ def load_table(
             spec.metrics,
             spec.splits,
         )
+    return spec
+
+
+def _rows(path: Path, records, spec: TaskSpec, text_col, label_col, pair_col):
+    """``(texts, pairs, labels)`` of the records, each checked (empty texts and labels, and
+    labels outside the task's, raise a :class:`DataError` naming the line and column);
+    without a label column, the unlabelled value (-1, or NaN for regression)."""
     texts, pairs, labels = [], [], []
     for lineno, rec in records:
         where = f"{path}: line {lineno}"
@@ -129,14 +162,4 @@ def load_table(
             if raw is None or str(raw).strip() == "":
                 raise DataError(f"{where}: empty label in column {label_col!r}")
             labels.append(parse_label(spec, str(raw), f"{where}: column {label_col!r}"))
-    fields = (text_col,) + ((pair_col,) if pair_col else ())
-    return TaskData(
-        spec,
-        split,
-        texts,
-        pairs if pair_col else None,
-        label_array(spec, labels),
-        np.arange(len(texts), dtype=np.int64),
-        f"file:{path}",
-        fields,
-    )
+    return texts, pairs, labels
