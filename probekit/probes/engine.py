@@ -305,43 +305,74 @@ class ProbeEngine:
     ):
         """Fit (and score) ``dims [B, k]`` (rows ``dims_u`` of ``prep.Xt``) on ``prep``."""
         B, k = dims.shape
+        lam = self._penalties(C, B)
+        scoring = prep.Xe is not None and not keep_fit
+        plan = self._plan(prep, dims_u, self._resident_bytes(prep, dims_u, scoring))
+        setup = self._setup(prep, dims_u, k, lam, plan)
+        ev = prep.eval_set(metrics) if scoring else None
+        d_dev = torch.as_tensor(dims_u, device=self.device)
+        out = self._chunks(prep.Xt, d_dev, lam, setup, ev, plan, keep_fit)
+        coefs, icepts, n_iter, converged, scores = out
+        stats = self._fit_stats(B, k, plan, n_iter, converged, t0)
+        fit = None
+        if keep_fit:
+            fit = ProbeFit(
+                dims=dims,
+                coef=np.concatenate(coefs),
+                intercept=np.concatenate(icepts),
+                mean=prep.mean,
+                scale=prep.scale,
+                classes=prep.classes,
+                regression=self.regression,
+                n_iter=n_iter,
+                converged=converged,
+                stats=stats,
+            )
+        return (ProbeScores(scores, stats) if scoring else None), fit
+
+    def _penalties(self, C, B: int) -> np.ndarray:
+        """``[B]`` float64 the penalty strengths ``1 / C`` (the engine's ``C`` when None; a
+        number, or one per probe)."""
         Cb = self.C if C is None else check_C(C)
         if np.ndim(Cb) and np.size(Cb) != B:
             raise ConfigError(
                 f"C: expected a number or an array [{B}] (one per probe), got {np.size(Cb)}"
             )
-        lam = 1.0 / np.broadcast_to(Cb, B).astype(np.float64)  # [B]
-        dev = self.device
-        Xt, Xe = prep.Xt, prep.Xe
-        scoring = Xe is not None and not keep_fit
-        # resident for the whole run: the standardised columns, and D_u x D_u float64 moments
-        # (ridge: train Gram + eval covariance; binary logistic: LDA covariance + its Gram),
-        # counted for the columns this call uses (as fit_score, which prepares only those:
-        # the same chunks, the same budget check; the rest of a prepared set is its owner's)
+        return 1.0 / np.broadcast_to(Cb, B).astype(np.float64)
+
+    def _resident_bytes(self, prep: Prepared, dims_u: np.ndarray, scoring: bool) -> int:
+        """Bytes resident for the whole run: the standardised columns, and ``D_u x D_u``
+        float64 moments (ridge: train Gram + eval covariance; binary logistic: LDA covariance
+        + its Gram), counted for the columns this call uses (as ``fit_score``, which prepares
+        only those: the same chunks, the same budget check; the rest of a prepared set is its
+        owner's)."""
         Du = len(np.unique(dims_u))
         n_mom = (1 + int(scoring)) if self.regression else (2 if prep.n_classes == 2 else 0)
-        fixed = prep.nbytes * Du // len(prep.cols) + n_mom * Du**2 * 8
-        plan = self._plan(prep, dims_u, fixed)
+        return prep.nbytes * Du // len(prep.cols) + n_mom * Du**2 * 8
+
+    def _setup(self, prep: Prepared, dims_u: np.ndarray, k: int, lam: np.ndarray, plan):
+        """The solver's setup for probes of ``k`` columns at penalties ``lam [B]``: ridge's
+        closed form, or the logistic Newton (shared columns when the plan says so)."""
         if self.regression:
-            setup = prep.ridge(lam)
-        else:
-            shared_cols = dims_u[0, : k - 1] if plan.shared else None
-            setup = logistic_setup(
-                Xt,
-                Xe,
-                prep.yi,
-                prep.n_classes,
-                lam,
-                use_compile=plan.use_compile,
-                k=k,
-                shared_cols=shared_cols,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                lda=prep.lda,
-            )
-        ev = prep.eval_set(metrics) if scoring else None
-        out = self._chunks(Xt, torch.as_tensor(dims_u, device=dev), lam, setup, ev, plan, keep_fit)
-        coefs, icepts, n_iter, converged, scores = out
+            return prep.ridge(lam)
+        return logistic_setup(
+            prep.Xt,
+            prep.Xe,
+            prep.yi,
+            prep.n_classes,
+            lam,
+            use_compile=plan.use_compile,
+            k=k,
+            shared_cols=dims_u[0, : k - 1] if plan.shared else None,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            lda=prep.lda,
+        )
+
+    def _fit_stats(self, B: int, k: int, plan, n_iter, converged, t0: float) -> FitStats:
+        """The run's :class:`FitStats` (kept as the last run's), with a warning when some
+        probes did not converge."""
+        dev = self.device
         stats = FitStats(
             n_probes=B,
             k=k,
@@ -365,21 +396,7 @@ class ProbeEngine:
         logger.debug(
             "fitted %d probes of %d dims in %.2fs (chunk %d)", B, k, stats.elapsed_s, plan.chunk
         )
-        fit = None
-        if keep_fit:
-            fit = ProbeFit(
-                dims=dims,
-                coef=np.concatenate(coefs),
-                intercept=np.concatenate(icepts),
-                mean=prep.mean,
-                scale=prep.scale,
-                classes=prep.classes,
-                regression=self.regression,
-                n_iter=n_iter,
-                converged=converged,
-                stats=stats,
-            )
-        return (ProbeScores(scores, stats) if scoring else None), fit
+        return stats
 
     def _prepare(self, inp: Inputs, cols: np.ndarray) -> Prepared:
         """:class:`Prepared` of the validated inputs' columns ``cols [Du]``."""
