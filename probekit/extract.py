@@ -302,6 +302,88 @@ def _pending(
     return offsets, windows
 
 
+def _check_model(lm: LoadedModel, max_length: int) -> None:
+    """Check that ``max_length`` fits the model's positions and its dtype suits its device."""
+    max_pos = getattr(lm, "max_positions", None)
+    if max_pos is not None and max_length > max_pos:
+        raise ConfigError(
+            f"max_length {max_length} exceeds the {max_pos} positions of model {lm.name}; "
+            f"use --max-length {max_pos} or less"
+        )
+    check_cpu_dtype(lm.dtype, lm.device)
+
+
+def _default_window_tokens(lm: LoadedModel, storage_dtype: str) -> int:
+    """Tokens per window for about 256 MiB of ``[n_tokens, n_layers, H]`` vectors (>= 512)."""
+    itemsize = 2 if storage_dtype == "float16" else 4
+    return max(512, (256 * 2**20) // (lm.n_layers * lm.hidden_size * itemsize))
+
+
+def _encoded(lm: LoadedModel, data: TaskData, max_length: int) -> Encoded:
+    """Tokenise ``data`` (``[n_examples]`` token sequences); warn when some were truncated."""
+    enc = encode(lm.tokenizer, data, max_length)
+    if enc.n_truncated:
+        logger.warning(
+            "%d of %d examples are longer than max_length=%d tokens and were truncated",
+            enc.n_truncated,
+            len(data),
+            max_length,
+        )
+    return enc
+
+
+def _progress_bar(n_tokens: int, data: TaskData, progress: bool | None) -> Any:
+    """A tokens/s bar over the ``n_tokens`` tokens still to run (None: only on a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=n_tokens,
+        unit="tok",
+        unit_scale=True,
+        disable=None if progress is None else not progress,
+        desc=f"extract {data.task.name}/{data.split}",
+    )
+
+
+def _write_cache(
+    lm: LoadedModel,
+    enc: Encoded,
+    writer: CacheWriter,
+    windows: list[tuple[int, int]],
+    offsets: np.ndarray,
+    bar: Any,
+    *,
+    storage_dtype: str,
+    store_tokens: bool,
+    batch_size: int,
+    background_write: bool,
+) -> Path:
+    """Write the pending ``windows`` and finalize the cache; its path.
+
+    ``offsets`` are the token offsets ``[n_examples + 1]``. The bar and the writer are
+    closed whatever happens.
+    """
+    try:
+        with WindowWrites(writer, background=background_write) as writes:
+            _write_windows(
+                lm,
+                enc,
+                writes,
+                windows,
+                offsets,
+                storage_dtype=storage_dtype,
+                store_tokens=store_tokens,
+                batch_size=batch_size,
+                n_buffers=2 if background_write and len(windows) > 1 else 1,
+                bar=bar,
+            )
+        bar.close()
+        return writer.finalize()
+    finally:
+        bar.close()
+        writer.close()
+
+
 def extract(
     lm: LoadedModel,
     data: TaskData,
@@ -340,8 +422,6 @@ def extract(
         ConfigError, DataError, CacheError, CacheMismatchError: bad settings, empty data,
             existing output, or a partial file made with other settings.
     """
-    from tqdm.auto import tqdm
-
     t0 = time.perf_counter()
     out = Path(out)
     data, sh, full_hash = _checked(
@@ -353,25 +433,10 @@ def extract(
         resume=resume,
         overwrite=overwrite,
     )
-    max_pos = getattr(lm, "max_positions", None)
-    if max_pos is not None and max_length > max_pos:
-        raise ConfigError(
-            f"max_length {max_length} exceeds the {max_pos} positions of model {lm.name}; "
-            f"use --max-length {max_pos} or less"
-        )
-    check_cpu_dtype(lm.dtype, lm.device)
-    L, H = lm.n_layers, lm.hidden_size
-    itemsize = 2 if storage_dtype == "float16" else 4
+    _check_model(lm, max_length)
     if window_tokens is None:
-        window_tokens = max(512, (256 * 2**20) // (L * H * itemsize))
-    enc = encode(lm.tokenizer, data, max_length)
-    if enc.n_truncated:
-        logger.warning(
-            "%d of %d examples are longer than max_length=%d tokens and were truncated",
-            enc.n_truncated,
-            len(data),
-            max_length,
-        )
+        window_tokens = _default_window_tokens(lm, storage_dtype)
+    enc = _encoded(lm, data, max_length)
     attrs = _cache_attrs(
         lm,
         data,
@@ -394,39 +459,27 @@ def extract(
     )
     resumed_from = writer.n_done
     offsets, windows = _pending(enc, writer, window_tokens, store_tokens)
-    bar = tqdm(
-        total=int(offsets[-1] - offsets[resumed_from]),
-        unit="tok",
-        unit_scale=True,
-        disable=None if progress is None else not progress,
-        desc=f"extract {data.task.name}/{data.split}",
+    n_tokens = int(offsets[-1] - offsets[resumed_from])
+    bar = _progress_bar(n_tokens, data, progress)
+    path = _write_cache(
+        lm,
+        enc,
+        writer,
+        windows,
+        offsets,
+        bar,
+        storage_dtype=storage_dtype,
+        store_tokens=store_tokens,
+        batch_size=batch_size,
+        background_write=background_write,
     )
-    try:
-        with WindowWrites(writer, background=background_write) as writes:
-            _write_windows(
-                lm,
-                enc,
-                writes,
-                windows,
-                offsets,
-                storage_dtype=storage_dtype,
-                store_tokens=store_tokens,
-                batch_size=batch_size,
-                n_buffers=2 if background_write and len(windows) > 1 else 1,
-                bar=bar,
-            )
-        bar.close()
-        path = writer.finalize()
-    finally:
-        bar.close()
-        writer.close()
     report = ExtractionReport(
         path,
         len(data),
-        int(offsets[-1] - offsets[resumed_from]),
+        n_tokens,
         enc.n_truncated,
-        L,
-        H,
+        lm.n_layers,
+        lm.hidden_size,
         time.perf_counter() - t0,
         resumed_from,
     )
