@@ -301,14 +301,7 @@ def evaluate_probe(
     res["random_baseline"] = _random_part(eng, data, dims, names, res, n_random, seed)
     with_control = types_train is not None and types_eval is not None
     if with_control:
-        cb = control_task_baseline(
-            eng, *data, dims[None, :], types_train, types_eval, seed=seed, metrics=names
-        )
-        res["control"] = {
-            "input_type": "first content token id (see probekit.probes.input_types)",
-            "metrics": {mn: cb["control"][mn][0] for mn in names},
-            "selectivity": {mn: cb["selectivity"][mn][0] for mn in names},
-        }
+        res["control"] = _control_part(eng, data, dims, names, types_train, types_eval, seed)
     if config is None:
         config = {
             "metrics": names,
@@ -324,6 +317,37 @@ def evaluate_probe(
         }
     where = {"task": task, "layer": layer, "layer_arg": layer_arg, "pool": pool}
     elapsed = round(time.perf_counter() - t0, 3)
+    return _record(res, where, eng, sel, regression, seed, config, elapsed)
+
+
+def _control_part(
+    eng: ProbeEngine, data: tuple, dims: np.ndarray, names, types_train, types_eval, seed: int
+) -> dict[str, Any]:
+    """The control block of the record: :func:`control_task_baseline` on ``dims [k]`` (one
+    probe, ``[1, k]``), its control-task scores and selectivity per metric."""
+    cb = control_task_baseline(
+        eng, *data, dims[None, :], types_train, types_eval, seed=seed, metrics=names
+    )
+    return {
+        "input_type": "first content token id (see probekit.probes.input_types)",
+        "metrics": {mn: cb["control"][mn][0] for mn in names},
+        "selectivity": {mn: cb["selectivity"][mn][0] for mn in names},
+    }
+
+
+def _record(
+    res: dict[str, Any],
+    where: dict[str, Any],
+    eng: ProbeEngine,
+    sel: CSelection | None,
+    regression: bool,
+    seed: int,
+    config: dict[str, Any],
+    elapsed: float,
+) -> dict[str, Any]:
+    """The JSON-ready record: ``kind``, the given ``where`` keys, the scores ``res``, then the
+    ``C`` block, the probe, seed, config, versions and ``elapsed_s`` (with the deprecated
+    ``command`` and ``wall_time_s``)."""
     record = {
         "kind": "probe",
         "command": "probe",  # deprecated: use "kind"
