@@ -80,8 +80,9 @@ def load_table(
 
 
 def _records(path: Path, text_col, label_col, pair_col) -> list[tuple[int, dict]]:
-    """``[(line number, record)]`` of the file, after checking that it is not empty and has
-    the named columns (a :class:`DataError` naming the file, line or column otherwise)."""
+    """``[(line number, record)]`` of the file (CSV, TSV or JSON lines), after checking that
+    it can be read and parsed, is not empty and has the named columns (a :class:`DataError`
+    naming the file, line or column otherwise)."""
     text = read_text(path)
     suffix = path.suffix.lower()
     records: list[tuple[int, dict]] = []

@@ -321,7 +321,13 @@ def evaluate_probe(
 
 
 def _control_part(
-    eng: ProbeEngine, data: tuple, dims: np.ndarray, names, types_train, types_eval, seed: int
+    eng: ProbeEngine,
+    data: tuple[Any, Any, Any, Any],
+    dims: np.ndarray,
+    names,
+    types_train,
+    types_eval,
+    seed: int,
 ) -> dict[str, Any]:
     """The control block of the record: :func:`control_task_baseline` on ``dims [k]`` (one
     probe, ``[1, k]``), its control-task scores and selectivity per metric."""
@@ -425,7 +431,13 @@ def _probe_scores(
 
 
 def _random_part(
-    eng: ProbeEngine, data: tuple, dims: np.ndarray, names, res: dict, n_random: int, seed: int
+    eng: ProbeEngine,
+    data: tuple[Any, Any, Any, Any],
+    dims: np.ndarray,
+    names,
+    res: dict,
+    n_random: int,
+    seed: int,
 ) -> dict[str, Any]:
     """The random-dimensions baseline of the record; at full width (where every draw is the
     full probe) or with ``n_random = 0``, a note with the probe's own scores."""

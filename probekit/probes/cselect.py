@@ -349,7 +349,8 @@ def refit_wide(
     if warm is not None and not np.array_equal(warm.cols, d):
         warm = None  # (a selection made on other columns)
     reuse = (
-        warm is not None
+        selection is not None
+        and warm is not None
         and warm.V is not None
         and (C <= REUSE_BASIS_C or selection.n_fit >= REUSE_ROWS_PER_DIM * len(d))
     )

@@ -34,7 +34,7 @@ import torch
 
 from .standardize import row_blocks
 
-__all__ = ["GridFit", "fit_c_grid"]
+__all__ = ["ONE_COPY_ELEMS", "GridFit", "fit_c_grid"]
 
 _F32 = torch.float32
 _F64 = torch.float64
@@ -191,7 +191,8 @@ class _Logistic:
 
     def hvp(self, Wc: torch.Tensor, v: torch.Tensor, pen: torch.Tensor) -> torch.Tensor:
         """Hessian-vector products ``[Ga, K' (r+1)]`` of flat ``v [Ga, K' (r+1)]`` with
-        :meth:`curvature` ``Wc`` and the penalties ``pen`` (:meth:`pen`, flat like ``v``)."""
+        :meth:`curvature` ``Wc`` and the penalties ``pen`` (:meth:`pen` expanded over the
+        ``K'`` classes and flattened like ``v``)."""
         Ga = v.shape[0]
         U = v.reshape(Ga * self.Kf, self.r1) @ self.AT  # [Ga K', n]
         if self.binary:
@@ -253,7 +254,7 @@ def _pcg(prob, P, g, lam, forcing, max_cg):
     each stopping once its residual is below ``forcing [Ga]`` times its gradient's norm (the
     Hessian-vector products then run on the penalties still going only). Returns
     ``(d, iterations)``. The state is kept flat, ``[Ga, K' (r+1)]`` (one row per penalty: each
-    inner product one reduction), and each iteration is a dozen operations: with a few
+    inner product one reduction), and each iteration is about 18 operations: with a few
     penalties left, the iterations' cost is the operations' overhead, not their arithmetic."""
     Ga = g.shape[0]
     flat = (Ga, -1)
@@ -277,12 +278,13 @@ def _pcg(prob, P, g, lam, forcing, max_cg):
         dl.addcmul_(alpha, p)
         res.addcmul_(alpha, Hp, value=-1.0)
         go = ((res * res).sum(1) > target) & pos
-        if not bool(go.all()):
+        n_go = int(go.sum())  # (one host read per iteration)
+        if n_go < len(rz):
             if live is None:
                 live = torch.arange(Ga, device=g.device)
             if dl is not d:
                 d[live] = dl
-            if not bool(go.any()):
+            if n_go == 0:
                 return d.reshape(g.shape), it
             live, dl, res, p, rz, target = live[go], dl[go], res[go], p[go], rz[go], target[go]
             Wc, pen, Minv = Wc[go], pen[go], Minv[go]
