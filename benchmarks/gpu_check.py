@@ -11,6 +11,9 @@ measures and asserts:
 * hidden states on the device equal the CPU ones (float32, relative L2 per layer);
 * the probe engine on the device equals the CPU engine (same pairs, same scores) and its
   probes/s on all pairs of the hidden dims;
+* a wide ``C = "auto"`` probe (:func:`probekit.probes.select_C` and
+  :func:`probekit.probes.cselect.refit_wide`, the matrix-free Newton-CG) on the device equals
+  the CPU one, with the basis kept as one copy and as two (``newton_cg.ONE_COPY_ELEMS``);
 * a fine-tuning run (bf16 autocast on CUDA) whose training loss falls, stopped after a few
   steps (``stop_after_steps``) and resumed to the end.
 
@@ -45,7 +48,7 @@ from probekit.extract import extract, forward_batch
 from probekit.finetune import FinetuneConfig, finetune
 from probekit.hardware import cpu_capability
 from probekit.models import embedded_model_dir, load_encoder, resolve_device
-from probekit.probes import ProbeEngine
+from probekit.probes import ProbeEngine, cselect, newton_cg, select_C
 from probekit.provenance import versions
 from probekit.tasks import TaskData, load_demo
 from probekit.tokenize import encode
@@ -177,6 +180,51 @@ def check_engine(cache: Path, device: torch.device, n_parity: int) -> dict[str, 
     }
 
 
+def check_wide_cauto(cache: Path, device: torch.device) -> dict[str, Any]:
+    """The ``C = "auto"`` probe of all of the first dims of the last layer's ``cls`` vectors
+    (choice and refit on the first half, eval on the second) on ``device``, with the basis
+    as one copy and as two, and on the CPU."""
+    with ActivationCache(cache) as c:
+        X, y = c.features(-1, "cls"), c.labels
+    half = len(y) // 2
+    # at most half as many dims as training examples (the eigenbasis of X^T X; --quick: 64
+    # dims over 48 examples, the basis of X X^T)
+    full = np.arange(max(cselect.WIDE_K, min(X.shape[1], half // 2)))
+    X = X[:, full]
+    out: dict[str, Any] = {"dims": len(full), "n_train": half}
+    keep = newton_cg.ONE_COPY_ELEMS
+    for name, dev, one_copy in (
+        ("cpu", "cpu", keep),
+        ("device", device, 2**62),
+        ("device two copies", device, 0),
+    ):
+        newton_cg.ONE_COPY_ELEMS = one_copy
+        try:
+            eng = ProbeEngine(device=dev, compile=False)
+            sync(torch.device(dev))
+            t0 = time.perf_counter()
+            sel = select_C(eng, X[:half], y[:half], full)
+            sc = cselect.refit_wide(
+                eng, X[:half], y[:half], X[half:], y[half:], full, sel.C, selection=sel
+            )
+            sync(torch.device(dev))
+            out[name] = {
+                "C": sel.C,
+                "accuracy": float(sc["accuracy"][0]),
+                "loss": float(sc["loss"][0]),
+                "elapsed_s": time.perf_counter() - t0,
+            }
+        finally:
+            newton_cg.ONE_COPY_ELEMS = keep
+    ref = out["cpu"]
+    out["max_rel_loss_diff"] = max(
+        abs(out[k]["loss"] - ref["loss"]) / max(ref["loss"], 1e-12)
+        for k in ("device", "device two copies")
+    )
+    out["same_C"] = all(out[k]["C"] == ref["C"] for k in ("device", "device two copies"))
+    return out
+
+
 def check_finetune(model_dir: Path, device: torch.device, root: Path, quick: bool) -> dict:
     """Fine-tune (bf16 autocast on CUDA), stop halfway through the first epoch, resume to
     the end."""
@@ -246,6 +294,10 @@ def run(device: torch.device, quick: bool) -> dict[str, Any]:
             res["engine"]["max_rel_loss_diff"] < 1e-3
         )
         checks["engine accuracy agrees >= 99%"] = res["engine"]["accuracy_agreement"] >= 0.99
+        res["wide_cauto"] = wc = check_wide_cauto(cache, device)
+        checks["wide C=auto equals CPU (same C, loss rel diff < 1e-3)"] = bool(
+            wc["same_C"] and wc["max_rel_loss_diff"] < 1e-3
+        )
         res["finetune"] = ft = check_finetune(model_dir, device, root, quick)
         checks["finetune loss falls"] = ft["train_loss"][-1] < ft["train_loss"][0]
         checks["finetune stops and resumes"] = bool(
@@ -287,6 +339,13 @@ def table(res: dict[str, Any]) -> str:
             f"engine vs CPU ({en['parity_pairs']} pairs)",
             f"loss {en['max_rel_loss_diff']:.1e}, accuracy {100 * en['accuracy_agreement']:.1f}%",
             "",
+        ),
+        (
+            f"wide C=auto, {res['wide_cauto']['dims']} dims",
+            f"C {res['wide_cauto']['device']['C']:.3g}, "
+            f"{res['wide_cauto']['device']['elapsed_s']:.2f} s (CPU "
+            f"{res['wide_cauto']['cpu']['elapsed_s']:.2f} s)",
+            f"loss vs CPU {res['wide_cauto']['max_rel_loss_diff']:.1e}",
         ),
         (
             f"finetune ({'float32' if ft['mixed_precision'] == 'no' else ft['mixed_precision']})",

@@ -38,4 +38,6 @@ def test_gpu_check_runs_on_cpu_quick(tmp_path):
     assert set(res["extract"]) == {"float32", "bfloat16"}
     assert res["engine"]["pairs"] == 128 * 127 // 2 and res["engine"]["accuracy_agreement"] == 1.0
     assert res["finetune"]["resumed_complete"] and res["finetune"]["resumed_at_step"]
+    wide = res["wide_cauto"]
+    assert wide["same_C"] and wide["max_rel_loss_diff"] < 1e-3 and wide["dims"] == 64
     assert all(res["checks"].values())
