@@ -208,6 +208,76 @@ def _rows(main: dict[str, Any], primary: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _check(k: int, exact_max: int, resample: str) -> None:
+    """Refuse a ``k``, ``exact_max`` or ``resample`` out of range (before any data is read)."""
+    if k < 1:
+        raise ConfigError(f"k must be >= 1, got {k}")
+    if exact_max < 2:
+        raise ConfigError(f"exact_max must be >= 2, got {exact_max}")
+    if resample not in RESAMPLES:
+        raise ConfigError(f"resample must be 'split' or 'bootstrap', got {resample!r}")
+
+
+def _run_repeats(
+    run: Driver, data: ProblemData, opt: _Options, repeats: int
+) -> list[dict[str, Any]]:
+    """The final states of repeats ``0..repeats-1`` (each one checkpointed unit), in order;
+    fanned out over ``n_jobs`` with a progress bar only when there is more than one."""
+    cfg = run.config
+    jobs = (delayed(_repeat)(data, r, opt, run.ckpt) for r in range(repeats))
+    n_jobs, show = (cfg.n_jobs, cfg.progress) if repeats > 1 else (1, False)
+    return fanout.run_units(jobs, repeats, n_jobs=n_jobs, show=show, desc="repeats")
+
+
+def _summary(
+    main: dict[str, Any], pb: Problem, li: int, pool: str, k: int, tol: float | None
+) -> dict[str, Any]:
+    """The result's fields from the main repeat's state: its survivors and pairs, with their
+    eval metrics and the full-width, random and majority baselines of the main problem."""
+    selected = main["selected"]
+    best_pair = main["pairs"][0]["dims"] if main["pairs"] else None
+    return {
+        "layer": li,
+        "pool": pool,
+        "start": main["start"],
+        "k": k,
+        "tol": tol,
+        "selected": selected,
+        "metrics": pb.report_one(selected),
+        "val_score": main["final_score"],
+        "final_drops": main["final_drops"],
+        "steps": main["steps"],
+        "pairs": main["pairs"],
+        "best_pair": best_pair,
+        "pair_metrics": pb.report_one(best_pair) if best_pair else None,
+        "full_metrics": pb.full(),
+        "random_baseline": pb.random(len(selected)),
+        "random_baseline_pair": pb.random(2) if best_pair and len(selected) != 2 else None,
+        "majority_baseline": pb.majority(),
+    }
+
+
+def _stability(reps: list[dict[str, Any]], resample: str) -> dict[str, Any]:
+    """How often each dimension survives across the repeats, and each repeat's best pair."""
+    return dict(
+        stability([r["selected"] for r in reps]),
+        resample=resample,
+        best_pairs=[r["pairs"][0]["dims"] if r["pairs"] else None for r in reps],
+    )
+
+
+def _judge(
+    out: dict[str, Any], pb: Problem, run: Driver, task: str, *, mdl: bool, ablation: bool
+) -> None:
+    """Add the ``verdict`` of ``selected`` (and the asked-for ``mdl`` / ``ablation`` blocks)."""
+    selected = out["selected"]
+    out["verdict"] = judge(
+        pb, selected, task=task, random_dims=out["random_baseline"]["dims"]
+    ).to_dict()
+    types = run.control_types() if mdl else None
+    out.update(extras(pb, selected, mdl=mdl, ablation=ablation, types=types))
+
+
 def eliminate(
     train: FeatureSource,
     eval: FeatureSource | None = None,
@@ -250,12 +320,7 @@ def eliminate(
         majority and random-k baselines); ``mdl`` / ``ablation`` blocks when asked for.
     """
     eval, config = resolve_call("eliminate", eval, config, legacy)
-    if k < 1:
-        raise ConfigError(f"k must be >= 1, got {k}")
-    if exact_max < 2:
-        raise ConfigError(f"exact_max must be >= 2, got {exact_max}")
-    if resample not in RESAMPLES:
-        raise ConfigError(f"resample must be 'split' or 'bootstrap', got {resample!r}")
+    _check(k, exact_max, resample)
     start = _parse_start(start)
     li = int(train.layer_index(layer))
     opts = dict(
@@ -269,46 +334,14 @@ def eliminate(
         resample=resample,
     )
     run = Driver("eliminate", train, eval, opts, config)
-    cfg = run.config
     data = run.data(li, pool)
     if isinstance(start, int) and k >= start:
         logger.warning("eliminate: k=%d >= start=%d; nothing will be removed", k, start)
-    opt = _Options(start, k, tol, exact_max, resample)
-    jobs = (delayed(_repeat)(data, r, opt, run.ckpt) for r in range(repeats))
-    n_jobs, show = (cfg.n_jobs, cfg.progress) if repeats > 1 else (1, False)
-    reps = fanout.run_units(jobs, repeats, n_jobs=n_jobs, show=show, desc="repeats")
+    reps = _run_repeats(run, data, _Options(start, k, tol, exact_max, resample), repeats)
     main = reps[0]
     pb = run.main_problem(data)
-    selected = main["selected"]
-    best_pair = main["pairs"][0]["dims"] if main["pairs"] else None
-    out = {
-        "layer": li,
-        "pool": pool,
-        "start": main["start"],
-        "k": k,
-        "tol": tol,
-        "selected": selected,
-        "metrics": pb.report_one(selected),
-        "val_score": main["final_score"],
-        "final_drops": main["final_drops"],
-        "steps": main["steps"],
-        "pairs": main["pairs"],
-        "best_pair": best_pair,
-        "pair_metrics": pb.report_one(best_pair) if best_pair else None,
-        "full_metrics": pb.full(),
-        "random_baseline": pb.random(len(selected)),
-        "random_baseline_pair": pb.random(2) if best_pair and len(selected) != 2 else None,
-        "majority_baseline": pb.majority(),
-    }
+    out = _summary(main, pb, li, pool, k, tol)
     if repeats > 1:
-        out["stability"] = dict(
-            stability([r["selected"] for r in reps]),
-            resample=resample,
-            best_pairs=[r["pairs"][0]["dims"] if r["pairs"] else None for r in reps],
-        )
-    out["verdict"] = judge(
-        pb, selected, task=train.task.name, random_dims=out["random_baseline"]["dims"]
-    ).to_dict()
-    types = run.control_types() if mdl else None
-    out.update(extras(pb, selected, mdl=mdl, ablation=ablation, types=types))
+        out["stability"] = _stability(reps, resample)
+    _judge(out, pb, run, train.task.name, mdl=mdl, ablation=ablation)
     return run.finish(out, _rows(main, run.primary))
