@@ -89,6 +89,23 @@ def _glue_file(task: TaskSpec, split: str, glue_dir: Path) -> Path:
     raise DataError(f"{d}: no {' or '.join(names)} for split {split!r} of task {task.name}")
 
 
+@dataclass(frozen=True)
+class _GlueColumns:
+    """Where one GLUE file's fields are.
+
+    Attributes:
+        text_names, label_name: the text column(s) and label column as the layout names them
+            (header names, or positions for headerless CoLA), for error messages.
+        text_idx: position of each text column in a row, ``[1 or 2]``.
+        label_idx: position of the label column, None when the file has no labels.
+    """
+
+    text_names: tuple[str | int, ...]
+    label_name: str | int | None
+    text_idx: list[int]
+    label_idx: int | None
+
+
 def load_glue_dir(
     task: TaskSpec | str, split: str, glue_dir: str | Path, limit: int | None = None
 ) -> TaskData:
@@ -107,62 +124,8 @@ def load_glue_dir(
     path = _glue_file(task, split, Path(glue_dir))
     text = read_text(path)
     rows = list(csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE))
-    label_col, text_cols = _GLUE_COLUMNS[task.name]
-    headerless = task.name == "cola" and not (rows and rows[0] and rows[0][0] == "index")
-    is_test = split.startswith("test") or task.name == "ax"
-    if headerless:
-        header = None
-        body = list(enumerate(rows, start=1))
-        col_idx = [int(c) for c in text_cols]
-        lab_idx = int(label_col) if label_col is not None else None
-    else:
-        if not rows:
-            raise DataError(f"{path}: file is empty")
-        header = rows[0]
-        body = list(enumerate(rows[1:], start=2))
-        if task.name == "cola":  # CoLA test.tsv: index, sentence
-            text_cols, label_col = ("sentence",), None
-        missing = [c for c in text_cols if c not in header]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {missing}; header is {header}")
-        col_idx = [header.index(str(c)) for c in text_cols]
-        lab_idx = header.index(label_col) if (label_col in header and not is_test) else None
-        if lab_idx is None and not is_test and label_col is not None:
-            raise DataError(f"{path}: missing label column {label_col!r}; header is {header}")
-    texts: list[str] = []
-    pairs: list[str] = []
-    labels: list[float | int] = []
-    index: list[int] = []
-    skipped = 0
-    need = max(col_idx + ([lab_idx] if lab_idx is not None else []))
-    for lineno, row in body:
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        where = f"{path}: line {lineno}"
-        if len(row) <= need:
-            if task.name in ("qqp", "mnli"):  # a few known-malformed rows in the official files
-                skipped += 1
-                continue
-            raise DataError(
-                f"{where}: expected at least {need + 1} tab-separated fields, found {len(row)}"
-            )
-        a = check_text(row[col_idx[0]], where, str(text_cols[0]))
-        b = check_text(row[col_idx[1]], where, str(text_cols[1])) if len(col_idx) > 1 else None
-        if lab_idx is None:
-            lab = float("nan") if task.regression else -1
-        elif task.name == "mnli" and row[lab_idx].strip() == "-":
-            lab = -1
-        else:
-            lab = parse_label(task, row[lab_idx], f"{where}: column {label_col!r}")
-        texts.append(a)
-        if b is not None:
-            pairs.append(b)
-        labels.append(lab)
-        index.append(len(index) + skipped)
-        if limit is not None and len(texts) >= limit:
-            break
-    if skipped:
-        logger.warning("%s: skipped %d malformed rows", path, skipped)
+    body, cols = _glue_columns(task, split, path, rows)
+    texts, pairs, labels, index = _glue_examples(task, path, body, cols, limit)
     if not texts:
         raise DataError(f"{path}: no examples")
     return TaskData(
@@ -174,6 +137,121 @@ def load_glue_dir(
         np.asarray(index, dtype=np.int64),
         f"glue_dir:{path}",
     )
+
+
+def _glue_columns(
+    task: TaskSpec, split: str, path: Path, rows: list[list[str]]
+) -> tuple[list[tuple[int, list[str]]], _GlueColumns]:
+    """The body rows, ``[n_rows]`` of ``(line number, fields)``, and where their fields are.
+
+    CoLA's train/dev files have no header row (their columns are positions); every other
+    file's first row is its header, checked for the task's text and label columns.
+    """
+    label_col, text_cols = _GLUE_COLUMNS[task.name]
+    headerless = task.name == "cola" and not (rows and rows[0] and rows[0][0] == "index")
+    is_test = split.startswith("test") or task.name == "ax"
+    if headerless:
+        body = list(enumerate(rows, start=1))
+        col_idx = [int(c) for c in text_cols]
+        lab_idx = int(label_col) if label_col is not None else None
+        return body, _GlueColumns(text_cols, label_col, col_idx, lab_idx)
+    if not rows:
+        raise DataError(f"{path}: file is empty")
+    body = list(enumerate(rows[1:], start=2))
+    if task.name == "cola":  # CoLA test.tsv: index, sentence
+        text_cols, label_col = ("sentence",), None
+    return body, _header_columns(path, rows[0], text_cols, label_col, is_test)
+
+
+def _header_columns(
+    path: Path,
+    header: list[str],
+    text_cols: tuple[str | int, ...],
+    label_col: str | int | None,
+    is_test: bool,
+) -> _GlueColumns:
+    """Find the text and label columns in ``header`` (no label column read for test files).
+
+    Raises:
+        DataError: a text column, or a labelled split's label column, is not in the header.
+    """
+    missing = [c for c in text_cols if c not in header]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; header is {header}")
+    col_idx = [header.index(str(c)) for c in text_cols]
+    lab_idx = header.index(label_col) if (label_col in header and not is_test) else None
+    if lab_idx is None and not is_test and label_col is not None:
+        raise DataError(f"{path}: missing label column {label_col!r}; header is {header}")
+    return _GlueColumns(text_cols, label_col, col_idx, lab_idx)
+
+
+def _glue_examples(
+    task: TaskSpec,
+    path: Path,
+    body: list[tuple[int, list[str]]],
+    cols: _GlueColumns,
+    limit: int | None,
+) -> tuple[list[str], list[str], list[float | int], list[int]]:
+    """``(texts, pairs, labels, example_index)``, each ``[n_examples]`` (pairs empty for
+    single-text tasks), from the body rows, stopping after ``limit`` examples.
+
+    Blank rows are passed over; rows with too few fields are an error, except in QQP and
+    MNLI, whose official files carry a few: those are skipped (and logged once), and still
+    count in ``example_index``.
+    """
+    texts: list[str] = []
+    pairs: list[str] = []
+    labels: list[float | int] = []
+    index: list[int] = []
+    skipped = 0
+    need = max(cols.text_idx + ([cols.label_idx] if cols.label_idx is not None else []))
+    for lineno, row in body:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        where = f"{path}: line {lineno}"
+        if len(row) <= need:
+            if task.name in ("qqp", "mnli"):  # a few known-malformed rows in the official files
+                skipped += 1
+                continue
+            raise DataError(
+                f"{where}: expected at least {need + 1} tab-separated fields, found {len(row)}"
+            )
+        a, b, lab = _glue_example(task, row, cols, where)
+        texts.append(a)
+        if b is not None:
+            pairs.append(b)
+        labels.append(lab)
+        index.append(len(index) + skipped)
+        if limit is not None and len(texts) >= limit:
+            break
+    if skipped:
+        logger.warning("%s: skipped %d malformed rows", path, skipped)
+    return texts, pairs, labels, index
+
+
+def _glue_example(
+    task: TaskSpec, row: list[str], cols: _GlueColumns, where: str
+) -> tuple[str, str | None, float | int]:
+    """One row's ``(text, pair text or None, label)``; the label is -1 (NaN for regression)
+    without a label column, and -1 for MNLI's ``-`` gold label.
+
+    Raises:
+        DataError: an empty text or a bad label, naming ``where`` (file and line) and the column.
+    """
+    a = check_text(row[cols.text_idx[0]], where, str(cols.text_names[0]))
+    b = (
+        check_text(row[cols.text_idx[1]], where, str(cols.text_names[1]))
+        if len(cols.text_idx) > 1
+        else None
+    )
+    lab: float | int
+    if cols.label_idx is None:
+        lab = float("nan") if task.regression else -1
+    elif task.name == "mnli" and row[cols.label_idx].strip() == "-":
+        lab = -1
+    else:
+        lab = parse_label(task, row[cols.label_idx], f"{where}: column {cols.label_name!r}")
+    return a, b, lab
 
 
 # --------------------------------------------------------------------------------------
