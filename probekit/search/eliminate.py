@@ -21,12 +21,11 @@ from . import fanout
 from .checkpoint import Checkpoint
 from .config import SearchConfig, resolve_call
 from .driver import Driver
-from .extras import extras
+from .extras import add_verdict
 from .problem import RESAMPLES, Problem, ProblemData
 from .result import SearchResult
 from .sources import FeatureSource
 from .stability import stability
-from .verdict import judge
 
 logger = logging.getLogger(__name__)
 
@@ -266,18 +265,6 @@ def _stability(reps: list[dict[str, Any]], resample: str) -> dict[str, Any]:
     )
 
 
-def _judge(
-    out: dict[str, Any], pb: Problem, run: Driver, task: str, *, mdl: bool, ablation: bool
-) -> None:
-    """Add the ``verdict`` of ``selected`` (and the asked-for ``mdl`` / ``ablation`` blocks)."""
-    selected = out["selected"]
-    out["verdict"] = judge(
-        pb, selected, task=task, random_dims=out["random_baseline"]["dims"]
-    ).to_dict()
-    types = run.control_types() if mdl else None
-    out.update(extras(pb, selected, mdl=mdl, ablation=ablation, types=types))
-
-
 def eliminate(
     train: FeatureSource,
     eval: FeatureSource | None = None,
@@ -343,5 +330,6 @@ def eliminate(
     out = _summary(main, pb, li, pool, k, tol)
     if repeats > 1:
         out["stability"] = _stability(reps, resample)
-    _judge(out, pb, run, train.task.name, mdl=mdl, ablation=ablation)
+    types = run.control_types() if mdl else None
+    add_verdict(out, pb, train.task.name, mdl=mdl, ablation=ablation, types=types)
     return run.finish(out, _rows(main, run.primary))

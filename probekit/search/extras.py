@@ -21,9 +21,9 @@ import numpy as np
 from ..errors import DataError
 from ..probes import ablate, control_task_baseline, control_task_labels, online_codelength
 from .problem import Problem
-from .verdict import probe_engine
+from .verdict import judge, probe_engine
 
-__all__ = ["ablation_block", "c_record", "control_block", "extras", "mdl_block"]
+__all__ = ["ablation_block", "add_verdict", "c_record", "control_block", "extras", "mdl_block"]
 
 #: random sets coded next to the selected one (MDL is a few fits per block; keep it small)
 MDL_RANDOM_SETS = 5
@@ -145,3 +145,22 @@ def extras(
     if ablation and len(dims):
         out["ablation"] = ablation_block(pb, dims)
     return out
+
+
+def add_verdict(
+    out: dict[str, Any],
+    pb: Problem,
+    task: str,
+    *,
+    mdl: bool,
+    ablation: bool,
+    types: tuple[Sequence, Sequence] | None = None,
+) -> None:
+    """Add to a search result ``out`` the ``verdict`` of its ``selected`` dims against the
+    majority baseline and its ``random_baseline`` (none when nothing was selected), then the
+    asked-for ``mdl`` / ``ablation`` blocks (:func:`extras`)."""
+    sel = out["selected"]
+    if sel:
+        rnd = out["random_baseline"]["dims"]
+        out["verdict"] = judge(pb, sel, task=task, random_dims=rnd).to_dict()
+    out.update(extras(pb, sel, mdl=mdl, ablation=ablation, types=types))

@@ -15,14 +15,13 @@ from . import fanout
 from .checkpoint import Checkpoint
 from .config import SearchConfig, resolve_call
 from .driver import Driver, metric_cells
-from .extras import extras
+from .extras import add_verdict
 from .pairs import candidate_dims
 from .problem import RESAMPLES, Problem, ProblemData
 from .result import SearchResult
 from .screen import Screen
 from .sources import FeatureSource
 from .stability import stability
-from .verdict import judge
 
 __all__ = ["greedy", "greedy_select"]
 
@@ -170,17 +169,6 @@ def _curve_rows(curve: list[dict[str, Any]], selected: list[int], primary: str) 
     return rows
 
 
-def _judge(
-    out: dict[str, Any], pb: Problem, task: str, *, mdl: bool, ablation: bool, types=None
-) -> None:
-    """Add the ``verdict`` (and the asked-for ``mdl`` / ``ablation`` blocks) of ``selected``."""
-    sel = out["selected"]
-    if sel:
-        rnd = out["random_baseline"]["dims"]
-        out["verdict"] = judge(pb, sel, task=task, random_dims=rnd).to_dict()
-    out.update(extras(pb, sel, mdl=mdl, ablation=ablation, types=types))
-
-
 def greedy(
     train: FeatureSource,
     eval: FeatureSource | None = None,
@@ -281,5 +269,5 @@ def greedy(
     if repeats > 1:
         out["stability"] = dict(stability([r["selected"] for r in reps]), resample=resample)
     types = run.control_types() if mdl else None
-    _judge(out, pb, train.task.name, mdl=mdl, ablation=ablation, types=types)
+    add_verdict(out, pb, train.task.name, mdl=mdl, ablation=ablation, types=types)
     return run.finish(out, _curve_rows(curve, selected, run.primary))
