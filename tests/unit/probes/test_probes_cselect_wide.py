@@ -12,7 +12,14 @@ from probe_data import planted
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from probekit.probes import DEFAULT_C_GRID, ProbeEngine, cselect, select_C, train_val_split
+from probekit.probes import (
+    DEFAULT_C_GRID,
+    ProbeEngine,
+    cselect,
+    newton_cg,
+    select_C,
+    train_val_split,
+)
 from probekit.probes.newton_cg import fit_c_grid
 
 GRID = np.asarray(DEFAULT_C_GRID)
@@ -39,14 +46,19 @@ def _same_choice(fast, exact):
     )
 
 
+@pytest.mark.parametrize("one_copy", [True, False])
 @pytest.mark.parametrize(
     ("K", "n", "D"), [(2, 240, 80), (2, 150, 200), (3, 240, 80), (3, 1500, 100)]
 )
-def test_newton_cg_equals_sklearn_per_C(K, n, D):
+def test_newton_cg_equals_sklearn_per_C(K, n, D, one_copy, monkeypatch):
     """A tight tolerance (down to the float32 floor): the coefficients of every C equal
-    scikit-learn's (n < D takes the basis of X X^T)."""
+    scikit-learn's (n < D takes the basis of X X^T), with the basis kept as one copy (``A``
+    a view of ``AT``, what small bases use) and as two (what large ones use)."""
+    monkeypatch.setattr(newton_cg, "ONE_COPY_ELEMS", 2**62 if one_copy else 0)
     Xtr, ytr, _, _ = planted(n=n, D=D, K=K, seed=2)
     A = StandardScaler().fit_transform(Xtr.astype(np.float64))
+    b = newton_cg._basis(torch.as_tensor(A, dtype=torch.float32))
+    assert (b.A.data_ptr() == b.AT.data_ptr()) == one_copy
     fit = fit_c_grid(torch.as_tensor(A, dtype=torch.float32), ytr, K, GRID[:7], tol=1e-12)
     assert fit.converged.all() and fit.rank == min(n - 1, D)
     for g, C in enumerate(GRID[:7]):
