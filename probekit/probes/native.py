@@ -1,20 +1,24 @@
-"""Native CPU kernels for pair probes: no ``torch.compile`` start-up in a fresh process.
+"""Native CPU kernels: pair probes and wide binary probes without torch's per-call costs.
 
 The all-pairs scan spends its time in two fused loops per probe, the Newton pass of
 :func:`.kernels.binary_pass_sums` and the evaluation of :func:`.kernels.binary_eval`, for
 ``k = 2``. ``torch.compile`` fuses them well but costs ~5 s in every new process even with its
 cache warm (importing dynamo and inductor, tracing), several times the scan itself. Here the
-same two loops for ``k = 2`` are a few lines of C, built once per machine with the system's C
-compiler (``$CC``, else ``cc``; OpenMP, an inline vectorised ``exp``) into
-``$PROBEKIT_CACHE_DIR/kernels/`` (default ``~/.cache/probekit/kernels/``), keyed by a hash of
-the source, flags and compiler, and loaded with :mod:`ctypes` (~1 ms) in every later
-process. Sums run in float32 blocks of 1,024 examples accumulated in float64, so they agree
-with the torch kernels to float32 rounding.
+same two loops for ``k = 2`` are a few lines of C; and the truncated Newton of a wide binary
+probe over a grid of ``C`` (:func:`newton_binary`, the C in :mod:`.native_newton`), whose
+~220 sequential CG iterations were mostly the overhead of ~18 small torch operations each.
+They are built once per machine with the system's C compiler (``$CC``, else ``cc``; OpenMP,
+an inline vectorised ``exp``) into ``$PROBEKIT_CACHE_DIR/kernels/`` (default
+``~/.cache/probekit/kernels/``), keyed by a hash of the source, flags and compiler, and
+loaded with :mod:`ctypes` (~1 ms) in every later process. Sums run in float32 blocks of
+1,024 examples accumulated in float64, so they agree with the torch kernels to float32
+rounding.
 
 Nothing is required: without a compiler, or when the build or load fails (logged once), or
-with ``PROBEKIT_NATIVE_KERNELS=0``, :func:`native_for` gives None and the engine uses
-``torch.compile`` as before. CPU tensors only; the caller's threads count
-(``torch.get_num_threads()``) is passed on, so the kernels use what torch would.
+with ``PROBEKIT_NATIVE_KERNELS=0``, :func:`native_for` and :func:`newton_binary` give None and
+the engine uses ``torch.compile``, the wide fits their torch loop, as before. CPU tensors
+only; the caller's threads count (``torch.get_num_threads()``) is passed on, so the kernels
+use what torch would.
 """
 
 from __future__ import annotations
@@ -30,13 +34,17 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
-__all__ = ["available", "eval2", "kernel_dir", "load", "native_for", "pass2"]
+from .native_newton import SOURCE as NEWTON_SOURCE
+
+__all__ = ["available", "eval2", "kernel_dir", "load", "native_for", "newton_binary", "pass2"]
 
 logger = logging.getLogger(__name__)
 
-SOURCE = r"""
+SOURCE = (
+    r"""
 #include <math.h>
 #include <stdint.h>
 #define BLK 1024
@@ -122,6 +130,8 @@ void pk_eval2(const float *Xe, int64_t m, const int64_t *d, int64_t B, const flo
     }
 }
 """
+    + NEWTON_SOURCE
+)
 
 FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp", "-fPIC")  # compiling
 #: linking: without -ffast-math, which would link GCC's crtfastmath.o, whose constructor turns
@@ -176,15 +186,15 @@ def load() -> ctypes.CDLL | None:
         return None
     cc = shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")
     if cc is None:
-        logger.info("no C compiler found: pair probes compile with torch.compile instead")
+        logger.info("no C compiler: pair probes use torch.compile, wide probes their torch loop")
         return None
     key = hashlib.sha256(
         "\0".join([SOURCE, *FLAGS, *LINK_FLAGS, cc, platform.machine(), _cpu_id()]).encode()
     ).hexdigest()[:16]
-    path = kernel_dir() / f"probekit-pairs-{key}.so"
+    path = kernel_dir() / f"probekit-kernels-{key}.so"
     try:
         if not path.exists():
-            logger.info("building probekit's native pair kernels once, into %s", path)
+            logger.info("building probekit's native kernels once, into %s", path)
             _build(cc, path)
         lib = ctypes.CDLL(str(path))
         for name in ("pk_pass2", "pk_eval2"):
@@ -192,10 +202,18 @@ def load() -> ctypes.CDLL | None:
             fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]
             fn.argtypes += [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
             fn.restype = None
+        c_p, c_i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+        lib.pk_newton_bin.argtypes = [c_p, c_i64, c_i64, c_i64, c_p, c_p, c_p, ctypes.c_double]
+        lib.pk_newton_bin.argtypes += [c_int, c_int, c_p, c_p, c_p, c_int]
+        lib.pk_newton_bin.restype = c_i64
         _LIB = lib
     except (OSError, subprocess.SubprocessError) as e:
         detail = getattr(e, "stderr", "") or str(e)
-        logger.warning("native pair kernels unavailable (%s); using torch.compile", detail[:300])
+        logger.warning(
+            "native kernels unavailable (%s): pair probes use torch.compile, wide probes "
+            "their torch loop",
+            detail[:300],
+        )
     return _LIB
 
 
@@ -223,6 +241,54 @@ def pass2(Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tenso
 def eval2(Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor):
     """:func:`.kernels.binary_eval` for ``d [B, 2]``: ``[B, 3]``."""
     return _call("pk_eval2", Xe, d, theta, ye, 3)
+
+
+def newton_binary(
+    AT: torch.Tensor,
+    y: torch.Tensor,
+    lam: torch.Tensor,
+    T: torch.Tensor,
+    tol: float,
+    max_newton: int,
+    max_cg: int,
+    g0: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray, int] | None:
+    """:func:`.newton_cg._newton` for ``G`` binary probes in the C of :mod:`.native_newton`.
+
+    Args:
+        AT: ``[r+1, n]`` float32 the basis ``A``'s transpose (last row: the intercept's ones).
+        y: ``[n]`` the labels, 0 or 1.
+        lam: ``[G]`` penalties.
+        T: ``[G, 1, r+1]`` the start (not modified).
+        tol, max_newton, max_cg: as :func:`.newton_cg.fit_c_grid`'s.
+        g0: ``[G]`` the gradient norms the forcing terms are relative to (default: those
+            at ``T``).
+
+    Returns:
+        ``(T [G, 1, r+1], n_newton [G], converged [G], CG iterations)`` as ``_newton``'s, or
+        None when the kernel is unavailable or an input is not finite (the caller then runs
+        the torch loop).
+    """
+    if load() is None or AT.device.type != "cpu":
+        return None
+    f32 = torch.float32
+    AT, y = AT.to(f32).contiguous(), y.to(f32).contiguous()
+    lam, T = lam.to(f32).contiguous(), T.to(f32).clone(memory_format=torch.contiguous_format)
+    g0 = None if g0 is None else g0.to(f32).contiguous()
+    given = (AT, lam, T) if g0 is None else (AT, lam, T, g0)
+    if not all(bool(torch.isfinite(t).all()) for t in given):
+        return None
+    G, r1, n = T.shape[0], AT.shape[0], AT.shape[1]
+    n_newton = np.zeros(G, dtype=np.int64)
+    converged = np.zeros(G, dtype=np.uint8)
+    n_cg = _LIB.pk_newton_bin(
+        AT.data_ptr(), r1, n, G, y.data_ptr(), lam.data_ptr(), T.data_ptr(), float(tol),
+        int(max_newton), int(max_cg), None if g0 is None else g0.data_ptr(),
+        n_newton.ctypes.data, converged.ctypes.data, torch.get_num_threads(),
+    )  # fmt: skip
+    if n_cg < 0:
+        raise MemoryError(f"native Newton: no memory for {G} probes of {r1} x {n}")
+    return T, n_newton, converged.astype(bool), int(n_cg)
 
 
 def available() -> bool:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import native
 from .standardize import row_blocks
 
 __all__ = ["ONE_COPY_ELEMS", "GridFit", "fit_c_grid"]
@@ -44,6 +45,10 @@ _F64 = torch.float64
 #: CG iteration's two products took 39 instead of 77 us; larger ones keep both (the view's
 #: products were up to 1.6x slower from 2,000 x 385 on)
 ONE_COPY_ELEMS = 2**19
+
+#: binary fits on the CPU run their Newton loop in C (:func:`.native.newton_binary`) where the
+#: kernels are available (a switch for the benchmark's before/after and the parity tests)
+_NATIVE_CG = True
 
 
 @dataclass(frozen=True)
@@ -258,8 +263,9 @@ def _pcg(prob, P, g, lam, forcing, max_cg):
     penalties left, the iterations' cost is the operations' overhead, not their arithmetic."""
     Ga = g.shape[0]
     flat = (Ga, -1)
-    Minv = (1.0 / prob.diag(P, lam)).reshape(flat)
+    target = forcing**2 * (g * g).sum((1, 2))
     Wc = prob.curvature(P)
+    Minv = (1.0 / prob.diag(P, lam)).reshape(flat)
     pen = prob.pen(lam).expand(g.shape).reshape(flat)
     d = torch.zeros_like(g).reshape(flat)
     dl = d  # the live penalties' solutions (d itself until one stops)
@@ -268,7 +274,6 @@ def _pcg(prob, P, g, lam, forcing, max_cg):
     z = prob.project(Minv * res)
     p = z
     rz = (res * z).sum(1)
-    target = forcing**2 * (g * g).sum((1, 2))
     it = 0
     for it in range(1, max_cg + 1):
         Hp = prob.hvp(Wc, p, pen)
@@ -369,7 +374,12 @@ def fit_c_grid(
 def _newton(prob, T, lam, tol, max_newton, max_cg, g0=None):
     """Truncated Newton from ``T [Ga, K', r+1]`` (updated in place) at the penalties ``lam
     [Ga]``: ``(T, n_newton [Ga], converged [Ga], CG iterations)``. The forcing terms are
-    relative to the gradient norms ``g0 [Ga]`` (default: those at ``T``)."""
+    relative to the gradient norms ``g0 [Ga]`` (default: those at ``T``). Binary probes on
+    the CPU run it in C (:func:`.native.newton_binary`) where the kernels are available."""
+    if _NATIVE_CG and prob.binary and T.device.type == "cpu":
+        out = native.newton_binary(prob.AT, prob.Y[0], lam, T, tol, max_newton, max_cg, g0)
+        if out is not None:
+            return out
     dev, n, Ga = T.device, prob.n, T.shape[0]
     n_newton = np.zeros(Ga, dtype=np.int64)
     converged = np.zeros(Ga, dtype=bool)
