@@ -5,10 +5,12 @@ and the same validation split (:func:`probekit.probes.train_val_split`, seed 0):
 
 * probekit: :func:`probekit.probes.select_C` (a full-width probe is wide: the 10 C values
   fitted at once by the matrix-free Newton-CG of :mod:`probekit.probes.newton_cg` on the
-  fit part, scored on validation) and the refit on all of train at the chosen C on the
-  engine, scored on eval (median of ``--repeats`` timed runs after one warm-up); and, in
-  the same run, the exact path that was the only one before (the 10 C values as ONE batched
-  engine call: ``cselect.WIDE_K`` raised above the width), for the before/after ratio;
+  fit part, in C where the native kernels are built, scored on validation) and the refit on
+  all of train at the chosen C by :func:`probekit.probes.cselect.refit_wide`, scored on eval
+  (median of ``--repeats`` timed runs after one warm-up); and, in the same run, for the
+  before/after ratios: the same with the Newton-CG's torch loop (``torch-loop``), the refit
+  on the engine (``engine-refit``), and the exact path that was the only one at first (the
+  10 C values as ONE batched engine call: ``cselect.WIDE_K`` raised above the width);
 * scikit-learn: ``LogisticRegressionCV(Cs=grid, cv=[(fit, val)], refit=True)`` (lbfgs, the
   default solver) on the standardised features, the same predefined split, scoring on eval;
   timed before and after probekit (the mean of the two), so that load from other processes
@@ -33,6 +35,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +43,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probekit.probes import DEFAULT_C_GRID, ProbeEngine, cselect, select_C, train_val_split
+from probekit.probes import (
+    DEFAULT_C_GRID,
+    ProbeEngine,
+    cselect,
+    newton_cg,
+    select_C,
+    train_val_split,
+)
 
 
 def load(args):
@@ -81,21 +91,24 @@ def probekit_auto(Xtr, ytr, Xev, yev, grid, split, path="wide"):
     ``path="wide"``: :func:`select_C` (Newton-CG for the choice) and :func:`cselect.refit_wide`
     (Newton-CG in the selection's eigenbasis for the refit); ``"engine-refit"``: the same
     choice, the refit on the engine's dense Newton (before ``refit_wide``); ``"exact"``: the
-    exact engine path for the choice too (``cselect.WIDE_K`` raised above the width)."""
+    exact engine path for the choice too (``cselect.WIDE_K`` raised above the width);
+    ``"torch-loop"``: ``"wide"`` with the Newton-CG's torch loop instead of its C
+    (:func:`probekit.probes.native.newton_binary`), as before that existed."""
     eng = ProbeEngine()
     full = np.arange(Xtr.shape[1])
-    wide_k = cselect.WIDE_K
+    wide_k, native_cg = cselect.WIDE_K, newton_cg._NATIVE_CG
     cselect.WIDE_K = wide_k if path != "exact" else Xtr.shape[1] + 1
+    newton_cg._NATIVE_CG = native_cg and path != "torch-loop"
     try:
         t0 = time.perf_counter()
         sel = select_C(eng, Xtr, ytr, full, grid=grid, split=split, metrics=("accuracy",))
         t_sel = time.perf_counter() - t0
+        if path in ("wide", "torch-loop"):
+            sc = cselect.refit_wide(eng, Xtr, ytr, Xev, yev, full, sel.C, selection=sel)
+        else:
+            sc = eng.fit_score(Xtr, ytr, Xev, yev, full[None, :], C=sel.C)
     finally:
-        cselect.WIDE_K = wide_k
-    if path == "wide":
-        sc = cselect.refit_wide(eng, Xtr, ytr, Xev, yev, full, sel.C, selection=sel)
-    else:
-        sc = eng.fit_score(Xtr, ytr, Xev, yev, full[None, :], C=sel.C)
+        cselect.WIDE_K, newton_cg._NATIVE_CG = wide_k, native_cg
     return sel.C, float(sc["accuracy"][0]), t_sel
 
 
@@ -104,9 +117,11 @@ def sklearn_cv(Xtr, ytr, Xev, yev, grid, split):
     from sklearn.preprocessing import StandardScaler
 
     sc = StandardScaler().fit(Xtr.astype(np.float64))
-    est = LogisticRegressionCV(
-        Cs=list(grid), cv=[split], scoring="accuracy", refit=True, max_iter=1000
-    ).fit(sc.transform(Xtr.astype(np.float64)), ytr)
+    with warnings.catch_warnings():  # (scikit-learn 1.8's notices of coming API changes)
+        warnings.simplefilter("ignore", FutureWarning)
+        est = LogisticRegressionCV(
+            Cs=list(grid), cv=[split], scoring="accuracy", refit=True, max_iter=1000
+        ).fit(sc.transform(Xtr.astype(np.float64)), ytr)
     acc = float((est.predict(sc.transform(Xev.astype(np.float64))) == yev).mean())
     return float(est.C_[0]), acc
 
@@ -117,7 +132,7 @@ def timed(fn, *a):
     return time.perf_counter() - t0, out
 
 
-PATHS = ("wide", "engine-refit", "exact")
+PATHS = ("wide", "torch-loop", "engine-refit", "exact")
 
 
 def main() -> None:
@@ -139,7 +154,7 @@ def main() -> None:
     out, c_sk, acc_sk = {}, None, None
     for r in range(args.repeats):  # interleaved, the order rotating, so load hits all alike
         order = [*PATHS, "sklearn"]
-        for name in order[r % 4 :] + order[: r % 4]:
+        for name in order[r % len(order) :] + order[: r % len(order)]:
             if name == "sklearn":
                 t, (c_sk, acc_sk) = timed(sklearn_cv, Xtr, ytr, Xev, yev, grid, split)
             else:

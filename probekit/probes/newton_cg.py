@@ -95,7 +95,7 @@ class _Basis:
     rank: int
 
 
-def _basis(X: torch.Tensor, V: torch.Tensor | None = None) -> _Basis:
+def _basis(X: torch.Tensor, V: torch.Tensor | None = None, one_copy: bool = False) -> _Basis:
     """The eigenbasis of centred ``X [n, k]`` (float32). When ``k <= n``: every eigenvector
     of ``X^T X`` (an orthogonal rotation: the objective in it is exactly the original one;
     dropping the directions of small eigenvalues would fix their weights at 0, which a weak
@@ -104,7 +104,8 @@ def _basis(X: torch.Tensor, V: torch.Tensor | None = None) -> _Basis:
     scikit-learn's 0.9952). When ``k > n``: the eigenvectors of ``X X^T`` (float64) with
     eigenvalues above ``1e-10`` of the largest (the others span the null space, where the
     optimum's weights are 0). With ``V [k, k]`` (orthogonal, float64), that rotation instead
-    (``eig`` then the diagonal of ``Z^T Z``): no eigendecomposition."""
+    (``eig`` then the diagonal of ``Z^T Z``): no eigendecomposition. ``one_copy``: ``A`` a
+    view of ``AT`` at any size (the native loop reads ``AT`` only)."""
     n, k = X.shape
     full = V
     if V is not None:
@@ -126,7 +127,7 @@ def _basis(X: torch.Tensor, V: torch.Tensor | None = None) -> _Basis:
     full = None if full is None else full.to(_F64)
     rank = int((lam > 1e-6 * lam.max().clamp(min=1e-30)).sum()) if lam.numel() else 0
     AT = A.T.contiguous()
-    if A.numel() <= ONE_COPY_ELEMS:
+    if one_copy or A.numel() <= ONE_COPY_ELEMS:
         A = AT.T  # (a view: one copy stays in cache)
     return _Basis(A=A, AT=AT, eig=lam, V=V, full=full, rank=rank)
 
@@ -338,7 +339,8 @@ def fit_c_grid(
     """
     dev = X.device
     n = X.shape[0]
-    basis = _basis(X, basis)
+    native_loop = _NATIVE_CG and n_classes == 2 and dev.type == "cpu" and native.available()
+    basis = _basis(X, basis, one_copy=native_loop)
     lam = torch.as_tensor(1.0 / np.asarray(C, dtype=np.float64), dtype=_F32, device=dev)
     G = len(lam)
     yi_t = torch.as_tensor(yi, dtype=torch.int64, device=dev)
