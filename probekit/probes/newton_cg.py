@@ -42,8 +42,9 @@ _F64 = torch.float64
 
 #: bases of at most this many elements keep one copy (``AT``; ``A`` its transposed view):
 #: 800 x 385 float32 (1.2 MB) then fits a 2 MB L2 cache where the two copies did not, and a
-#: CG iteration's two products took 39 instead of 77 us; larger ones keep both (the view's
-#: products were up to 1.6x slower from 2,000 x 385 on)
+#: CG iteration's two products took 39 instead of 77 us; larger ones keep both for the torch
+#: loop (the view's products were up to 1.6x slower from 2,000 x 385 on); where the C loop
+#: runs (binary, CPU, kernels built: it reads ``AT`` only) every basis keeps one copy
 ONE_COPY_ELEMS = 2**19
 
 #: binary fits on the CPU run their Newton loop in C (:func:`.native.newton_binary`) where the
@@ -82,7 +83,8 @@ class _Basis:
     """``A [n, r+1]`` = ``[Z, 1]`` float32 (``Z`` the rotated, centred features) and its
     transpose ``AT [r+1, n]`` (contiguous: the products of both directions then run on
     row-major operands, 2-4x faster in MKL than a transposed view for a few columns; up to
-    :data:`ONE_COPY_ELEMS` elements ``A`` is ``AT``'s transposed view instead),
+    :data:`ONE_COPY_ELEMS` elements, or for the C loop at any size, ``A`` is ``AT``'s
+    transposed view instead),
     ``eig [r]`` the eigenvalues ``Z^T Z`` and ``V [k, r]`` float64 (``w = V a``; ``r = k``
     when ``k <= n``); ``full`` ``[k, k]`` float64 all the eigenvectors when ``k <= n``, else
     None; ``rank`` the numerical rank (eigenvalues above 1e-6 of the largest)."""
@@ -374,8 +376,9 @@ def fit_c_grid(
 
 
 def _newton(prob, T, lam, tol, max_newton, max_cg, g0=None):
-    """Truncated Newton from ``T [Ga, K', r+1]`` (updated in place) at the penalties ``lam
-    [Ga]``: ``(T, n_newton [Ga], converged [Ga], CG iterations)``. The forcing terms are
+    """Truncated Newton from ``T [Ga, K', r+1]`` at the penalties ``lam [Ga]``: ``(T,
+    n_newton [Ga], converged [Ga], CG iterations)``, the returned ``T`` the solution (the
+    torch loop updates the given one in place, the C loop a copy). The forcing terms are
     relative to the gradient norms ``g0 [Ga]`` (default: those at ``T``). Binary probes on
     the CPU run it in C (:func:`.native.newton_binary`) where the kernels are available."""
     if _NATIVE_CG and prob.binary and T.device.type == "cpu":

@@ -16,6 +16,7 @@ from probekit.probes import (
     DEFAULT_C_GRID,
     ProbeEngine,
     cselect,
+    native,
     newton_cg,
     select_C,
     train_val_split,
@@ -46,14 +47,19 @@ def _same_choice(fast, exact):
     )
 
 
-@pytest.mark.parametrize("one_copy", [True, False])
+@pytest.mark.parametrize("loop", ["native", "one_copy", "two_copies"])
 @pytest.mark.parametrize(
     ("K", "n", "D"), [(2, 240, 80), (2, 150, 200), (3, 240, 80), (3, 1500, 100)]
 )
-def test_newton_cg_equals_sklearn_per_C(K, n, D, one_copy, monkeypatch):
+def test_newton_cg_equals_sklearn_per_C(K, n, D, loop, monkeypatch):
     """A tight tolerance (down to the float32 floor): the coefficients of every C equal
-    scikit-learn's (n < D takes the basis of X X^T), with the basis kept as one copy (``A``
-    a view of ``AT``, what small bases use) and as two (what large ones use)."""
+    scikit-learn's (n < D takes the basis of X X^T), for binary probes on the C loop where
+    it is built, and on the torch loop with the basis kept as one copy (``A`` a view of
+    ``AT``, what small bases use) and as two (what large ones use; CUDA's path)."""
+    if loop == "native" and (K > 2 or not native.available()):
+        pytest.skip("the C loop fits binary probes where the kernels are built")
+    one_copy = loop != "two_copies"
+    monkeypatch.setattr(newton_cg, "_NATIVE_CG", loop == "native")
     monkeypatch.setattr(newton_cg, "ONE_COPY_ELEMS", 2**62 if one_copy else 0)
     Xtr, ytr, _, _ = planted(n=n, D=D, K=K, seed=2)
     A = StandardScaler().fit_transform(Xtr.astype(np.float64))
