@@ -13,8 +13,10 @@ and the same validation split (:func:`probekit.probes.train_val_split`, seed 0):
   10 C values as ONE batched engine call: ``cselect.WIDE_K`` raised above the width);
 * scikit-learn: ``LogisticRegressionCV(Cs=grid, cv=[(fit, val)], refit=True)`` (lbfgs, the
   default solver) on the standardised features, the same predefined split, scoring on eval;
-  timed before and after probekit (the mean of the two), so that load from other processes
-  affects both sides alike.
+  in the same rotation as probekit's paths, so that load from other processes affects all
+  alike; once with the threads the run was given and once with its BLAS limited to one
+  (threadpoolctl: its lbfgs gains nothing from a second thread on this size and often loses),
+  the ratios taken against the faster of the two.
 
 Prints the ratios (scikit-learn time / probekit time), the time of the choice alone, both
 choices of C and the eval scores.
@@ -40,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -150,13 +153,17 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     for path in PATHS:  # warm-up (threads, allocator)
         probekit_auto(Xtr, ytr, Xev, yev, grid, split, path)
-    times = {name: [] for name in (*PATHS, "sklearn")}
+    one = "sklearn-1-thread"  # its lbfgs gains nothing from more threads: its best time
+    times = {name: [] for name in (*PATHS, "sklearn", one)}
     out, c_sk, acc_sk = {}, None, None
     for r in range(args.repeats):  # interleaved, the order rotating, so load hits all alike
-        order = [*PATHS, "sklearn"]
+        order = [*PATHS, "sklearn", one]
         for name in order[r % len(order) :] + order[: r % len(order)]:
             if name == "sklearn":
                 t, (c_sk, acc_sk) = timed(sklearn_cv, Xtr, ytr, Xev, yev, grid, split)
+            elif name == one:
+                with threadpool_limits(1):
+                    t, _ = timed(sklearn_cv, Xtr, ytr, Xev, yev, grid, split)
             else:
                 t, res = timed(probekit_auto, Xtr, ytr, Xev, yev, grid, split, name)
                 out.setdefault(name, []).append(res)
@@ -164,14 +171,15 @@ def main() -> None:
             time.sleep(0.2)  # BLAS worker threads that spin after a call do not slow the next
     med = {name: statistics.median(v) for name, v in times.items()}
     choice = {name: statistics.median(r[2] for r in out[name]) for name in PATHS}
-    t_sk = med["sklearn"]
+    t_sk = min(med["sklearn"], med[one])  # the ratios: against scikit-learn's best
     fig = {
         "data": what,
         "threads": torch.get_num_threads(),
         "repeats": args.repeats,
         **{f"probekit_{p.replace('-', '_')}_s": round(med[p], 4) for p in PATHS},
         **{f"probekit_{p.replace('-', '_')}_choice_s": round(choice[p], 4) for p in PATHS},
-        "sklearn_cv_s": round(t_sk, 4),
+        "sklearn_cv_s": round(med["sklearn"], 4),
+        "sklearn_cv_1_thread_s": round(med[one], 4),
         **{f"ratio_{p.replace('-', '_')}": round(t_sk / med[p], 1) for p in PATHS},
         **{f"C_{p.replace('-', '_')}": out[p][0][0] for p in PATHS},
         "C_sklearn": c_sk,
@@ -188,8 +196,10 @@ def main() -> None:
     print(
         f"probekit C=auto (choice + refit + eval), median of {args.repeats} interleaved runs:\n"
         + "\n".join(lines)
-        + f"\n     sklearn: LogisticRegressionCV, same grid and split: {t_sk:.3f} s; C {c_sk:.4g}, "
-        f"eval accuracy {acc_sk:.4f}\n{fig['machine']}, torch threads {fig['threads']}, "
+        + f"\n     sklearn: LogisticRegressionCV, same grid and split: {med['sklearn']:.3f} s "
+        f"(its BLAS limited to 1 thread: {med[one]:.3f} s; ratios against the faster); "
+        f"C {c_sk:.4g}, eval accuracy {acc_sk:.4f}\n{fig['machine']}, torch threads "
+        f"{fig['threads']}, "
         f"load {fig['load'][0]} -> {fig['load'][1]}"
     )
     if args.json:
