@@ -25,7 +25,7 @@ The package, from the bottom up:
   form, the LDA start, and the per-run state they share (typed dataclasses);
 * :mod:`.scoring`: scoring on eval in the same pass;
 * :mod:`.inputs`: the checks of every engine call (features, labels, dims, C, metrics);
-* :mod:`.native`: C kernels on the CPU, built once per machine: pairs, and the wide binary
+* :mod:`.native`: C kernels on the CPU, built once per machine: pairs, and the wide logistic
   truncated Newton whose source is :mod:`.native_newton`;
 * :mod:`.engine`: :class:`ProbeEngine` (validate, standardise, plan chunks, dispatch);
   :mod:`.prepared`: :class:`Prepared`, standardised columns shared by many calls;

@@ -1,11 +1,11 @@
-"""Native CPU kernels: pair probes and wide binary probes without torch's per-call costs.
+"""Native CPU kernels: pair probes and wide probes without torch's per-call costs.
 
 The all-pairs scan spends its time in two fused loops per probe, the Newton pass of
 :func:`.kernels.binary_pass_sums` and the evaluation of :func:`.kernels.binary_eval`, for
 ``k = 2``. ``torch.compile`` fuses them well but costs ~5 s in every new process even with its
 cache warm (importing dynamo and inductor, tracing), several times the scan itself. Here the
-same two loops for ``k = 2`` are a few lines of C; and the truncated Newton of a wide binary
-probe over a grid of ``C`` (:func:`newton_binary`, the C in :mod:`.native_newton`), whose
+same two loops for ``k = 2`` are a few lines of C; and the truncated Newton of a wide logistic
+probe over a grid of ``C`` (:func:`newton_logistic`, the C in :mod:`.native_newton`), whose
 ~220 sequential CG iterations were mostly the overhead of ~18 small torch operations each.
 They are built once per machine with the system's C compiler (``$CC``, else ``cc``; OpenMP,
 an inline vectorised ``exp``) into ``$PROBEKIT_CACHE_DIR/kernels/`` (default
@@ -15,7 +15,7 @@ loaded with :mod:`ctypes` (~1 ms) in every later process. Sums run in float32 bl
 rounding.
 
 Nothing is required: without a compiler, or when the build or load fails (logged once), or
-with ``PROBEKIT_NATIVE_KERNELS=0``, :func:`native_for` and :func:`newton_binary` give None and
+with ``PROBEKIT_NATIVE_KERNELS=0``, :func:`native_for` and :func:`newton_logistic` give None and
 the engine uses ``torch.compile``, the wide fits their torch loop, as before. CPU tensors
 only; the caller's threads count (``torch.get_num_threads()``) is passed on, so the kernels
 use what torch would.
@@ -39,7 +39,7 @@ import torch
 
 from .native_newton import SOURCE as NEWTON_SOURCE
 
-__all__ = ["available", "eval2", "kernel_dir", "load", "native_for", "newton_binary", "pass2"]
+__all__ = ["available", "eval2", "kernel_dir", "load", "native_for", "newton_logistic", "pass2"]
 
 logger = logging.getLogger(__name__)
 
@@ -203,9 +203,9 @@ def load() -> ctypes.CDLL | None:
             fn.argtypes += [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
             fn.restype = None
         c_p, c_i64, c_int = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-        lib.pk_newton_bin.argtypes = [c_p, c_i64, c_i64, c_i64, c_p, c_p, c_p, ctypes.c_double]
-        lib.pk_newton_bin.argtypes += [c_int, c_int, c_p, c_p, c_p, c_int]
-        lib.pk_newton_bin.restype = c_i64
+        lib.pk_newton.argtypes = [c_p, c_i64, c_i64, c_i64, c_i64, c_p, c_p, c_p]
+        lib.pk_newton.argtypes += [ctypes.c_double, c_int, c_int, c_p, c_p, c_p, c_int]
+        lib.pk_newton.restype = c_i64
         _LIB = lib
     except (OSError, subprocess.SubprocessError) as e:
         detail = getattr(e, "stderr", "") or str(e)
@@ -243,9 +243,9 @@ def eval2(Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye: torch.Tens
     return _call("pk_eval2", Xe, d, theta, ye, 3)
 
 
-def newton_binary(
+def newton_logistic(
     AT: torch.Tensor,
-    y: torch.Tensor,
+    Y: torch.Tensor,
     lam: torch.Tensor,
     T: torch.Tensor,
     tol: float,
@@ -253,41 +253,44 @@ def newton_binary(
     max_cg: int,
     g0: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, np.ndarray, np.ndarray, int] | None:
-    """:func:`.newton_cg._newton` for ``G`` binary probes in the C of :mod:`.native_newton`.
+    """:func:`.newton_cg._newton` for ``G`` logistic probes in the C of :mod:`.native_newton`.
 
     Args:
         AT: ``[r+1, n]`` float32 the basis ``A``'s transpose (last row: the intercept's ones).
-        y: ``[n]`` the labels, 0 or 1.
+        Y: ``[K', n]`` the free classes' indicators: ``K' = 1`` binary (the labels, 0 or 1),
+            else multinomial (one-hot over all ``K'`` classes).
         lam: ``[G]`` penalties.
-        T: ``[G, 1, r+1]`` the start (not modified).
+        T: ``[G, K', r+1]`` the start (not modified).
         tol, max_newton, max_cg: as :func:`.newton_cg.fit_c_grid`'s.
         g0: ``[G]`` the gradient norms the forcing terms are relative to (default: those
             at ``T``).
 
     Returns:
-        ``(T [G, 1, r+1], n_newton [G], converged [G], CG iterations)`` as ``_newton``'s, or
+        ``(T [G, K', r+1], n_newton [G], converged [G], CG iterations)`` as ``_newton``'s, or
         None when the kernel is unavailable or an input is not finite (the caller then runs
         the torch loop).
     """
     if load() is None or AT.device.type != "cpu":
         return None
     f32 = torch.float32
-    AT, y = AT.to(f32).contiguous(), y.to(f32).contiguous()
+    AT, Y = AT.to(f32).contiguous(), Y.to(f32).contiguous()
     lam, T = lam.to(f32).contiguous(), T.to(f32).clone(memory_format=torch.contiguous_format)
     g0 = None if g0 is None else g0.to(f32).contiguous()
     given = (AT, lam, T) if g0 is None else (AT, lam, T, g0)
     if not all(bool(torch.isfinite(t).all()) for t in given):
         return None
-    G, r1, n = T.shape[0], AT.shape[0], AT.shape[1]
+    (G, K, r1), n = T.shape, AT.shape[1]
+    if Y.shape != (K, n) or AT.shape[0] != r1:
+        raise ValueError(f"native Newton: Y {tuple(Y.shape)}, AT {tuple(AT.shape)}, T {(G, K, r1)}")
     n_newton = np.zeros(G, dtype=np.int64)
     converged = np.zeros(G, dtype=np.uint8)
-    n_cg = _LIB.pk_newton_bin(
-        AT.data_ptr(), r1, n, G, y.data_ptr(), lam.data_ptr(), T.data_ptr(), float(tol),
+    n_cg = _LIB.pk_newton(
+        AT.data_ptr(), r1, n, G, K, Y.data_ptr(), lam.data_ptr(), T.data_ptr(), float(tol),
         int(max_newton), int(max_cg), None if g0 is None else g0.data_ptr(),
         n_newton.ctypes.data, converged.ctypes.data, torch.get_num_threads(),
     )  # fmt: skip
     if n_cg < 0:
-        raise MemoryError(f"native Newton: no memory for {G} probes of {r1} x {n}")
+        raise MemoryError(f"native Newton: no memory for {G} probes of {K} x {r1} x {n}")
     return T, n_newton, converged.astype(bool), int(n_cg)
 
 

@@ -44,12 +44,27 @@ _F64 = torch.float64
 #: 800 x 385 float32 (1.2 MB) then fits a 2 MB L2 cache where the two copies did not, and a
 #: CG iteration's two products took 39 instead of 77 us; larger ones keep both for the torch
 #: loop (the view's products were up to 1.6x slower from 2,000 x 385 on); where the C loop
-#: runs (binary, CPU, kernels built: it reads ``AT`` only) every basis keeps one copy
+#: runs (:func:`_native_loop`: it reads ``AT`` only) every basis keeps one copy
 ONE_COPY_ELEMS = 2**19
 
-#: binary fits on the CPU run their Newton loop in C (:func:`.native.newton_binary`) where the
-#: kernels are available (a switch for the benchmark's before/after and the parity tests)
+#: fits on the CPU run their Newton loop in C (:func:`.native.newton_logistic`) where the
+#: kernels are built and one CG iteration with every penalty live, ``G K' n (r+1)``
+#: multiply-adds per product, is at most this much work: below it the torch loop's cost is
+#: its per-operation overhead (CoLA 800 x 385, 10 C values: 3.1M, the C loop 2x faster;
+#: three classes at 240 x 81: 6x), above it MKL's products are as fast as the C loop's or
+#: faster (binary 5,000 x 385: 19M, and 12,500 x 769: 96M, the same; three classes at 2,000
+#: x 385: 23M, 1.2x slower in C)
+NATIVE_MAX_WORK = 2**23
+
+#: a switch for the benchmark's before/after and the parity tests
 _NATIVE_CG = True
+
+
+def _native_loop(G: int, Kf: int, n: int, r1: int, device: torch.device) -> bool:
+    """Whether the Newton loop of ``G`` penalties of ``Kf`` free classes on a basis of ``n``
+    examples and ``r1`` columns runs in C (see :data:`NATIVE_MAX_WORK`)."""
+    small = G * Kf * n * r1 <= NATIVE_MAX_WORK
+    return _NATIVE_CG and device.type == "cpu" and small and native.available()
 
 
 @dataclass(frozen=True)
@@ -341,7 +356,8 @@ def fit_c_grid(
     """
     dev = X.device
     n = X.shape[0]
-    native_loop = _NATIVE_CG and n_classes == 2 and dev.type == "cpu" and native.available()
+    Kf, r1 = (1 if n_classes == 2 else n_classes), min(X.shape[1], n) + 1  # (r <= min(k, n))
+    native_loop = _native_loop(len(C), Kf, n, r1, dev)
     basis = _basis(X, basis, one_copy=native_loop)
     lam = torch.as_tensor(1.0 / np.asarray(C, dtype=np.float64), dtype=_F32, device=dev)
     G = len(lam)
@@ -361,7 +377,7 @@ def fit_c_grid(
         g = prob.grad(T, P0, lam)
         g0 = _dot(g, g).sqrt().clamp(min=1e-30)
         T = torch.where(better[:, None, None], Tw, T)
-    T, n_newton, converged, n_cg = _newton(prob, T, lam, tol, max_newton, max_cg, g0)
+    T, n_newton, converged, n_cg = _newton(prob, T, lam, tol, max_newton, max_cg, g0, native_loop)
     Wt = T[..., :-1].to(_F64).reshape(G * prob.Kf, prob.r1 - 1) @ basis.V.T  # [G K', k]
     coef = Wt.reshape(G, prob.Kf, X.shape[1]).cpu().numpy()
     return GridFit(
@@ -375,14 +391,14 @@ def fit_c_grid(
     )
 
 
-def _newton(prob, T, lam, tol, max_newton, max_cg, g0=None):
+def _newton(prob, T, lam, tol, max_newton, max_cg, g0=None, in_c=False):
     """Truncated Newton from ``T [Ga, K', r+1]`` at the penalties ``lam [Ga]``: ``(T,
     n_newton [Ga], converged [Ga], CG iterations)``, the returned ``T`` the solution (the
     torch loop updates the given one in place, the C loop a copy). The forcing terms are
-    relative to the gradient norms ``g0 [Ga]`` (default: those at ``T``). Binary probes on
-    the CPU run it in C (:func:`.native.newton_binary`) where the kernels are available."""
-    if _NATIVE_CG and prob.binary and T.device.type == "cpu":
-        out = native.newton_binary(prob.AT, prob.Y[0], lam, T, tol, max_newton, max_cg, g0)
+    relative to the gradient norms ``g0 [Ga]`` (default: those at ``T``). With ``in_c``
+    (:func:`_native_loop`), in C (:func:`.native.newton_logistic`) unless it declines."""
+    if in_c:
+        out = native.newton_logistic(prob.AT, prob.Y, lam, T, tol, max_newton, max_cg, g0)
         if out is not None:
             return out
     dev, n, Ga = T.device, prob.n, T.shape[0]
