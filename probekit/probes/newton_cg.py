@@ -125,13 +125,16 @@ def _basis(X: torch.Tensor, V: torch.Tensor | None = None, one_copy: bool = Fals
     view of ``AT`` at any size (the native loop reads ``AT`` only)."""
     n, k = X.shape
     full = V
-    if V is not None:
-        Z = X @ V.to(_F32)
-        lam = (Z * Z).sum(0)
-    elif k <= n:
-        lam, full = torch.linalg.eigh(X.T @ X)
-        V = full
-        Z = X @ V
+    if V is not None or k <= n:  # AT = [Z, 1]^T built in place: Z^T = V^T X^T, no copies
+        given = V is not None
+        if not given:
+            lam, full = torch.linalg.eigh(X.T @ X)
+            V = full
+        AT = torch.empty((V.shape[1] + 1, n), dtype=_F32, device=X.device)
+        torch.matmul(V.to(_F32).T, X.T, out=AT[:-1])
+        AT[-1] = 1.0
+        if given:  # the diagonal of Z^T Z
+            lam = (AT[:-1] * AT[:-1]).sum(1)
     else:
         X64 = X.to(_F64)
         lam, U = torch.linalg.eigh(X64 @ X64.T)
@@ -139,13 +142,14 @@ def _basis(X: torch.Tensor, V: torch.Tensor | None = None, one_copy: bool = Fals
         lam, U = lam[keep], U[:, keep]
         V = (X64.T @ U) / lam.sqrt()
         Z = (U * lam.sqrt()).to(_F32)
+        ones = torch.ones((n, 1), dtype=_F32, device=X.device)
+        AT = torch.cat([Z, ones], 1).T.contiguous()
     lam, V = lam.to(_F64).clamp(min=0.0), V.to(_F64)  # (float32 round-off: tiny negatives)
-    A = torch.cat([Z, torch.ones((n, 1), dtype=_F32, device=X.device)], 1)
     full = None if full is None else full.to(_F64)
     rank = int((lam > 1e-6 * lam.max().clamp(min=1e-30)).sum()) if lam.numel() else 0
-    AT = A.T.contiguous()
-    if one_copy or A.numel() <= ONE_COPY_ELEMS:
-        A = AT.T  # (a view: one copy stays in cache)
+    A = AT.T  # (a view: one copy stays in cache)
+    if not one_copy and A.numel() > ONE_COPY_ELEMS:
+        A = A.contiguous()
     return _Basis(A=A, AT=AT, eig=lam, V=V, full=full, rank=rank)
 
 
