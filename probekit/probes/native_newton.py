@@ -179,9 +179,10 @@ static int pk_pcg(const float *AT, int64_t r1, int64_t n, int64_t K, int64_t m,
         for (int64_t k = 0; k < S; k++) {
             ml[k] = 1.0f / (ml[k] + (k % r1 < r1 - 1 ? lam[l] : 0.0f) + ridge);
             rl[k] = -g[l * S + k];
-            pl[k] = ml[k] * rl[k];
             dl[k] = 0.0f;
         }
+        pk_project(rl, K, r1);  /* (the gradient's common shift: float32 noise; see _pcg) */
+        for (int64_t k = 0; k < S; k++) pl[k] = ml[k] * rl[k];
         pk_project(pl, K, r1);
         double t = 0;
         for (int64_t k = 0; k < S; k++) t += (double)rl[k] * pl[k];
@@ -228,6 +229,7 @@ static int pk_pcg(const float *AT, int64_t r1, int64_t n, int64_t K, int64_t m,
             for (int64_t k = 0; k < S; k++) z[k] = ml[k] * rl[k];
             pk_project(z, K, r1);
             for (int64_t k = 0; k < S; k++) rzn += (double)rl[k] * z[k];
+            if (!(rzn > 0)) continue;  /* (rounding at the floor: stop rather than divide by it) */
             const float beta = (float)(rzn / (rz[l] > 1e-30 ? rz[l] : 1e-30));
             for (int64_t k = 0; k < S; k++) pl[k] = z[k] + beta * pl[k];
             rz[l] = rzn;
@@ -244,7 +246,7 @@ static double pk_loss_bin(const float *L, const float *D, float t, const float *
     double s = 0;
     for (int64_t b0 = 0; b0 < n; b0 += NBLK) {
         const int64_t b1 = b0 + NBLK < n ? b0 + NBLK : n;
-        float acc = 0;
+        double acc = 0;  /* (float32 terms, summed in float64 as the torch loop sums them) */
         for (int64_t i = b0; i < b1; i++) {
             const float z = D ? L[i] + t * D[i] : L[i];
             const float e = expf(-fabsf(z));
@@ -275,7 +277,7 @@ static double pk_loss_multi(const float *L, const float *D, float t, const float
             for (int64_t i = 0; i < nb; i++) mx[i] = fmaxf(mx[i], PK_Z(c, i));
         for (int64_t c = 0; c < K; c++)
             for (int64_t i = 0; i < nb; i++) se[i] += expf(PK_Z(c, i) - mx[i]);
-        float acc = 0;
+        double acc = 0;  /* (float32 terms, summed in float64 as the torch loop sums them) */
         for (int64_t i = 0; i < nb; i++) { mx[i] += logf(se[i]); acc += mx[i]; }
         for (int64_t c = 0; c < K; c++) {
             const float *yc = Y + c * n + b0;

@@ -292,7 +292,11 @@ def _pcg(prob, P, g, lam, forcing, max_cg):
     d = torch.zeros_like(g).reshape(flat)
     dl = d  # the live penalties' solutions (d itself until one stops)
     live = None  # (all)
-    res = g.reshape(flat).neg()  # residuals, conjugate directions: the live penalties'
+    # residuals, conjugate directions: the live penalties'. (Multinomial: the gradient's
+    # component along the classes' common shift is float32 noise (the probabilities sum
+    # to 1 only to rounding); left in the residual it made res . z, whose z is projected,
+    # go negative near the float32 floor, and the CG diverge.)
+    res = prob.project(g.reshape(flat).neg())
     z = prob.project(Minv * res)
     p = z
     rz = (res * z).sum(1)
