@@ -223,13 +223,14 @@ static int pk_pcg(const float *AT, int64_t r1, int64_t n, int64_t K, int64_t m,
             for (int64_t k = 0; k < S; k++) {
                 dl[k] += alpha * pl[k];
                 rl[k] -= alpha * hl[k];
-                rr += (double)rl[k] * rl[k];
             }
+            pk_project(rl, K, r1);  /* (rounding in Hp leaves the subspace: see _pcg) */
+            for (int64_t k = 0; k < S; k++) rr += (double)rl[k] * rl[k];
             if (!(rr > target[l] && pos)) continue;
             for (int64_t k = 0; k < S; k++) z[k] = ml[k] * rl[k];
             pk_project(z, K, r1);
             for (int64_t k = 0; k < S; k++) rzn += (double)rl[k] * z[k];
-            if (!(rzn > 0)) continue;  /* (rounding at the floor: stop rather than divide by it) */
+            if (!(rzn > 0)) continue;  /* (rounding at the floor: that CG ends, as in _pcg) */
             const float beta = (float)(rzn / (rz[l] > 1e-30 ? rz[l] : 1e-30));
             for (int64_t k = 0; k < S; k++) pl[k] = z[k] + beta * pl[k];
             rz[l] = rzn;

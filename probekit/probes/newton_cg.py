@@ -294,8 +294,9 @@ def _pcg(prob, P, g, lam, forcing, max_cg):
     live = None  # (all)
     # residuals, conjugate directions: the live penalties'. (Multinomial: the gradient's
     # component along the classes' common shift is float32 noise (the probabilities sum
-    # to 1 only to rounding); left in the residual it made res . z, whose z is projected,
-    # go negative near the float32 floor, and the CG diverge.)
+    # to 1 only to rounding), and so is what rounding in the products adds to the residual
+    # later; left in it, it made res . z, whose z is projected, go negative near the float32
+    # floor and the CG diverge: the residual is projected at the start and at every update.)
     res = prob.project(g.reshape(flat).neg())
     z = prob.project(Minv * res)
     p = z
@@ -308,6 +309,8 @@ def _pcg(prob, P, g, lam, forcing, max_cg):
         alpha = torch.where(pos, rz / curv, 0.0)[:, None]
         dl.addcmul_(alpha, p)
         res.addcmul_(alpha, Hp, value=-1.0)
+        if not prob.binary:  # (rounding in Hp leaves the subspace again: back into it)
+            res = prob.project(res)
         go = ((res * res).sum(1) > target) & pos
         n_go = int(go.sum())  # (one host read per iteration)
         if n_go < len(rz):
@@ -322,6 +325,8 @@ def _pcg(prob, P, g, lam, forcing, max_cg):
         z = prob.project(Minv * res)
         rz_new = (res * z).sum(1)
         p = torch.addcmul(z, (rz_new / rz.clamp(min=1e-30))[:, None], p)
+        if not prob.binary:  # res . z <= 0 (rounding at the floor): that CG ends (p = 0)
+            p = torch.where((rz_new > 0)[:, None], p, 0.0)
         rz = rz_new
     if dl is not d:
         d[live] = dl
@@ -364,7 +369,8 @@ def fit_c_grid(
     """
     dev = X.device
     n = X.shape[0]
-    Kf, r1 = (1 if n_classes == 2 else n_classes), min(X.shape[1], n) + 1  # (r <= min(k, n))
+    Kf = 1 if n_classes == 2 else n_classes
+    r1 = (X.shape[1] if basis is not None else min(X.shape[1], n)) + 1  # (the rows of AT)
     native_loop = _native_loop(len(C), Kf, n, r1, dev)
     basis = _basis(X, basis, one_copy=native_loop)
     lam = torch.as_tensor(1.0 / np.asarray(C, dtype=np.float64), dtype=_F32, device=dev)
@@ -378,6 +384,9 @@ def fit_c_grid(
         Tw = torch.empty_like(T)
         Tw[..., :-1] = (w0 @ basis.V).reshape(G, prob.Kf, -1).to(_F32)
         Tw[..., -1] = torch.as_tensor(start[1], dtype=_F32, device=dev)
+        # (multinomial: into the classes-sum-zero subspace, where the CG keeps it; the
+        # softmax is blind to a common shift and the penalty is lowest without one)
+        Tw = prob.project(Tw.reshape(G, -1)).reshape(Tw.shape)
         P0, ll0 = prob.probs(prob.logits(T))
         better = prob.objective(Tw, lam) < ll0 + prob.penalty(T, lam)
         # the forcing terms stay relative to the closed-form start's gradient, so that a
