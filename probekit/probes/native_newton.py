@@ -325,14 +325,13 @@ int64_t pk_newton(const float *AT, int64_t r1, int64_t n, int64_t G, int64_t K,
     const int64_t S = K * r1;
     const size_t Gr = (size_t)G * S, Gn = (size_t)G * K * n;
     float *fb = malloc(sizeof(float) * (6 * Gr + 4 * Gn + (size_t)S));
-    double *db = malloc(sizeof(double) * 6 * (size_t)G);
+    double *db = malloc(sizeof(double) * 4 * (size_t)G);
     int64_t *ib = malloc(sizeof(int64_t) * (2 * (size_t)G + (size_t)G * K));
     uint8_t *done = calloc((size_t)G, 1);
     if (!fb || !db || !ib || !done) { free(fb); free(db); free(ib); free(done); return -1; }
     float *g = fb, *d = g + Gr, *res = d + Gr, *p = res + Gr, *Hp = p + Gr, *Minv = Hp + Gr;
     float *L = Minv + Gr, *R = L + Gn, *W = R + Gn, *U = W + Gn, *z = U + Gn;
-    double *f = db, *slope = f + G, *target = slope + G, *rz = target + G, *g0 = rz + G;
-    double *gn = g0 + G;
+    double *f = db, *target = f + G, *rz = target + G, *g0 = rz + G;
     int64_t *act = ib, *live = ib + G, *rows = ib + 2 * G;
     int64_t n_cg = 0;
     const float ridge = 1e-6f * (float)n;
@@ -356,9 +355,9 @@ int64_t pk_newton(const float *AT, int64_t r1, int64_t n, int64_t G, int64_t K,
                 if (k % r1 < r1 - 1) g[l * S + k] += lam[l] * T[l * S + k];
                 s += (double)g[l * S + k] * g[l * S + k];
             }
-            gn[l] = sqrt(s);
-            if (step == 0) g0[l] = g0_in ? g0_in[l] : (gn[l] > 1e-30 ? gn[l] : 1e-30);
-            double fc = sqrt(gn[l] / g0[l]);
+            const double gn = sqrt(s);
+            if (step == 0) g0[l] = g0_in ? g0_in[l] : (gn > 1e-30 ? gn : 1e-30);
+            double fc = sqrt(gn / g0[l]);
             fc = fc < 1e-3 ? 1e-3 : (fc > 0.5 ? 0.5 : fc);
             target[l] = fc * fc * s;
         }
@@ -376,7 +375,6 @@ int64_t pk_newton(const float *AT, int64_t r1, int64_t n, int64_t G, int64_t K,
                 ok_d &= pk_finite(dl[k]);
                 sl += (double)g[l * S + k] * dl[k];
             }
-            slope[l] = sl;
             float t = 0.0f;
             if (ok_d) {
                 float tt = 1.0f;

@@ -309,8 +309,7 @@ def _pcg(prob, P, g, lam, forcing, max_cg):
         alpha = torch.where(pos, rz / curv, 0.0)[:, None]
         dl.addcmul_(alpha, p)
         res.addcmul_(alpha, Hp, value=-1.0)
-        if not prob.binary:  # (rounding in Hp leaves the subspace again: back into it)
-            res = prob.project(res)
+        res = prob.project(res)  # (rounding in Hp leaves the subspace again: back into it)
         go = ((res * res).sum(1) > target) & pos
         n_go = int(go.sum())  # (one host read per iteration)
         if n_go < len(rz):
