@@ -6,7 +6,9 @@ Measures, in one process:
   **every pair** of the layer's dimensions (73,536 for 384) on 10,000 training examples and
   scoring each on 2,000 held-out examples: first call (includes ``torch.compile`` of the
   fused kernels; a cold compiler cache costs more than a warm one) and a second, steady
-  call; also the eager engine (no compilation) on all pairs (or a sample: --eager-pairs);
+  call; also the eager engine (no compilation) on all pairs (or a sample: --eager-pairs),
+  alternated with its baseline, the batched products that ran eager pairs before
+  ``pair_kernels`` (best of two each);
 * a scikit-learn loop on a random sample of the same pairs: ``LogisticRegression(C=1)``
   (default lbfgs) fitted per pair on the same standardised features, predicting the same
   held-out examples; timed in two halves, before and after the engine, so that load from
@@ -167,6 +169,36 @@ def full_width(eng, Xtr, ytr, Xev, yev, Xs_tr, Xs_ev) -> dict:
     return res
 
 
+def eager_runs(Xtr, ytr, Xev, yev, pairs, rounds: int = 2):
+    """The eager engine (no compilation: pair kernels of :mod:`probekit.probes.pair_kernels`)
+    and, as its baseline, the same engine with the batched products that ran pairs before
+    them (``kernels.binary_pass_bmm`` / ``binary_eval_bmm``, tile by tile), alternated
+    ``rounds`` times: (best seconds, best baseline seconds, the eager scores)."""
+    import probekit.probes.kernels as K
+    import probekit.probes.scoring as SC
+    import probekit.probes.solvers as SO
+
+    def batched(fn):
+        return lambda *a: K.tiled(fn, *a)
+
+    eng = ProbeEngine(C=1.0, compile=False)
+    best = {"pairs": np.inf, "batched": np.inf}
+    for _ in range(rounds):
+        for name in best:
+            if name == "batched":
+                SO.eager_pass, SC.eager_eval = (
+                    batched(K.binary_pass_bmm),
+                    batched(K.binary_eval_bmm),
+                )
+            t0 = time.perf_counter()
+            out = eng.fit_score(Xtr, ytr, Xev, yev, pairs, metrics=("accuracy",))
+            best[name] = min(best[name], time.perf_counter() - t0)
+            SO.eager_pass, SC.eager_eval = K.eager_pass, K.eager_eval
+            if name == "pairs":
+                scores = out
+    return best["pairs"], best["batched"], scores
+
+
 def main() -> None:
     args = parse_args()
     X, y, desc = load_features(args)
@@ -223,10 +255,7 @@ def main() -> None:
         if n_eager == len(pairs)
         else rng.choice(len(pairs), n_eager, replace=False)
     )
-    eng_e = ProbeEngine(C=1.0, compile=False)
-    t0 = time.perf_counter()
-    se = eng_e.fit_score(Xtr, ytr, Xev, yev, pairs[eager_idx], metrics=("accuracy",))
-    t_eager = time.perf_counter() - t0
+    t_eager, t_eager_bmm, se = eager_runs(Xtr, ytr, Xev, yev, pairs[eager_idx])
     eager_rate = len(eager_idx) / t_eager
 
     diff = np.abs(s2["accuracy"][sample] - acc_sk)
@@ -253,6 +282,7 @@ def main() -> None:
             "eager_all_pairs_s": len(pairs) / eager_rate,
             "eager_extrapolated": n_eager < len(pairs),
             "eager_vs_compiled_max_abs_diff": float(eager_vs_compiled.max()),
+            "eager_batched_all_pairs_s": t_eager_bmm * len(pairs) / len(eager_idx),
         }
     )
     print()
@@ -265,6 +295,7 @@ def main() -> None:
             f"  engine, eager (no compile; {'extrapolated' if n_eager < len(pairs) else 'all'})",
             t_eager_all,
         ),
+        ("    (eager, the batched products before it)", t_eager_bmm * len(pairs) / len(eager_idx)),
         (f"  sklearn loop (extrapolated from {len(sample)})", sk_all),
     ):
         print(f"{label:<46}{secs:>10.2f}{len(pairs) / secs:>11.0f}{sk_all / secs:>11.1f}x")

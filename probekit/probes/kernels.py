@@ -4,8 +4,10 @@ One Newton pass of a binary logistic probe needs, per probe, the gradient and th
 the current parameters: ~10 sums over the n training examples for k = 2. For small k
 (``k <= SMALL_K``) they are written as explicit sums so that ``torch.compile`` fuses the whole
 pass (gather of the k columns, sigmoid, all sums) into one loop over the examples, with no
-``[B, n]`` intermediate in memory. The same functions run eagerly when compilation is off or
-unavailable; larger k uses batched matrix products (``*_bmm``) instead.
+``[B, n]`` intermediate in memory (for pairs on the CPU, :mod:`.native` runs the same two
+loops in C). Without compilation (:func:`eager_pass`, :func:`eager_eval`), pairs on the CPU
+run :mod:`.pair_kernels`' grouped kernels, and any other k the batched matrix products
+(``*_bmm``), tile by tile (:mod:`.tiling`).
 
 Greedy forward selection fits batches in which every probe shares the same k-1 columns (the
 selected ones) and differs in one candidate column. For those (``shared_*``), the linear
@@ -18,13 +20,19 @@ returns float32 sums; the engine's solvers unpack them into float64 NumPy.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import shutil
+import sys
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from .native import native_for
+from .pair_kernels import pair_eval, pair_pass
+from .tiling import tiled
 
 __all__ = [
     "SMALL_K",
@@ -34,6 +42,9 @@ __all__ = [
     "binary_pass_sums",
     "call_kernel",
     "compile_failed",
+    "cxx_found",
+    "eager_eval",
+    "eager_pass",
     "shared_eval",
     "shared_pass",
     "shared_unpack",
@@ -44,33 +55,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SMALL_K = 4  # largest k handled by the fused explicit-sum kernels
-
-#: an eager pass on the CPU runs over tiles of at most TILE_ELEMS probe-examples, TILE_N
-#: examples wide: each of its [B, n] temporaries is then ~0.5 MiB and stays in the core's
-#: cache (a whole chunk's, e.g. [500, 10000], streamed through memory: 3-4x slower)
-TILE_N = 2048
-TILE_ELEMS = 2**17
-
-
-def tiled(fn: Callable, X: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor):
-    """``fn(X, d, theta, y)`` for a kernel of this module whose output ``[B, c]`` is sums over
-    the examples (the columns of ``X [Du, n]``, the entries of ``y [n]``) per probe (the rows
-    of ``d [B, k]`` and ``theta [B, p]``): on the CPU, tile by tile (the example tiles'
-    sums added in float64; the same sums up to float32 rounding), elsewhere in one call."""
-    B, n = d.shape[0], X.shape[1]
-    if X.device.type != "cpu" or B * n <= TILE_ELEMS:
-        return fn(X, d, theta, y)
-    nc = min(n, TILE_N)
-    tb = max(1, TILE_ELEMS // nc)
-    out = []
-    for b in range(0, B, tb):
-        db, thb = d[b : b + tb], theta[b : b + tb]
-        first = fn(X[:, :nc], db, thb, y[:nc])
-        acc = first.to(torch.float64)  # (float32 sums of many tiles would drift at large n)
-        for i in range(nc, n, nc):
-            acc += fn(X[:, i : i + nc], db, thb, y[i : i + nc])
-        out.append(acc.to(first.dtype))
-    return torch.cat(out)
 
 
 def binary_pass_sums(
@@ -247,6 +231,32 @@ def shared_eval(
     return _binary_eval_tail(torch.addcmul(A @ Se1, theta[:, s : s + 1], Xce), ye)
 
 
+# ----------------------------------------------------------------------------- eager
+
+
+def eager_pass(
+    Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """:func:`binary_pass_sums`' output computed without compiling: pairs on the CPU by
+    :func:`.pair_kernels.pair_pass` (3-5x the gathered products), anything else by
+    :func:`binary_pass_bmm` (tile by tile on the CPU)."""
+    if d.shape[1] == 2 and Xt.device.type == "cpu":
+        return pair_pass(Xt, d, theta, y)
+    return tiled(binary_pass_bmm, Xt, d, theta, y)
+
+
+def eager_eval(
+    Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor
+) -> torch.Tensor:
+    """:func:`binary_eval`'s output computed without compiling (as :func:`eager_pass`)."""
+    if d.shape[1] == 2 and Xe.device.type == "cpu":
+        return pair_eval(Xe, d, theta, ye)
+    return tiled(binary_eval_bmm, Xe, d, theta, ye)
+
+
+_EAGER = {"binary_pass_sums": eager_pass, "binary_eval": eager_eval}
+
+
 # ----------------------------------------------------------------------------- compilation
 
 _COMPILED: dict = {}
@@ -259,6 +269,13 @@ def _compiled(fn: Callable, device: torch.device) -> Callable | None:
     key = (fn.__name__, device.type)
     if key in _COMPILE_FAILED:
         return None
+    if key not in _COMPILED and device.type == "cpu" and not cxx_found():
+        logger.warning(
+            "no C++ compiler for torch.compile (CXX=%s): using eager kernels",
+            os.environ.get("CXX", "g++"),
+        )
+        _COMPILE_FAILED.add(key)
+        return None
     if key not in _COMPILED:
         try:
             _COMPILED[key] = torch.compile(fn, dynamic=True)
@@ -269,6 +286,18 @@ def _compiled(fn: Callable, device: torch.device) -> Callable | None:
             _COMPILE_FAILED.add(key)
             return None
     return _COMPILED[key]
+
+
+@functools.cache
+def cxx_found() -> bool:
+    """Whether ``torch.compile``'s CPU backend (inductor) will find its C++ compiler, looked
+    for as inductor does: ``$CXX``, else ``g++`` (``clang++`` on macOS), on the PATH (or
+    conda's, which ``TORCH_INDUCTOR_INSTALL_GXX`` asks it to install). Without one, a compile
+    attempt costs seconds of tracing before it fails (4 s on this VM) and gains nothing."""
+    if os.environ.get("TORCH_INDUCTOR_INSTALL_GXX"):
+        return True
+    default = "clang++" if sys.platform == "darwin" else "g++"
+    return shutil.which(os.environ.get("CXX", default)) is not None
 
 
 def compile_failed(fn: Callable, device: torch.device) -> bool:
@@ -288,7 +317,8 @@ def call_kernel(fn: Callable, use_compile: bool, *args: torch.Tensor):
     """Run ``fn(*args)`` (``args = (X, d, theta, y)``, as every kernel of this module that
     sums over examples takes them), compiled when asked and possible (pairs on the CPU: the
     native kernels of :mod:`.native`, built once per machine, when a C compiler is there;
-    else ``torch.compile``), else eagerly by :func:`tiled`. Falls back to eager on any
+    else ``torch.compile``), else eagerly (:func:`eager_pass` / :func:`eager_eval` for the two
+    fused kernels, :func:`tiled` for any other). Falls back to eager on any
     compilation error, at compile time or when the compiled kernel first runs (logged once;
     compilation of ``fn`` then stays off for this process and device type). Out of memory is
     raised, not treated as a compiler problem: the eager kernel would need even more."""
@@ -310,4 +340,5 @@ def call_kernel(fn: Callable, use_compile: bool, *args: torch.Tensor):
                     str(e).splitlines()[0] if str(e) else "",
                 )
                 _COMPILE_FAILED.add((fn.__name__, args[0].device.type))
-    return tiled(fn, *args)
+    eager = _EAGER.get(fn.__name__)
+    return eager(*args) if eager is not None else tiled(fn, *args)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..metrics import batch_metrics, confusion_metrics
-from .kernels import binary_eval, binary_eval_bmm, call_kernel, fused_worth, shared_eval, tiled
+from .kernels import binary_eval, call_kernel, eager_eval, fused_worth, shared_eval
 from .solvers import ChunkFit, SharedColumns, gram, row_dot, row_sums
 
 __all__ = ["EvalSet", "RidgeEvalMoments", "eval_set", "score_chunk"]
@@ -135,7 +135,7 @@ def _score_binary_counts(ev, fit, d, shared, use_compile):
     elif use_compile and fused_worth(binary_eval, ev.Xe, d):
         out = call_kernel(binary_eval, True, ev.Xe, d, theta, ye_f)
     else:
-        out = tiled(binary_eval_bmm, ev.Xe, d, theta, ye_f)
+        out = eager_eval(ev.Xe, d, theta, ye_f)
     out = out.to(_F64).cpu().numpy()
     m, n_pos = ev.m, ev.n_pos
     tp, pp = np.rint(out[:, 1]), np.rint(out[:, 2])

@@ -28,13 +28,12 @@ import numpy as np
 import torch
 
 from .kernels import (
-    binary_pass_bmm,
     binary_pass_sums,
     call_kernel,
+    eager_pass,
     fused_worth,
     shared_pass,
     shared_unpack,
-    tiled,
     unpack_binary,
 )
 from .newton import NewtonState, damped_newton
@@ -367,7 +366,7 @@ class _BinaryNewton:
             if setup.use_compile and fused_worth(binary_pass_sums, Xt, da):
                 stats = call_kernel(binary_pass_sums, True, Xt, da, th_t, setup.y)
             else:
-                stats = tiled(binary_pass_bmm, Xt, da, th_t, setup.y)
+                stats = eager_pass(Xt, da, th_t, setup.y)
             g, H = unpack_binary(stats.cpu().numpy().astype(np.float64), k)
         g[:, :k] += self.lam[act][:, None] * theta[:, :k]
         self.g, self.H, self.act = g, H, act

@@ -11,6 +11,7 @@ from probe_data import planted, random_dims
 
 import probekit.probes.kernels as P
 import probekit.probes.native as N
+import probekit.probes.tiling as T
 from probekit.probes import ProbeEngine
 
 
@@ -149,8 +150,8 @@ def test_eval_log_loss_is_exact_for_confident_wrong_predictions():
 )
 def test_tiled_eager_kernels_equal_one_call(fn, monkeypatch):
     """Tiles of 3 probes x 64 examples (ragged at both ends) add up to the one-call sums."""
-    monkeypatch.setattr(P, "TILE_N", 64)
-    monkeypatch.setattr(P, "TILE_ELEMS", 3 * 64)
+    monkeypatch.setattr(T, "TILE_N", 64)
+    monkeypatch.setattr(T, "TILE_ELEMS", 3 * 64)
     Xt, d, theta, y = _toy(B=10, k=2, n=300, seed=3)
     calls = []
     orig = fn
@@ -167,12 +168,17 @@ def test_tiled_eager_kernels_equal_one_call(fn, monkeypatch):
     assert calls == [10]
 
 
-def test_eager_engine_tiles_and_still_equals_the_native_engine(monkeypatch):
+def test_eager_engine_tiles_the_batched_kernels_beyond_pairs(monkeypatch):
+    """Probes of 3 columns run the batched products tile by tile, with the one-call answers
+    (pairs take :mod:`.pair_kernels`, tested there)."""
     import probekit.probes.scoring as SC
     import probekit.probes.solvers as SO
 
-    monkeypatch.setattr(P, "TILE_N", 128)
-    monkeypatch.setattr(P, "TILE_ELEMS", 4 * 128)
+    Xtr, ytr, Xev, yev = planted(n=500, m=300, D=10, seed=4)
+    triples = random_dims(10, 3, 40, seed=1)
+    whole = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, triples)
+    monkeypatch.setattr(T, "TILE_N", 128)
+    monkeypatch.setattr(T, "TILE_ELEMS", 4 * 128)
     widths = []
 
     def spy(fn):
@@ -182,13 +188,48 @@ def test_eager_engine_tiles_and_still_equals_the_native_engine(monkeypatch):
 
         return run
 
-    monkeypatch.setattr(SO, "binary_pass_bmm", spy(P.binary_pass_bmm))
-    monkeypatch.setattr(SC, "binary_eval_bmm", spy(P.binary_eval_bmm))
-    Xtr, ytr, Xev, yev = planted(n=500, m=300, D=10, seed=4)
-    pairs = np.stack(np.triu_indices(10, 1), 1)
-    eager = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, pairs)
+    monkeypatch.setattr(P, "binary_pass_bmm", spy(P.binary_pass_bmm))
+    monkeypatch.setattr(P, "binary_eval_bmm", spy(P.binary_eval_bmm))
+    assert SO.eager_pass is P.eager_pass and SC.eager_eval is P.eager_eval
+    tiles = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, triples)
     assert widths and max(widths) == 128  # the pass and the evaluation ran tile by tile
-    fast = ProbeEngine().fit_score(Xtr, ytr, Xev, yev, pairs)
-    np.testing.assert_allclose(eager["loss"], fast["loss"], rtol=1e-4)
-    # (float32 sums in another order may move one borderline example)
-    np.testing.assert_allclose(eager["accuracy"], fast["accuracy"], atol=1.01 / len(yev))
+    np.testing.assert_allclose(tiles["loss"], whole["loss"], rtol=1e-5)
+    np.testing.assert_allclose(tiles["accuracy"], whole["accuracy"], atol=1.01 / len(yev))
+
+
+@pytest.fixture
+def fresh_cxx():
+    P.cxx_found.cache_clear()
+    yield
+    P.cxx_found.cache_clear()
+
+
+def test_cxx_found_looks_where_inductor_looks(monkeypatch, fresh_cxx, tmp_path):
+    monkeypatch.delenv("TORCH_INDUCTOR_INSTALL_GXX", raising=False)
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-cxx"))
+    assert not P.cxx_found()
+    P.cxx_found.cache_clear()
+    monkeypatch.setenv("TORCH_INDUCTOR_INSTALL_GXX", "1")  # inductor would install one
+    assert P.cxx_found()
+
+
+def test_no_cpp_compiler_skips_torch_compile(monkeypatch, caplog, no_native):
+    """Without a C++ compiler, compile=True does not try torch.compile (seconds of tracing
+    before inductor fails): the eager kernels run at once, the fallback is recorded."""
+
+    def never(*a, **k):
+        raise AssertionError("torch.compile must not be tried without a compiler")
+
+    monkeypatch.setattr(P.torch, "compile", never)
+    monkeypatch.setattr(P, "_COMPILED", {})
+    monkeypatch.setattr(P, "_COMPILE_FAILED", set())
+    monkeypatch.setattr(P, "cxx_found", lambda: False)
+    Xtr, ytr, Xev, yev = planted(K=2, seed=13)
+    dims = random_dims(24, 2, 100, seed=0)
+    with caplog.at_level(logging.WARNING, logger="probekit"):
+        a = ProbeEngine(compile=True).fit_score(Xtr, ytr, Xev, yev, dims)
+    b = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, dims)
+    assert "no C++ compiler" in caplog.text
+    assert a.stats.compiled and a.stats.compile_fallback
+    np.testing.assert_array_equal(a["accuracy"], b["accuracy"])
+    np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5)

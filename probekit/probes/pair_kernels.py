@@ -1,0 +1,172 @@
+"""Eager CPU kernels of pair probes: a Newton pass and an evaluation of ``B`` binary logistic
+probes on two columns each, with torch operations only (no compiler of any kind).
+
+Where neither the native kernels (:mod:`.native`, which need a C compiler once per machine)
+nor ``torch.compile`` serve, a pairs scan runs these. The probes are taken in groups that
+share their first column ``x0`` (a scan over all pairs of a layer is such groups, one per
+column): within a group every sum that involves only ``x0`` or the intercept is a
+matrix-vector product with one ``[n]`` vector (or a row sum), the predictor is formed in
+place, and only the sums with the second column ``x1`` are row-wise products. One tile is
+15 torch operations and no batched matrix-vector product (MKL's ``bmm`` of
+``[B, 2, n] @ [B, n, 1]`` costs ~10x a multiply and a row sum at these shapes). Probes whose
+first column fewer than :data:`MIN_GROUP` probes share are taken together, their first
+columns gathered, by the same code.
+
+Both kernels return exactly the layouts of :func:`.kernels.binary_pass_sums` and
+:func:`.kernels.binary_eval` (the same sums, float32 per tile, the tiles added in float64 by
+:func:`.tiling.tiled`), for the probes in the order given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from . import tiling
+
+__all__ = ["MIN_GROUP", "pair_eval", "pair_pass"]
+
+#: a first column shared by fewer probes than this is gathered with the other small groups
+#: (a tile of a few probes would pay the ~15 operations' fixed cost for little work)
+MIN_GROUP = 32
+
+
+def pair_pass(Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor):
+    """:func:`.kernels.binary_pass_sums` for ``k = 2``, eagerly on the CPU.
+
+    Args:
+        Xt: ``[Du, n]`` standardised training features (float32), one row per column.
+        d: ``[B, 2]`` row indices into ``Xt``.
+        theta: ``[B, 3]`` float32 parameters (the two weights, then the intercept).
+        y: ``[n]`` float32 labels in {0, 1}.
+
+    Returns:
+        ``[B, 9]`` float32: the gradient (3), then the Hessian's upper triangle row by row.
+    """
+    return _grouped(_pass_tile, 9, Xt, d, theta, y)
+
+
+def pair_eval(Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor):
+    """:func:`.kernels.binary_eval` for ``k = 2``, eagerly on the CPU: ``[B, 3]`` = (summed
+    log-loss, true positives, predicted positives) on ``Xe [Du, m]`` and ``ye [m]``."""
+    return _grouped(_eval_tile, 3, Xe, d, theta, ye)
+
+
+class _Scratch:
+    """Float32 buffers that every tile of one call reuses (a fresh ``[Bt, nc]`` tensor per
+    operation costs as much as the operation: this VM maps and faults it in afresh)."""
+
+    def __init__(self) -> None:
+        self._flat: dict[int, torch.Tensor] = {}
+
+    def get(self, slot: int, rows: int, cols: int) -> torch.Tensor:
+        """A contiguous ``[rows, cols]`` view of buffer ``slot`` (grown when too small)."""
+        size = rows * cols
+        buf = self._flat.get(slot)
+        if buf is None or buf.numel() < size:
+            buf = self._flat[slot] = torch.empty(size, dtype=torch.float32)
+        return buf[:size].view(rows, cols)
+
+
+def _dot(a: torch.Tensor, x: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
+    """The dots of the rows ``a [..., Bt, nc]`` with one vector ``x [nc]`` or with the rows of
+    ``x [Bt, nc]`` (``tmp`` scratch of ``a``'s shape): ``[..., Bt]``."""
+    if x.ndim == 1:
+        return torch.mv(a.reshape(-1, a.shape[-1]), x).view(a.shape[:-1])
+    return torch.mul(a, x, out=tmp).sum(-1)
+
+
+def _predictor(x0, x1, th, out: torch.Tensor) -> torch.Tensor:
+    """``out [Bt, nc]`` the linear predictors (an out-of-place ``addcmul`` broadcasting three
+    inputs costs ~5x these three operations)."""
+    return torch.mul(th[:, 0:1], x0, out=out).add_(th[:, 2:3]).addcmul_(th[:, 1:2], x1)
+
+
+def _pass_tile(x0, x1, th: torch.Tensor, y: torch.Tensor, ws: _Scratch) -> torch.Tensor:
+    """The 9 sums of one tile: ``x0 [nc]`` (shared) or ``[Bt, nc]``, ``x1 [Bt, nc]``.
+
+    The residuals ``r = p - y``, the curvatures times the second column ``w x1`` and the
+    curvatures ``w = p (1 - p)`` lie stacked in one buffer ``S [3, Bt, nc]``, so that their
+    dots with ``x0``, their row sums and the dots of ``r`` and ``w x1`` with ``x1`` are one
+    operation each (7 sums in 4 operations, and one more for ``w . x0^2``)."""
+    Bt, nc = x1.shape
+    S = ws.get(0, 3 * Bt, nc).view(3, Bt, nc)
+    tmp = ws.get(1, 3 * Bt, nc).view(3, Bt, nc)
+    r, wx, w = S[0], S[1], S[2]
+    p = _predictor(x0, x1, th, w).sigmoid_()
+    torch.sub(p, y, out=r)
+    w.addcmul_(p, p, value=-1.0)  # p (1 - p), in place
+    torch.mul(w, x1, out=wx)
+    at0 = _dot(S, x0, tmp)  # r . x0, wx . x0, w . x0
+    sums = S.sum(2)  # r . 1, wx . 1, w . 1
+    at1 = _dot(S[:2], x1, tmp[:2])  # r . x1, wx . x1
+    x00 = x0 * x0 if x0.ndim == 1 else torch.mul(x0, x0, out=tmp[2])
+    h00 = _dot(w, x00, tmp[0])
+    return torch.stack([at0[0], at1[0], sums[0], h00, at0[1], at0[2], at1[1], sums[1], sums[2]], 1)
+
+
+def _eval_tile(x0, x1, th: torch.Tensor, ye: torch.Tensor, ws: _Scratch) -> torch.Tensor:
+    """(summed log-loss, true positives, predicted positives) of one tile."""
+    shape = x1.shape
+    z = _predictor(x0, x1, th, ws.get(0, *shape))
+    # -log sigmoid(+-z) as softplus(z) - z y, exact for confident wrong predictions
+    loss = torch.nn.functional.softplus(z).addcmul_(z, ye, value=-1.0)
+    pred = torch.gt(z, 0, out=ws.get(1, *shape))  # 1.0 / 0.0 (a bool tensor: 5x slower)
+    return torch.stack([loss.sum(1), torch.mv(pred, ye), pred.sum(1)], 1)
+
+
+def _columns(tile: Callable, shared: bool, span: bool, ws: _Scratch):
+    """A :func:`.tiling.tiled` kernel ``(X, d, theta, y)`` that hands ``tile`` the probes'
+    columns: ``x0`` one row when ``shared`` (every probe's first column is ``d[0, 0]``), the
+    second columns a view of consecutive rows when ``span`` (``d[:, 1]`` is
+    ``d[0, 1], d[0, 1] + 1, ...``), else gathered into ``ws``."""
+
+    def run(X: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor):
+        Bt, nc = len(d), X.shape[1]
+        if shared:
+            x0 = X[int(d[0, 0])]
+        else:
+            x0 = torch.index_select(X, 0, d[:, 0], out=ws.get(3, Bt, nc))
+        if span:
+            j0 = int(d[0, 1])
+            x1 = X[j0 : j0 + Bt]
+        else:
+            x1 = torch.index_select(X, 0, d[:, 1], out=ws.get(4, Bt, nc))
+        return tile(x0, x1, theta, y, ws)
+
+    return run
+
+
+def _segments(dn: np.ndarray, tb: int) -> list[tuple[np.ndarray, bool, bool]]:
+    """The probes ``dn [B, 2]`` in tiles of at most ``tb``: ``(indices, shared, span)`` for
+    each, grouped by first column (groups of fewer than :data:`MIN_GROUP` pooled)."""
+    order = np.lexsort((dn[:, 1], dn[:, 0]))
+    first = dn[order, 0]
+    cuts = np.flatnonzero(np.diff(first)) + 1
+    groups = np.split(order, cuts)
+    pooled = [g for g in groups if len(g) < MIN_GROUP]
+    segs = [(g, True) for g in groups if len(g) >= MIN_GROUP]
+    if pooled:
+        segs.append((np.concatenate(pooled), False))
+    out = []
+    for idx, shared in segs:
+        for s in range(0, len(idx), tb):
+            t = idx[s : s + tb]
+            second = dn[t, 1]
+            span = bool((np.diff(second) == 1).all())
+            out.append((t, shared, span))
+    return out
+
+
+def _grouped(tile: Callable, width: int, X, d, theta, y) -> torch.Tensor:
+    """``tile``'s sums ``[B, width]`` for the probes ``d [B, 2]``, tile by tile."""
+    B, n = d.shape[0], X.shape[1]
+    tb = max(1, tiling.TILE_ELEMS // min(n, tiling.TILE_N))
+    out = torch.empty((B, width), dtype=torch.float32)
+    ws = _Scratch()
+    for idx, shared, span in _segments(d.cpu().numpy(), tb):
+        it = torch.as_tensor(idx)
+        out[it] = tiling.tiled(_columns(tile, shared, span, ws), X, d[it], theta[it], y)
+    return out
