@@ -18,8 +18,9 @@ The package, from the bottom up:
 
 * :mod:`.standardize`: input checks and standardisation statistics;
 * :mod:`.kernels`: the sums over examples (fused explicit sums for small k, batched matrix
-  products otherwise, shared-column GEMMs for greedy steps) and the ``torch.compile`` wrapper
-  with its eager fallback;
+  products otherwise, shared-column GEMMs for greedy steps), the ``torch.compile`` wrapper
+  and the eager dispatch; :mod:`.pair_kernels`: eager sums of pair probes on the CPU, grouped
+  by shared first column; :mod:`.tiling`: cache-sized tiles for eager kernels;
 * :mod:`.newton`: the one damped-Newton scaffold (step halving, convergence test);
 * :mod:`.solvers`: binary and multinomial logistic Newton on that scaffold, ridge in closed
   form, the LDA start, and the per-run state they share (typed dataclasses);

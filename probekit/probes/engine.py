@@ -8,10 +8,13 @@ plans chunks of probes that fit ``memory_budget``, and dispatches each chunk to 
 * binary logistic: Newton (IRLS) with batched ``(k+1) x (k+1)`` solves, started from linear
   discriminant analysis and safeguarded by step halving on the gradient norm. Each pass over
   the training data computes, per probe, the gradient and Hessian sums; for ``k <= 4`` these
-  are explicit sums that ``torch.compile`` fuses into one loop per probe (no ``[B, n]``
-  array is ever materialised), for larger ``k`` batched matrix products. Typically 1-2
-  passes per probe. Compilation is used when the batch is large enough to repay it (see
-  ``compile``) and falls back to the same functions run eagerly;
+  are explicit sums fused into one loop per probe (no ``[B, n]`` array is ever
+  materialised): for pairs on the CPU by native C kernels built once per machine
+  (:mod:`.native`), else by ``torch.compile``; for larger ``k`` batched matrix products.
+  Typically 1-2 passes per probe. Compilation is used when the batch is large enough to
+  repay it (see ``compile``); without it (or without a C++ compiler, or when it fails) the
+  sums run eagerly: pairs on the CPU by :mod:`.pair_kernels`, anything else by batched
+  matrix products, over cache-sized tiles;
 * multinomial logistic (more than two classes): the same Newton scheme with batched
   matrix products;
 * ridge: closed form from sub-blocks of one shared Gram matrix; Pearson correlation and

@@ -187,7 +187,10 @@ def load() -> ctypes.CDLL | None:
         return None
     cc = shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")
     if cc is None:
-        logger.info("no C compiler: pair probes use torch.compile, wide probes their torch loop")
+        logger.info(
+            "no C compiler: pair probes use torch.compile (or, without a C++ compiler, the "
+            "eager pair kernels), wide probes their torch loop"
+        )
         return None
     key = hashlib.sha256(
         "\0".join([SOURCE, *FLAGS, *LINK_FLAGS, cc, platform.machine(), _cpu_id()]).encode()

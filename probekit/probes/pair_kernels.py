@@ -90,7 +90,8 @@ def _pass_tile(x0, x1, th: torch.Tensor, y: torch.Tensor, ws: _Scratch) -> torch
     The residuals ``r = p - y``, the curvatures times the second column ``w x1`` and the
     curvatures ``w = p (1 - p)`` lie stacked in one buffer ``S [3, Bt, nc]``, so that their
     dots with ``x0``, their row sums and the dots of ``r`` and ``w x1`` with ``x1`` are one
-    operation each (7 sums in 4 operations, and one more for ``w . x0^2``)."""
+    operation each (8 sums in 4 operations where ``x0`` is shared, 5 where it is gathered;
+    and one more for ``w . x0^2``)."""
     Bt, nc = x1.shape
     S = ws.get(0, 3 * Bt, nc).view(3, Bt, nc)
     tmp = ws.get(1, 3 * Bt, nc).view(3, Bt, nc)
@@ -113,7 +114,9 @@ def _eval_tile(x0, x1, th: torch.Tensor, ye: torch.Tensor, ws: _Scratch) -> torc
     z = _predictor(x0, x1, th, ws.get(0, *shape))
     # -log sigmoid(+-z) as softplus(z) - z y, exact for confident wrong predictions
     loss = torch.nn.functional.softplus(z).addcmul_(z, ye, value=-1.0)
-    pred = torch.gt(z, 0, out=ws.get(1, *shape))  # 1.0 / 0.0 (a bool tensor: 5x slower)
+    # 1.0 / 0.0 written as float (a bool tensor and its conversion: 5x slower), in its own
+    # slot so that z stays intact after this line
+    pred = torch.gt(z, 0, out=ws.get(1, *shape))
     return torch.stack([loss.sum(1), torch.mv(pred, ye), pred.sum(1)], 1)
 
 

@@ -24,8 +24,9 @@ class FitStats:
         k: columns per probe.
         chunk_size: probes per chunk; ``n_chunks`` chunks.
         compiled: the fused kernels were to run through ``torch.compile``.
-        compile_fallback: compilation was asked for but failed (at compile time or when a
-            compiled kernel ran), so the same kernels ran eagerly.
+        compile_fallback: compilation was asked for but did not happen: it failed (at
+            compile time or when a compiled kernel ran), or there was no C++ compiler for
+            ``torch.compile`` on the CPU; the same sums then ran eagerly.
         n_iter: ``[B]`` Newton passes per probe (0 for ridge).
         converged: ``[B]`` bool.
         elapsed_s: wall-clock seconds of the call.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from probe_data import planted, random_dims
 
 import probekit.probes.kernels as P
 import probekit.probes.native as N
+import probekit.probes.pair_kernels as PK
 import probekit.probes.tiling as T
 from probekit.probes import ProbeEngine
 
@@ -204,13 +206,45 @@ def fresh_cxx():
     P.cxx_found.cache_clear()
 
 
-def test_cxx_found_looks_where_inductor_looks(monkeypatch, fresh_cxx, tmp_path):
+def _fake_cxx(tmp_path):
+    exe = tmp_path / "fake-g++"
+    exe.write_text("#!/bin/sh\necho fake-g++ 1.0\n")
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_cxx_found_reads_cxx_and_the_install_switch(monkeypatch, fresh_cxx, tmp_path):
     monkeypatch.delenv("TORCH_INDUCTOR_INSTALL_GXX", raising=False)
+    monkeypatch.delitem(sys.modules, "torch._inductor.config", raising=False)
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-cxx"))
     assert not P.cxx_found()
     P.cxx_found.cache_clear()
-    monkeypatch.setenv("TORCH_INDUCTOR_INSTALL_GXX", "1")  # inductor would install one
+    monkeypatch.setenv("CXX", _fake_cxx(tmp_path))
     assert P.cxx_found()
+    P.cxx_found.cache_clear()
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-cxx"))
+    monkeypatch.setenv("TORCH_INDUCTOR_INSTALL_GXX", "1")  # inductor would install one
+    assert P.cxx_found() == (sys.platform == "linux")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="inductor looks for cl there")
+def test_cxx_found_agrees_with_inductors_own_search(monkeypatch, fresh_cxx, tmp_path):
+    """With inductor's config imported, its ``cpp.cxx`` (which code may set) decides, not
+    ``$CXX``: the answer is inductor's own ``get_cpp_compiler`` finding one or not."""
+    import torch._inductor.config as cfg
+    from torch._inductor import cpp_builder
+
+    monkeypatch.delenv("TORCH_INDUCTOR_INSTALL_GXX", raising=False)
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-cxx"))
+    for cxx in ((None, _fake_cxx(tmp_path)), (None, str(tmp_path / "none")), _fake_cxx(tmp_path)):
+        monkeypatch.setattr(cfg.cpp, "cxx", cxx)
+        P.cxx_found.cache_clear()
+        try:
+            cpp_builder.get_cpp_compiler()
+            inductor = True
+        except Exception:
+            inductor = False
+        assert P.cxx_found() == inductor, cxx
 
 
 def test_no_cpp_compiler_skips_torch_compile(monkeypatch, caplog, no_native):
@@ -220,16 +254,21 @@ def test_no_cpp_compiler_skips_torch_compile(monkeypatch, caplog, no_native):
     def never(*a, **k):
         raise AssertionError("torch.compile must not be tried without a compiler")
 
+    pass_tile = PK._pass_tile
+
     monkeypatch.setattr(P.torch, "compile", never)
     monkeypatch.setattr(P, "_COMPILED", {})
     monkeypatch.setattr(P, "_COMPILE_FAILED", set())
     monkeypatch.setattr(P, "cxx_found", lambda: False)
+    tiles = []
+    monkeypatch.setattr(PK, "_pass_tile", lambda *a: tiles.append(1) or pass_tile(*a))
     Xtr, ytr, Xev, yev = planted(K=2, seed=13)
     dims = random_dims(24, 2, 100, seed=0)
     with caplog.at_level(logging.WARNING, logger="probekit"):
         a = ProbeEngine(compile=True).fit_score(Xtr, ytr, Xev, yev, dims)
     b = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, dims)
-    assert "no C++ compiler" in caplog.text
+    assert "found no C++ compiler" in caplog.text
+    assert tiles, "the pairs ran on the eager pair kernels"
     assert a.stats.compiled and a.stats.compile_fallback
     np.testing.assert_array_equal(a["accuracy"], b["accuracy"])
     np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5)

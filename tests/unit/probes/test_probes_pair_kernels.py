@@ -125,3 +125,53 @@ def test_the_eager_engine_runs_the_pair_kernels_tile_by_tile(monkeypatch):
     np.testing.assert_allclose(eager["loss"], fast["loss"], rtol=1e-4)
     # (float32 sums in another order may move one borderline example)
     np.testing.assert_allclose(eager["accuracy"], fast["accuracy"], atol=1.01 / len(yev))
+
+
+def test_a_predictor_of_exactly_zero_predicts_the_negative_class():
+    """z == 0 (theta = 0) is not a positive prediction, as in binary_eval and the native
+    kernel: no true or predicted positives, and log-loss log 2 per example."""
+    Xt, y, _ = _data(seed=5)
+    d = torch.tensor([[0, 1], [2, 3]])
+    theta = torch.zeros((2, 3))
+    got = PK.pair_eval(Xt, d, theta, y)
+    assert got[:, 1:].tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    np.testing.assert_allclose(got[:, 0].numpy(), Xt.shape[1] * np.log(2.0), rtol=1e-6)
+    np.testing.assert_array_equal(got.numpy(), P.binary_eval(Xt, d, theta, y).numpy())
+
+
+def test_scratch_buffers_grow_for_a_later_larger_tile(monkeypatch):
+    """A small shared group first, then a larger one, then a pooled tail: the buffers grow
+    on the way and the sums stay the fused ones."""
+    monkeypatch.setattr(PK, "MIN_GROUP", 3)
+    ws = PK._Scratch()
+    a = ws.get(0, 2, 3)
+    b = ws.get(0, 4, 5)
+    assert a.shape == (2, 3) and b.shape == (4, 5) and b.is_contiguous()
+    Xt, y, g = _data(D=40, n=300, seed=6)
+    d = torch.tensor([[0, 1], [0, 2], [0, 3]] + [[1, j] for j in range(2, 40)] + [[5, 9], [7, 2]])
+    theta = 0.4 * torch.randn((len(d), 3), generator=g)
+    want = P.binary_pass_sums(Xt, d, theta, y).numpy()
+    np.testing.assert_allclose(PK.pair_pass(Xt, d, theta, y).numpy(), want, rtol=2e-5, atol=2e-4)
+
+
+def test_consecutive_second_columns_are_views_not_gathers(monkeypatch):
+    """A group whose second columns are consecutive rows reads them in place: no gather."""
+    gathers = []
+    select = torch.index_select
+
+    def spy(*a, **k):
+        gathers.append(a[2].tolist())
+        return select(*a, **k)
+
+    monkeypatch.setattr(torch, "index_select", spy)
+    Xt, y, g = _data(D=40, n=300, seed=7)
+    d = torch.tensor([[0, j] for j in range(1, 40)])  # 39 probes, one shared group
+    theta = 0.4 * torch.randn((len(d), 3), generator=g)
+    got = PK.pair_pass(Xt, d, theta, y)
+    assert gathers == []
+    d2 = torch.tensor([[0, j] for j in range(1, 40, 2)] + [[3, 1]])  # gaps, and pooled
+    PK.pair_pass(Xt, d2, theta[: len(d2)], y)
+    assert gathers  # now gathered
+    np.testing.assert_allclose(
+        got.numpy(), P.binary_pass_sums(Xt, d, theta, y).numpy(), rtol=2e-5, atol=2e-4
+    )
