@@ -20,16 +20,29 @@ TILE_N = 2048
 TILE_ELEMS = 2**17
 
 
-def tiled(fn: Callable, X: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor):
+def tiled(
+    fn: Callable,
+    X: torch.Tensor,
+    d: torch.Tensor,
+    theta: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    elems: int | None = None,
+    width: int | None = None,
+):
     """``fn(X, d, theta, y)`` for a kernel whose output ``[B, c]`` is sums over the examples
     (the columns of ``X [Du, n]``, the entries of ``y [n]``) per probe (the rows of
     ``d [B, k]`` and ``theta [B, p]``): on the CPU, tile by tile (the example tiles' sums
-    added in float64; the same sums up to float32 rounding), elsewhere in one call."""
+    added in float64; the same sums up to float32 rounding), elsewhere in one call. Tiles
+    of at most ``elems`` probe-examples, ``width`` examples wide (default
+    :data:`TILE_ELEMS`, :data:`TILE_N`)."""
+    elems = TILE_ELEMS if elems is None else elems
+    width = TILE_N if width is None else width
     B, n = d.shape[0], X.shape[1]
-    if X.device.type != "cpu" or B * n <= TILE_ELEMS:
+    if X.device.type != "cpu" or B * n <= elems:
         return fn(X, d, theta, y)
-    nc = min(n, TILE_N)
-    tb = max(1, TILE_ELEMS // nc)
+    nc = min(n, width)
+    tb = max(1, elems // nc)
     out = []
     for b in range(0, B, tb):
         db, thb = d[b : b + tb], theta[b : b + tb]

@@ -10,7 +10,6 @@ from probe_data import planted
 
 import probekit.probes.kernels as P
 import probekit.probes.pair_kernels as PK
-import probekit.probes.tiling as T
 from probekit.probes import ProbeEngine
 
 
@@ -36,8 +35,8 @@ def tiles(request, monkeypatch):
     """The kernels' own tiles, or tiles of 3 probes x 64 examples (ragged at both ends) with
     groups of 2 probes enough to share a first column."""
     if request.param == "tiny tiles":
-        monkeypatch.setattr(T, "TILE_N", 64)
-        monkeypatch.setattr(T, "TILE_ELEMS", 3 * 64)
+        monkeypatch.setattr(PK, "TILE_N", 64)
+        monkeypatch.setattr(PK, "TILE_ELEMS", 3 * 64)
         monkeypatch.setattr(PK, "MIN_GROUP", 2)
     return request.param
 
@@ -104,8 +103,8 @@ def test_eager_pass_takes_the_pair_kernels_for_pairs_on_the_cpu(monkeypatch):
 
 
 def test_the_eager_engine_runs_the_pair_kernels_tile_by_tile(monkeypatch):
-    monkeypatch.setattr(T, "TILE_N", 128)
-    monkeypatch.setattr(T, "TILE_ELEMS", 2 * 128)  # below one probe's 300 eval examples
+    monkeypatch.setattr(PK, "TILE_N", 128)
+    monkeypatch.setattr(PK, "TILE_ELEMS", 2 * 128)  # below one probe's 300 eval examples
     widths = {"pass": [], "eval": []}
 
     def spy(name, fn):
