@@ -272,10 +272,12 @@ def _compiled(fn: Callable, device: torch.device) -> Callable | None:
     if key in _COMPILE_FAILED:
         return None
     if key not in _COMPILED and device.type == "cpu" and not cxx_found():
-        logger.warning(
-            "torch.compile found no C++ compiler (inductor's cpp.cxx / $CXX): %s runs eagerly",
-            fn.__name__,
-        )
+        if not any(dev == "cpu" for _, dev in _COMPILE_FAILED):  # once per process
+            logger.warning(
+                "torch.compile found no C++ compiler (inductor's cpp.cxx, else $CXX or g++): "
+                "the CPU kernels run eagerly (install one, or a C compiler for probekit's "
+                "native pair kernels, for speed)"
+            )
         _COMPILE_FAILED.add(key)
         return None
     if key not in _COMPILED:

@@ -267,7 +267,7 @@ def test_no_cpp_compiler_skips_torch_compile(monkeypatch, caplog, no_native):
     with caplog.at_level(logging.WARNING, logger="probekit"):
         a = ProbeEngine(compile=True).fit_score(Xtr, ytr, Xev, yev, dims)
     b = ProbeEngine(compile=False).fit_score(Xtr, ytr, Xev, yev, dims)
-    assert "found no C++ compiler" in caplog.text
+    assert caplog.text.count("found no C++ compiler") == 1  # once, for both kernels
     assert tiles, "the pairs ran on the eager pair kernels"
     assert a.stats.compiled and a.stats.compile_fallback
     np.testing.assert_array_equal(a["accuracy"], b["accuracy"])
