@@ -128,21 +128,20 @@ def _eval_tile(x0, x1, th: torch.Tensor, ye: torch.Tensor, ws: _Scratch) -> torc
     return torch.stack([loss.sum(1), torch.mv(pred, ye), pred.sum(1)], 1)
 
 
-def _columns(tile: Callable, shared: bool, span: bool, ws: _Scratch):
+def _columns(tile: Callable, first: int | None, second: int | None, ws: _Scratch):
     """A :func:`.tiling.tiled` kernel ``(X, d, theta, y)`` that hands ``tile`` the probes'
-    columns: ``x0`` one row when ``shared`` (every probe's first column is ``d[0, 0]``), the
-    second columns a view of consecutive rows when ``span`` (``d[:, 1]`` is
-    ``d[0, 1], d[0, 1] + 1, ...``), else gathered into ``ws``."""
+    columns: ``x0`` the one row ``first`` when every probe shares it (else gathered into
+    ``ws``), the second columns a view of the consecutive rows from ``second`` when they are
+    (else gathered)."""
 
     def run(X: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor):
         Bt, nc = len(d), X.shape[1]
-        if shared:
-            x0 = X[int(d[0, 0])]
+        if first is not None:
+            x0 = X[first]
         else:
             x0 = torch.index_select(X, 0, d[:, 0], out=ws.get(3, Bt, nc))
-        if span:
-            j0 = int(d[0, 1])
-            x1 = X[j0 : j0 + Bt]
+        if second is not None:
+            x1 = X[second : second + Bt]
         else:
             x1 = torch.index_select(X, 0, d[:, 1], out=ws.get(4, Bt, nc))
         return tile(x0, x1, theta, y, ws)
@@ -152,7 +151,8 @@ def _columns(tile: Callable, shared: bool, span: bool, ws: _Scratch):
 
 def _segments(dn: np.ndarray, tb: int) -> list[tuple[np.ndarray, bool, bool]]:
     """The probes ``dn [B, 2]`` in tiles of at most ``tb``: ``(indices, shared, span)`` for
-    each, grouped by first column (groups of fewer than :data:`MIN_GROUP` pooled)."""
+    each (``shared``: one first column; ``span``: consecutive second columns), grouped by
+    first column (groups of fewer than :data:`MIN_GROUP` pooled)."""
     order = np.lexsort((dn[:, 1], dn[:, 0]))
     first = dn[order, 0]
     cuts = np.flatnonzero(np.diff(first)) + 1
@@ -177,8 +177,10 @@ def _grouped(tile: Callable, width: int, X, d, theta, y) -> torch.Tensor:
     tb = max(1, TILE_ELEMS // min(n, TILE_N))
     out = torch.empty((B, width), dtype=torch.float32)
     ws = _Scratch()
-    for idx, shared, span in _segments(d.cpu().numpy(), tb):
+    dn = d.cpu().numpy()
+    for idx, shared, span in _segments(dn, tb):
         it = torch.as_tensor(idx)
-        run = _columns(tile, shared, span, ws)
+        first = int(dn[idx[0], 0]) if shared else None
+        run = _columns(tile, first, int(dn[idx[0], 1]) if span else None, ws)
         out[it] = tiling.tiled(run, X, d[it], theta[it], y, elems=TILE_ELEMS, width=TILE_N)
     return out

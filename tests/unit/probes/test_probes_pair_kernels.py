@@ -42,8 +42,9 @@ def tiles(request, monkeypatch):
 
 
 def test_pair_pass_equals_the_fused_sums_for_any_order_and_grouping(tiles):
-    Xt, y, g = _data()
-    for d in (_pairs_mix(12, g), torch.tensor([[5, 2]]), torch.tensor([[1, 2], [1, 3]])):
+    # 40 columns: the first eight columns' groups reach MIN_GROUP at the default tiles too
+    Xt, y, g = _data(D=40)
+    for d in (_pairs_mix(40, g), torch.tensor([[5, 2]]), torch.tensor([[1, 2], [1, 3]])):
         theta = 0.4 * torch.randn((len(d), 3), generator=g)
         want = P.binary_pass_sums(Xt, d, theta, y).double().numpy()
         got = PK.pair_pass(Xt, d, theta, y).double().numpy()
@@ -51,8 +52,8 @@ def test_pair_pass_equals_the_fused_sums_for_any_order_and_grouping(tiles):
 
 
 def test_pair_eval_equals_the_fused_eval_for_any_order_and_grouping(tiles):
-    Xt, y, g = _data(seed=1)
-    d = _pairs_mix(12, g)
+    Xt, y, g = _data(D=40, seed=1)
+    d = _pairs_mix(40, g)
     theta = 2.0 * torch.randn((len(d), 3), generator=g)
     want = P.binary_eval(Xt, d, theta, y).numpy()
     got = PK.pair_eval(Xt, d, theta, y).numpy()
