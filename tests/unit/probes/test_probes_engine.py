@@ -248,3 +248,23 @@ def test_convergence_is_returned_with_the_result():
         Xtr, ytr.astype(float), Xev, yev.astype(float), dims, metrics=("pearson",)
     )
     assert (ridge.stats.n_iter == 0).all() and ridge.stats.converged.all()
+
+
+def test_eager_chunks_large_only_where_pair_kernels_tile_their_own_work():
+    """Eager pairs on the CPU (pair_kernels, tile by tile) take chunks as large as the fused
+    kernels' (8,192 or the budget); other eager kernels, which hold [B, n] temporaries, stay
+    within a 256 MiB working set; budget and chunk_size still bound both."""
+    Xtr, ytr, Xev, yev = planted(n=4000, m=500, D=60, K=2, seed=2)
+    eng = ProbeEngine(compile=False)
+    pairs = np.stack(np.triu_indices(60, 1), 1)  # 1,770 pairs
+    sc = eng.fit_score(Xtr, ytr, Xev, yev, pairs, metrics=("accuracy",))
+    assert sc.stats.chunk_size == len(pairs) and not sc.stats.compiled
+    triples = random_dims(60, 3, 1770, seed=1)
+    st3 = eng.fit_score(Xtr, ytr, Xev, yev, triples, metrics=("accuracy",)).stats
+    per3 = 4 * (2 * 3 * 4000 + 8 * 4000 + 3 * 500 + 4 * 500) + 8 * 4 * 16
+    assert st3.chunk_size == (256 * 2**20) // per3 < 1770
+    small = ProbeEngine(compile=False, chunk_size=100).fit_score(
+        Xtr, ytr, Xev, yev, pairs, metrics=("accuracy",)
+    )
+    np.testing.assert_allclose(small["loss"], sc["loss"], rtol=1e-5)
+    assert small.stats.chunk_size == 100
