@@ -8,7 +8,9 @@ Measures, in one process:
   fused kernels; a cold compiler cache costs more than a warm one) and a second, steady
   call; also the eager engine (no compilation) on all pairs (or a sample: --eager-pairs),
   alternated with its baseline, the batched products that ran eager pairs before
-  ``pair_kernels`` (best of two each);
+  ``pair_kernels`` (best of three each), each round next to its own scikit-learn slice
+  (``--sk-round`` pairs before and after it), whose per-round ratio is the robust one on a
+  VM whose speed changes within a minute;
 * a scikit-learn loop on a random sample of the same pairs: ``LogisticRegression(C=1)``
   (default lbfgs) fitted per pair on the same standardised features, predicting the same
   held-out examples; timed in two halves, before and after the engine, so that load from
@@ -122,6 +124,12 @@ def parse_args() -> argparse.Namespace:
         "--sk-pairs", type=int, default=400, help="pairs in the scikit-learn sample (default 400)"
     )
     ap.add_argument(
+        "--sk-round",
+        type=int,
+        default=100,
+        help="scikit-learn pairs timed before and after each eager round (default 100)",
+    )
+    ap.add_argument(
         "--eager-pairs",
         type=int,
         default=0,
@@ -130,7 +138,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = ap.parse_args()
     if args.quick:
-        args.sk_pairs, args.eager_pairs = 60, 300
+        args.sk_pairs, args.eager_pairs, args.sk_round = 60, 300, 10
     if args.glue_dir:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
     return args
@@ -169,11 +177,15 @@ def full_width(eng, Xtr, ytr, Xev, yev, Xs_tr, Xs_ev) -> dict:
     return res
 
 
-def eager_runs(Xtr, ytr, Xev, yev, pairs, rounds: int = 2):
+def eager_runs(Xtr, ytr, Xev, yev, pairs, sk_round, rounds: int = 3):
     """The eager engine (no compilation: pair kernels of :mod:`probekit.probes.pair_kernels`)
     and, as its baseline, the same engine with the batched products that ran pairs before
     them (``kernels.binary_pass_bmm`` / ``binary_eval_bmm``, tile by tile), alternated
-    ``rounds`` times: (best seconds, best baseline seconds, the eager scores)."""
+    ``rounds`` times, each round next to ``sk_round()`` (scikit-learn's seconds per pair on
+    a slice of its sample), so that each round's ratio sees one load (this VM's speed has
+    been seen to change 2x within a minute). Returns (best seconds, best baseline seconds,
+    the eager scores, the per-round ratios ``sklearn seconds / eager seconds`` for all of
+    ``pairs``)."""
     import probekit.probes.kernels as K
     import probekit.probes.scoring as SC
     import probekit.probes.solvers as SO
@@ -183,7 +195,9 @@ def eager_runs(Xtr, ytr, Xev, yev, pairs, rounds: int = 2):
 
     eng = ProbeEngine(C=1.0, compile=False)
     best = {"pairs": np.inf, "batched": np.inf}
+    ratios = []
     for _ in range(rounds):
+        sk = sk_round()
         for name in best:
             try:
                 if name == "batched":
@@ -191,12 +205,15 @@ def eager_runs(Xtr, ytr, Xev, yev, pairs, rounds: int = 2):
                     SC.eager_eval = batched(K.binary_eval_bmm)
                 t0 = time.perf_counter()
                 out = eng.fit_score(Xtr, ytr, Xev, yev, pairs, metrics=("accuracy",))
-                best[name] = min(best[name], time.perf_counter() - t0)
+                dt = time.perf_counter() - t0
+                best[name] = min(best[name], dt)
             finally:
                 SO.eager_pass, SC.eager_eval = K.eager_pass, K.eager_eval
             if name == "pairs":
-                scores = out
-    return best["pairs"], best["batched"], scores
+                scores, t_pairs = out, dt
+        sk = (sk + sk_round()) / 2  # before and after this round's two engine runs
+        ratios.append(sk * len(pairs) / t_pairs)
+    return best["pairs"], best["batched"], scores, ratios
 
 
 def main() -> None:
@@ -255,7 +272,13 @@ def main() -> None:
         if n_eager == len(pairs)
         else rng.choice(len(pairs), n_eager, replace=False)
     )
-    t_eager, t_eager_bmm, se = eager_runs(Xtr, ytr, Xev, yev, pairs[eager_idx])
+    sk_slices = iter(np.array_split(rng.permutation(len(pairs))[: 6 * args.sk_round], 6))
+
+    def sk_round() -> float:  # seconds per pair on a fresh slice of pairs
+        sl = pairs[next(sk_slices)]
+        return sklearn_loop(Xs_tr, ytr, Xs_ev, yev, sl)[0] / len(sl)
+
+    t_eager, t_eager_bmm, se, ratios = eager_runs(Xtr, ytr, Xev, yev, pairs[eager_idx], sk_round)
     eager_rate = len(eager_idx) / t_eager
 
     diff = np.abs(s2["accuracy"][sample] - acc_sk)
@@ -283,6 +306,8 @@ def main() -> None:
             "eager_extrapolated": n_eager < len(pairs),
             "eager_vs_compiled_max_abs_diff": float(eager_vs_compiled.max()),
             "eager_batched_all_pairs_s": t_eager_bmm * len(pairs) / len(eager_idx),
+            "eager_vs_sklearn_per_round": ratios,
+            "eager_vs_sklearn_median_round": float(np.median(ratios)),
         }
     )
     print()
@@ -299,6 +324,10 @@ def main() -> None:
         (f"  sklearn loop (extrapolated from {len(sample)})", sk_all),
     ):
         print(f"{label:<46}{secs:>10.2f}{len(pairs) / secs:>11.0f}{sk_all / secs:>11.1f}x")
+    print(
+        f"  eager vs sklearn per round (each round next to its own {args.sk_round} sklearn "
+        f"pairs): {', '.join(f'{r:.1f}x' for r in ratios)}; median {np.median(ratios):.1f}x"
+    )
     print(
         f"  Newton passes per probe: mean {st.n_iter.mean():.2f}, max {st.n_iter.max()}; chunk "
         f"{st.chunk_size}; compiled: {st.compiled}; all converged: {bool(st.converged.all())}"
