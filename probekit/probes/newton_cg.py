@@ -47,24 +47,22 @@ _F64 = torch.float64
 #: runs (:func:`_native_loop`: it reads ``AT`` only) every basis keeps one copy
 ONE_COPY_ELEMS = 2**19
 
-#: fits on the CPU run their Newton loop in C (:func:`.native.newton_logistic`) where the
-#: kernels are built and one CG iteration with every penalty live, ``G K' n (r+1)``
-#: multiply-adds per product, is at most this much work: below it the torch loop's cost is
-#: its per-operation overhead (CoLA 800 x 385, 10 C values: 3.1M, the C loop 2x faster;
-#: three classes at 240 x 81: 6x), above it MKL's products are as fast as the C loop's or
-#: faster (binary 5,000 x 385: 19M, and 12,500 x 769: 96M, the same; three classes at 2,000
-#: x 385: 23M, 1.2x slower in C)
-NATIVE_MAX_WORK = 2**23
-
-#: a switch for the benchmark's before/after and the parity tests
+#: fits on the CPU run their Newton loop in C (:func:`.native.newton_logistic`) wherever the
+#: kernels are built. Below ~2^23 multiply-adds per CG product the torch loop's cost is its
+#: per-operation overhead (CoLA 800 x 385, 10 C values: the C loop 2x faster); above it, on
+#: the Intel Xeon VM of 2026-12-01, MKL's products were as fast (binary 5,000 x 385 and
+#: 12,500 x 769) or 1.1x faster (three classes, 2,000 x 385), and on the AMD EPYC (Zen 4) VM
+#: of 2026-12-02, whose MKL runs these skinny products at 6-30 GFLOP/s, the C loop was
+#: 1.6-3x faster at every size measured (binary 5,000 x 384: 2.0x; 10,000 x 768: 3.0x;
+#: 12,500 x 768: 2.3x; three classes 2,000 x 384: 2.1x; 10,000 x 384: 1.6x).
+#: This flag is a switch for the benchmark's before/after and the parity tests
 _NATIVE_CG = True
 
 
-def _native_loop(G: int, Kf: int, n: int, r1: int, device: torch.device) -> bool:
-    """Whether the Newton loop of ``G`` penalties of ``Kf`` free classes on a basis of ``n``
-    examples and ``r1`` columns runs in C (see :data:`NATIVE_MAX_WORK`)."""
-    small = G * Kf * n * r1 <= NATIVE_MAX_WORK
-    return _NATIVE_CG and device.type == "cpu" and small and native.available()
+def _native_loop(device: torch.device) -> bool:
+    """Whether a fit's Newton loop runs in C: on the CPU wherever the kernels are built,
+    whatever the size (the measurements above :data:`_NATIVE_CG`)."""
+    return _NATIVE_CG and device.type == "cpu" and native.available()
 
 
 @dataclass(frozen=True)
@@ -368,9 +366,7 @@ def fit_c_grid(
     """
     dev = X.device
     n = X.shape[0]
-    Kf = 1 if n_classes == 2 else n_classes
-    r1 = (X.shape[1] if basis is not None else min(X.shape[1], n)) + 1  # (the rows of AT)
-    native_loop = _native_loop(len(C), Kf, n, r1, dev)
+    native_loop = _native_loop(dev)
     basis = _basis(X, basis, one_copy=native_loop)
     lam = torch.as_tensor(1.0 / np.asarray(C, dtype=np.float64), dtype=_F32, device=dev)
     G = len(lam)
