@@ -5,7 +5,11 @@ by the cache's pooled views (:mod:`probekit.extract`) and the fine-tuning heads
 * ``cls``: the first token.
 * ``mean``: mean over content tokens.
 * ``max``: element-wise max over content tokens.
-* ``max_norm``: the content token of largest L2 norm (over all hidden dimensions).
+* ``max_norm``: the content token of largest L2 norm (over all hidden dimensions); norms
+  within :data:`MAX_NORM_TIE` (relative) of the largest count as tied, and the earliest
+  of the tied tokens is taken, so that float32 rounding (another batch, another CPU) cannot
+  pick another token. (A freshly initialised LayerNorm gives every token the same norm up
+  to rounding: there it is the first content token, not whichever rounding favours.)
 
 Content tokens are the real (non-padding), non-special tokens; an example that has none
 uses all its real tokens.
@@ -23,12 +27,15 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["POOLINGS", "TOKENS", "content_mask", "pool"]
+__all__ = ["MAX_NORM_TIE", "POOLINGS", "TOKENS", "content_mask", "pool"]
 
 #: every pooling :func:`pool` knows (the cache stores ``cls``, ``mean`` and ``max_norm``)
 POOLINGS = ("cls", "max_norm", "mean", "max")
 #: deprecated name of :data:`POOLINGS`
 TOKENS = POOLINGS
+#: ``max_norm``: token norms within this fraction of the largest are tied (the earliest wins);
+#: float32 forward passes of the same example in other batches differ by ~1e-7 relative
+MAX_NORM_TIE = 1e-5
 
 
 def content_mask(
@@ -83,7 +90,9 @@ def pool(
         norms = torch.linalg.vector_norm(hidden.detach().float(), dim=-1).masked_fill(
             ~ok, float("-inf")
         )
-        pos = norms.argmax(1)  # [batch, *rest]
+        top = norms.amax(1, keepdim=True)
+        tied = norms >= top - MAX_NORM_TIE * top.abs()
+        pos = tied.to(torch.uint8).argmax(1)  # [batch, *rest]: the first of the tied
         idx = (
             pos.unsqueeze(1)
             .unsqueeze(-1)

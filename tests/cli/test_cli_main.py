@@ -94,7 +94,19 @@ def test_merge_of_shards_equals_the_unsharded_cache(tiny_caches, tmp_path, capsy
     full, merged = _datasets(tiny_caches["full"]), _datasets(out)
     assert sorted(full) == sorted(merged)
     for name, arr in full.items():
-        np.testing.assert_array_equal(merged[name], arr, err_msg=name)
+        if arr.dtype.kind != "f":
+            np.testing.assert_array_equal(merged[name], arr, err_msg=name)
+            continue
+        # the shards ran other batches (length-sorted within each shard), so the forward
+        # pass's float32 rounding may differ: bit for bit on the Intel VM, one float16 step
+        # on 1 of 29,952 values on the AMD EPYC one (2026-12-02); the max-norm tokens are
+        # the same (pooling.MAX_NORM_TIE), so their vectors differ no more than that
+        np.testing.assert_allclose(merged[name], arr, rtol=2**-9, atol=1e-6, err_msg=name)
+        assert (merged[name] != arr).mean() < 1e-3, name
+    shards = [_datasets(tiny_caches[s]) for s in ("s0", "s1")]
+    for name in ("pooled/cls", "pooled/max_norm", "labels"):  # the merge itself copies bytes
+        both = np.concatenate([sh[name] for sh in shards])
+        np.testing.assert_array_equal(merged[name], both, err_msg=name)
     with h5py.File(out, "r") as f, h5py.File(tiny_caches["full"], "r") as g:
         assert f.attrs["data_hash"] == g.attrs["data_hash"] and bool(f.attrs["complete"])
 
