@@ -7,9 +7,11 @@ by the cache's pooled views (:mod:`probekit.extract`) and the fine-tuning heads
 * ``max``: element-wise max over content tokens.
 * ``max_norm``: the content token of largest L2 norm (over all hidden dimensions); norms
   within :data:`MAX_NORM_TIE` (relative) of the largest count as tied, and the earliest
-  of the tied tokens is taken, so that float32 rounding (another batch, another CPU) cannot
-  pick another token. (A freshly initialised LayerNorm gives every token the same norm up
-  to rounding: there it is the first content token, not whichever rounding favours.)
+  of the tied tokens is taken. Exact and rounding-level ties then give the same token
+  whatever the batching or CPU (a freshly initialised LayerNorm gives every token the same
+  norm up to rounding: there it is the first content token, not whichever rounding
+  favours); a gap near the tolerance itself can still fall either way, as a gap near 0
+  could before.
 
 Content tokens are the real (non-padding), non-special tokens; an example that has none
 uses all its real tokens.
@@ -93,8 +95,10 @@ def pool(
             ~ok, float("-inf")
         )
         top = norms.amax(1, keepdim=True)
-        tied = norms >= top - MAX_NORM_TIE * top.abs()
-        pos = tied.to(torch.uint8).argmax(1)  # [batch, *rest]: the first of the tied
+        # (an infinite top ties with itself; a NaN norm wins, as argmax would, so that a
+        # broken forward pass shows instead of a finite vector from a token not allowed)
+        tied = (norms >= top - MAX_NORM_TIE * top.abs()) | (norms == top) | norms.isnan()
+        pos = tied.float().argmax(1)  # [batch, *rest]: the first of the tied
         idx = (
             pos.unsqueeze(1)
             .unsqueeze(-1)

@@ -16,8 +16,8 @@ Iterates agree with the torch loop to float32 rounding, not bit for bit: the sam
 steps and CG iterations (to one or two), objectives within the tolerance; coefficients
 within 1e-4 relative of the largest on well-posed binary problems, up to ~5e-3 where the
 objective is flat (``n < k``, weak penalties, three classes at large C), the native ones as
-close to the optimum. :func:`.newton_cg._native_loop` decides where it runs (small enough
-problems: larger ones are MKL's).
+close to the optimum. :func:`.newton_cg._native_loop` decides where it runs (on the CPU,
+whatever the size, where the kernels are built).
 
 ``-ffast-math`` assumes finite values, so finiteness is tested on the bits (``pk_finite``,
 ``pk_finite_d``): a step that is not finite is refused, as the torch loop's line search

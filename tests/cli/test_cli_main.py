@@ -99,10 +99,10 @@ def test_merge_of_shards_equals_the_unsharded_cache(tiny_caches, tmp_path, capsy
             continue
         # the shards ran other batches (length-sorted within each shard), so the forward
         # pass's float32 rounding may differ: bit for bit on the Intel VM, one float16 step
-        # on 1 of 29,952 values on the AMD EPYC one (2026-12-02); the max-norm tokens are
-        # the same (pooling.MAX_NORM_TIE), so their vectors differ no more than that
+        # on 1 of 29,952 values on the AMD EPYC one (2026-12-02); the tiny model's max-norm
+        # tokens all tie (its LayerNorm), and pooling.MAX_NORM_TIE takes the same one
         np.testing.assert_allclose(merged[name], arr, rtol=2**-9, atol=1e-6, err_msg=name)
-        assert (merged[name] != arr).mean() < 1e-3, name
+        assert (merged[name] != arr).sum() <= max(2, 1e-3 * arr.size), name
     shards = [_datasets(tiny_caches[s]) for s in ("s0", "s1")]
     for name in ("pooled/cls", "pooled/max_norm", "labels"):  # the merge itself copies bytes
         both = np.concatenate([sh[name] for sh in shards])

@@ -187,7 +187,8 @@ def test_shards_merge_to_unsharded(tiny, tmp_path):
     assert a.keys() == b.keys()
     # LayerNorm output of a random model gives every token the same norm up to round-off,
     # which differs between batchings: the tie rule (pooling.MAX_NORM_TIE) picks the same
-    # token in both (before it, 2-50% of choices flipped)
+    # token in both (before it, 2-50% of choices flipped; real norms can still flip at the
+    # tolerance's edge, so this holds for the degenerate model, not in general)
     np.testing.assert_array_equal(a["pooled/max_norm_pos"], b["pooled/max_norm_pos"])
     for k in a:
         if a[k].dtype.kind == "f":
@@ -228,21 +229,3 @@ def test_existing_output_is_not_clobbered(tiny, tmp_path):
     with pytest.raises(CacheError, match="pass --overwrite"):
         extract(tiny, load_demo("dev", limit=6), path, progress=False)
     assert path.read_bytes() == before
-
-
-def test_max_norm_ties_within_rounding_go_to_the_earliest_token():
-    """Norms within pooling.MAX_NORM_TIE of the largest are tied and the earliest content
-    token wins (float32 rounding cannot choose); a clearly larger norm still wins."""
-    import torch
-
-    from probekit.pooling import MAX_NORM_TIE, pool
-
-    content = torch.tensor([[False, True, True, True]])
-    for bump, want in ((1e-7, 1), (-1e-7, 1), (10 * MAX_NORM_TIE, 2)):
-        h = torch.tensor([[[9.0, 0, 0], [2.0, 0, 0], [0, 2.0 * (1 + bump), 0], [1.0, 0, 0]]])
-        vec, pos = pool(h, content, "max_norm")
-        assert pos.tolist() == [want] and torch.equal(vec[0], h[0, want])
-    h = torch.ones(2, 5, 3, 4)  # [batch, seq, layers, H]: every norm equal
-    h[1, 3, 1] *= 1 + 1e-6
-    _, pos = pool(h, torch.ones(2, 5, dtype=torch.bool), "max_norm")
-    assert pos.tolist() == [[0, 0, 0], [0, 0, 0]]
