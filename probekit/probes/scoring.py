@@ -170,9 +170,27 @@ def _score_ridge(ev, fit, d, ybar):
     return scores, loss
 
 
+#: probe x eval-example elements per block of :func:`_score_predictions`, whose ~10 ``[B, m]``
+#: temporaries take ~44 bytes an element (2^22: ~180 MiB), so that a chunk as large as the
+#: fused or pair kernels take (8,192 probes) stays within the engine's budget here too
+PRED_BLOCK_ELEMS = 2**22
+
+
 def _score_predictions(ev, fit, d):
+    """Scores and mean eval loss from predictions, in blocks of probes."""
     W, b = fit.W.to(_F32), fit.b.to(_F32)
-    Z = torch.einsum("bck,bkn->bcn", W, ev.Xe[d]) + b[:, :, None]  # [Bc, K', m]
+    B, Kf = W.shape[0], W.shape[1]
+    step = max(1, PRED_BLOCK_ELEMS // max(1, Kf * ev.m))
+    parts = [
+        _predicted_block(ev, W[s : s + step], b[s : s + step], d[s : s + step])
+        for s in range(0, max(B, 1), step)
+    ]
+    scores = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
+    return scores, np.concatenate([p[1] for p in parts])
+
+
+def _predicted_block(ev, W, b, d):
+    Z = torch.einsum("bck,bkn->bcn", W, ev.Xe[d]) + b[:, :, None]  # [Bb, K', m]
     if len(ev.classes) == 2:
         z = Z[:, 0]
         ll = torch.nn.functional.softplus(z) - z * ev.labels.to(_F32)

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 
 from probekit.errors import ConfigError, DataError
-from probekit.probes import FitStats, ProbeEngine, ProbeScores, native
+from probekit.probes import FitStats, ProbeEngine, ProbeScores, native, scoring
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 16, 24])
@@ -190,7 +190,7 @@ def _softplus(z):
 
 
 @pytest.mark.parametrize("K", [2, 3])
-def test_eval_labels_missing_from_training_classes(K):
+def test_eval_labels_missing_from_training_classes(K, monkeypatch):
     """Eval examples whose label the probe never saw in training count as errors in the
     metrics, and are left out of the eval loss (mean over the known examples only)."""
     Xtr, ytr, Xev, yev = planted(K=K, seed=31)
@@ -220,6 +220,14 @@ def test_eval_labels_missing_from_training_classes(K):
     known_only = eng.fit_score(Xtr, ytr, Xev[kn], yev[kn], dims, metrics=("accuracy",))
     np.testing.assert_allclose(got["loss"], known_only["loss"], rtol=1e-5)
     np.testing.assert_allclose(got["accuracy"], known_only["accuracy"] * kn.mean(), atol=1e-12)
+    # scored from predictions in blocks of probes (a block of one here): the same scores
+    monkeypatch.setattr(scoring, "PRED_BLOCK_ELEMS", 1)
+    blocked = eng.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy", "mcc"))
+    np.testing.assert_array_equal(blocked["accuracy"], got["accuracy"])
+    np.testing.assert_allclose(blocked["loss"], got["loss"], rtol=1e-6)
+    monkeypatch.undo()
+    whole = eng.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy", "mcc"))
+    np.testing.assert_array_equal(blocked["mcc"], whole["mcc"])
 
 
 def test_convergence_is_returned_with_the_result():
@@ -228,7 +236,7 @@ def test_convergence_is_returned_with_the_result():
     Xtr, ytr, Xev, yev = planted(K=2, seed=6)
     dims = random_dims(24, 2, 30, seed=6)
     eng = ProbeEngine(chunk_size=8)
-    sc = eng.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy", "f1"))
+    sc = eng.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy", "mcc"))
     assert isinstance(sc, ProbeScores) and isinstance(sc, dict)
     assert set(sc) == {"accuracy", "f1", "loss"}
     st = sc.stats
