@@ -137,6 +137,8 @@ def parse_args() -> argparse.Namespace:
     )
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = ap.parse_args()
+    if args.sk_round < 1:
+        ap.error("--sk-round must be at least 1")
     if args.quick:
         args.sk_pairs, args.eager_pairs, args.sk_round = 60, 300, 10
     if args.glue_dir:
@@ -272,13 +274,19 @@ def main() -> None:
         if n_eager == len(pairs)
         else rng.choice(len(pairs), n_eager, replace=False)
     )
-    sk_slices = iter(np.array_split(rng.permutation(len(pairs))[: 6 * args.sk_round], 6))
+    rounds = 3  # eager rounds, each with a scikit-learn slice before and after it
+    sk_slices = iter(
+        np.array_split(rng.permutation(len(pairs))[: 2 * rounds * args.sk_round], 2 * rounds)
+    )
 
     def sk_round() -> float:  # seconds per pair on a fresh slice of pairs
         sl = pairs[next(sk_slices)]
+        sl = sl if len(sl) else pairs[:1]  # (fewer pairs than slices)
         return sklearn_loop(Xs_tr, ytr, Xs_ev, yev, sl)[0] / len(sl)
 
-    t_eager, t_eager_bmm, se, ratios = eager_runs(Xtr, ytr, Xev, yev, pairs[eager_idx], sk_round)
+    t_eager, t_eager_bmm, se, ratios = eager_runs(
+        Xtr, ytr, Xev, yev, pairs[eager_idx], sk_round, rounds=rounds
+    )
     eager_rate = len(eager_idx) / t_eager
 
     diff = np.abs(s2["accuracy"][sample] - acc_sk)

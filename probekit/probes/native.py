@@ -281,8 +281,9 @@ def newton_logistic(
     lam, T = lam.to(f32).contiguous(), T.to(f32).clone(memory_format=torch.contiguous_format)
     g0 = None if g0 is None else g0.to(f32).contiguous()
     given = (AT, lam, T) if g0 is None else (AT, lam, T, g0)
-    # (a finite sum: every entry finite, in one pass; an overflow only declines)
-    if not all(math.isfinite(float(t.sum(dtype=torch.float64))) for t in given):
+    # (a finite sum: every entry finite, in one pass; an overflow only declines. float32:
+    # sum(dtype=float64) would first copy AT to float64, twice its size)
+    if not all(math.isfinite(float(t.sum())) for t in given):
         return None
     (G, K, r1), n = T.shape, AT.shape[1]
     if Y.shape != (K, n) or AT.shape[0] != r1:
