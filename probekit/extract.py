@@ -29,6 +29,7 @@ from .errors import CacheError, ConfigError, DataError
 from .forward import STORAGE_DTYPES, buffers, fill_batch, forward_batch, pool_batch, process_batch
 from .hardware import check_cpu_dtype
 from .models import LoadedModel
+from .pooling import MAX_NORM_TIE
 from .provenance import versions
 from .tasks import TaskData
 from .tokenize import Encoded, encode
@@ -175,6 +176,7 @@ def _cache_attrs(
         "shard_index": "" if sh is None else sh[0],
         "shard_count": "" if sh is None else sh[1],
         "window_tokens": int(window_tokens),
+        "max_norm_tie": float(MAX_NORM_TIE),  # the max_norm view's tie rule (pooling)
         "n_truncated": n_truncated,
         "probekit_version": lib["probekit"],
         "torch_version": lib["torch"],

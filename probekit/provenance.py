@@ -32,8 +32,9 @@ __all__ = [
 
 #: the encoder: which weights and which tokenizer produced the vectors, and their shape
 MODEL_FIELDS = ("model_hash", "tokenizer", "n_layers", "hidden_size")
-#: how the vectors were produced and stored
-EXTRACTION_FIELDS = ("max_length", "storage_dtype", "compute_dtype", "store_tokens")
+#: how the vectors were produced and stored (``max_norm_tie``: the pooled ``max_norm`` view's
+#: tie rule, :data:`probekit.pooling.MAX_NORM_TIE`; absent from caches made before it)
+EXTRACTION_FIELDS = ("max_length", "storage_dtype", "compute_dtype", "store_tokens", "max_norm_tie")
 #: what the labels mean
 TASK_FIELDS = ("task",)
 #: which examples: the split and a hash of its texts and labels

@@ -183,6 +183,11 @@ def test_shards_merge_to_unsharded(tiny, tmp_path):
     with pytest.raises(CacheMismatchError, match=r"need all of 0\.\.2"):
         merge_shards(parts[:2], tmp_path / "bad.h5")
     merged = merge_shards([parts[2], parts[0], parts[1]], tmp_path / "merged.h5")
+    with h5py.File(parts[1], "r+") as f:  # a shard made before the max-norm tie rule
+        assert f.attrs["max_norm_tie"] == 1e-5
+        del f.attrs["max_norm_tie"]
+    with pytest.raises(CacheMismatchError, match="max_norm_tie"):
+        merge_shards(parts, tmp_path / "mixed.h5")
     a, b = _cache_arrays(whole), _cache_arrays(merged)
     assert a.keys() == b.keys()
     # LayerNorm output of a random model gives every token the same norm up to round-off,
