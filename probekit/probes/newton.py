@@ -8,10 +8,13 @@ the Newton step at the points that were accepted. The scaffold does the rest, on
 * **step halving**: a point whose merit is worse than at the last accepted point is
   replaced by the midpoint of the last step; a step that has shrunk below ``tol * 1e-3``
   ends the line search at the last accepted point;
-* **convergence**: the accepted step is below ``tol`` (relative to the parameter size when
-  that exceeds 1), or it is already small (< 1e-4) and no longer shrinking quadratically,
-  which means float32 rounding of the sums over examples is the floor (about 1e-6
-  relative); further steps would be noise. The last step is still applied.
+* **convergence**: the point after the accepted step ``s`` (its largest absolute entry) is
+  within ``tol`` of the optimum, relative to the parameter size when that exceeds 1: ``s``
+  itself is below ``tol``, or Newton's quadratic convergence puts the next step below it,
+  ``QUADRATIC * p * s**2 <= tol`` for ``p`` parameters per logit (:data:`QUADRATIC`); or the
+  step is already small (< 1e-4) and no longer shrinking quadratically, which means
+  float32 rounding of the sums over examples is the floor (about 1e-6 relative); further
+  steps would be noise. The last step is always applied.
 
 The bookkeeping (a few numbers per probe) is float64 NumPy on purpose: it is
 single-threaded, whereas torch parallelises some element-wise ops on a few thousand
@@ -25,7 +28,21 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["NewtonProblem", "NewtonState", "damped_newton"]
+__all__ = ["QUADRATIC", "NewtonProblem", "NewtonState", "damped_newton"]
+
+#: Newton's quadratic convergence as the convergence test takes it: after an accepted step
+#: ``s`` (largest absolute entry) of a probe with ``p`` parameters per logit (``k + 1``), the
+#: next step is at most ``QUADRATIC * p * s**2``. ``p``, because a step of ``s`` in each of
+#: ``p`` coordinates moves the logits by up to ``p`` times as much, and the Hessian changes
+#: with the logits. Measured on real and random-BERT features (MiniLM CoLA, SST-2 dev and a
+#: three-way task; a 768-dimension random BERT), C = 0.01, 0.2 and 10, random probes of k =
+#: 2, 3, 4, 8, greedy steps of 6 and all dims (binary and multinomial), fitted to 1e-7: of
+#: the 39,835 steps above ``tol = 1e-3`` where this bound was at most ``1e-3``, none was
+#: followed by a step above ``1e-3`` (the largest 6.5e-4). For pairs it ends a fit at a step
+#: up to 0.018 instead of 0.001: on the random-BERT layer, 81.5% of all pairs took one pass
+#: instead of 11.3% (1.22 passes per pair instead of 2.01), validation accuracy moved by at
+#: most 2 of 2,500 examples for 0.46% of the pairs, and the top 20 pairs stayed the same.
+QUADRATIC = 1.0
 
 
 class NewtonProblem(Protocol):
@@ -88,14 +105,16 @@ class NewtonState:
 
 
 def _converged(
-    step: np.ndarray, size: np.ndarray, snorm: np.ndarray, idx: np.ndarray, tol: float
+    step: np.ndarray, size: np.ndarray, snorm: np.ndarray, idx: np.ndarray, tol: float, p: int
 ) -> np.ndarray:
     """The convergence test of the module docstring on steps ``[Bg]`` and parameter sizes
-    ``[Bg]`` of the probes ``idx``; records the steps in ``snorm``."""
+    ``[Bg]`` of the probes ``idx`` with ``p`` parameters per logit; records the steps in
+    ``snorm``."""
     scale = size.clip(min=1.0)
     stalled = (step <= 1e-4 * scale) & (step >= 0.25 * snorm[idx])
     snorm[idx] = step
-    return (step <= tol * scale) | stalled
+    bound = tol * scale
+    return (step <= bound) | (QUADRATIC * p * step * step <= bound) | stalled
 
 
 def damped_newton(
@@ -128,7 +147,8 @@ def damped_newton(
             state.step[ig] = st
             state.theta[ig] = thg + st
             size = np.abs(thg).max(axis=axes)
-            conv = _converged(np.abs(st).max(axis=axes), size, state.snorm, ig, tol)
+            snew = np.abs(st).max(axis=axes)
+            conv = _converged(snew, size, state.snorm, ig, tol, state.theta.shape[-1])
             state.done[ig[conv]] = True
         keep = ~state.done[act]
         if not keep.any():

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from probe_data import planted
 
+import probekit.probes.newton as NW
+from probekit.probes import ProbeEngine
 from probekit.probes.newton import NewtonState, damped_newton
 from probekit.probes.solvers import gram, lda_stats, spd_solve
 
@@ -74,3 +77,39 @@ def test_damped_newton_halves_steps_and_converges():
         max_iter=2, tol=1e-8,
     )  # fmt: skip
     assert not capped.done[0] and (capped.n_iter == 2).all()
+
+
+def test_convergence_counts_the_quadratic_next_step_per_parameter():
+    """A step of 0.015 ends a pair's fit (3 parameters: the next step is predicted within
+    3 * 0.015^2 < 1e-3) but not a 384-dimension probe's (385 parameters per logit); a step
+    below tol ends any fit; relative to the parameter size above 1."""
+    one = np.array([0])
+
+    def conv(step, size, p):
+        snorm = np.full(1, np.inf)
+        return bool(NW._converged(np.array([step]), np.array([size]), snorm, one, 1e-3, p)[0])
+
+    assert conv(0.015, 0.5, 3) and not conv(0.015, 0.5, 385)
+    assert not conv(0.02, 0.5, 3) and conv(0.02, 2.0, 3)  # 3 * 0.02^2 = 1.2e-3 <= 2e-3
+    assert conv(9e-4, 0.5, 385)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_quadratic_test_saves_passes_and_stays_within_tol(K, monkeypatch):
+    """Pairs, triples and all 24 dims on planted data: the fits end within tol (1e-3) of
+    fits to 1e-9, in fewer Newton passes than when only a step below tol ends a fit."""
+    Xtr, ytr, _, _ = planted(n=1500, D=24, K=K, seed=3)
+    rng = np.random.default_rng(0)
+    dims = [np.array([rng.choice(24, k, replace=False) for _ in range(B)]) for k, B in
+            ((2, 200), (3, 100))] + [np.arange(24)[None]]  # fmt: skip
+    for d in dims:
+        ref = ProbeEngine(tol=1e-9).fit(Xtr, ytr, d)
+        fit = ProbeEngine().fit(Xtr, ytr, d)
+        th = lambda f: np.concatenate([f.coef, np.atleast_3d(f.intercept)], -1)  # noqa: E731
+        assert np.abs(th(fit) - th(ref)).max() <= 1e-3
+        with monkeypatch.context() as m:
+            m.setattr(NW, "QUADRATIC", np.inf)  # only a step below tol ends a fit
+            old = ProbeEngine().fit(Xtr, ytr, d)
+        assert fit.n_iter.sum() <= old.n_iter.sum()
+        if d.shape[1] == 2:
+            assert fit.n_iter.mean() < old.n_iter.mean()
