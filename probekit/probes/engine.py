@@ -237,9 +237,14 @@ class ProbeEngine:
     ) -> int:
         if self.chunk_size:
             return max(1, min(B, int(self.chunk_size)))
-        # bytes per probe in flight, counting every intermediate an eager pass materialises
-        # (a fused pass materialises none of them, so this is an upper bound there)
-        if self.regression:
+        # bytes per probe in flight, counting every intermediate an eager pass materialises;
+        # the CPU's fused kernels and pair tiles materialise none of them: a probe holds its
+        # sums, parameters and Newton state (the upper bound had split a 4,096-pair unit of
+        # 10,000 examples into chunks of 3,970 and 126 probes, each paying a Newton round)
+        cpu_tiles = tiles and self.device.type == "cpu"
+        if cpu_tiles:
+            per = 8 * 4 * (k + 1) ** 2
+        elif self.regression:
             per = 4 * (2 * k * m + 3 * m) + 8 * (3 * k * k)
         elif shared:  # own column, predictor, probabilities, residuals, products; eval likewise
             per = 4 * (6 * n + 4 * m) + 8 * 4 * (k + 1) ** 2
@@ -256,7 +261,7 @@ class ProbeEngine:
             )
         chunk = min(B, avail // per)
         if self.device.type == "cpu":
-            if tiles:  # nothing [B, n] in memory: fused kernels, or eager pairs' own tiles
+            if cpu_tiles:  # nothing [B, n] in memory: fused kernels, or eager pairs' own tiles
                 chunk = min(chunk, 8192)
             else:  # eager: a few hundred MiB per chunk (smaller chunks pay per-op overhead)
                 chunk = min(chunk, max(8, (256 * 2**20) // per))

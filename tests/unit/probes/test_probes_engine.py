@@ -130,13 +130,18 @@ def test_inputs_not_mutated_and_deterministic_and_chunk_invariant():
     a = ProbeEngine().fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
     b = ProbeEngine().fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
     c = ProbeEngine(chunk_size=7).fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    # a budget splits the probes whose eager pass holds [B, n] temporaries (triples here;
+    # the CPU's pair kernels hold none, and 8,192 pairs a chunk bound them)
+    triples = random_dims(24, 3, 57, seed=3)
+    a3 = ProbeEngine().fit_score(Xtr, ytr, Xev, yev, triples, metrics=("accuracy",))
     small = ProbeEngine(memory_budget=600_000)
-    d = small.fit_score(Xtr, ytr, Xev, yev, dims, metrics=("accuracy",))
+    d = small.fit_score(Xtr, ytr, Xev, yev, triples, metrics=("accuracy",))
     assert d.stats.n_chunks > 1
+    assert small.fit_score(Xtr, ytr, Xev, yev, dims).stats.n_chunks == 1
     np.testing.assert_array_equal(a["accuracy"], b["accuracy"])
     np.testing.assert_array_equal(a["loss"], b["loss"])
     np.testing.assert_allclose(a["loss"], c["loss"], rtol=1e-5)
-    np.testing.assert_allclose(a["accuracy"], d["accuracy"], atol=1.5 / len(yev))
+    np.testing.assert_allclose(a3["accuracy"], d["accuracy"], atol=1.5 / len(yev))
     for x, y in zip(copies, (Xtr, ytr, Xev, yev)):
         np.testing.assert_array_equal(x, y)
         assert x.dtype == y.dtype
