@@ -58,14 +58,22 @@ _F32 = torch.float32
 _F64 = torch.float64
 
 
-def gram(Xt: torch.Tensor, cols_per_block: int | None = None) -> torch.Tensor:
+def gram(
+    Xt: torch.Tensor, cols_per_block: int | None = None, *, float32_blocks: bool = False
+) -> torch.Tensor:
     """``Xt @ Xt.T`` in float64, ``[Du, Du]``, accumulated over blocks of examples (of
-    ``cols_per_block``, default :func:`.standardize.row_blocks`' ~2 MiB float64 blocks)."""
+    ``cols_per_block``, default :func:`.standardize.row_blocks`' ~2 MiB float64 blocks);
+    with ``float32_blocks``, each block's product in float32 (what a starting point needs:
+    relative error ~1e-7 per block, at twice the speed and without a float64 copy)."""
     Du, n = Xt.shape
     G = torch.zeros((Du, Du), dtype=_F64, device=Xt.device)
     for i, j in row_blocks(n, Du, cols_per_block):
-        blk = Xt[:, i:j].to(_F64)
-        G += blk @ blk.T
+        if float32_blocks:
+            blk = Xt[:, i:j].to(_F32)
+            G += (blk @ blk.T).to(_F64)
+        else:
+            blk = Xt[:, i:j].to(_F64)
+            G += blk @ blk.T
     return G
 
 
@@ -125,7 +133,8 @@ def lda_stats(Xt: torch.Tensor, yi: torch.Tensor, covariance: bool | str = True)
         sq = torch.cat([(Xt[i:j].to(_F64) ** 2).sum(1) for i, j in blocks])
         S = torch.diag(sq - n1 * mu1 * mu1 - n0 * mu0 * mu0)
     else:
-        S = gram(Xt) - n1 * torch.outer(mu1, mu1) - n0 * torch.outer(mu0, mu0)
+        # (a starting point: float32 products, which Newton's first pass corrects anyway)
+        S = gram(Xt, float32_blocks=True) - n1 * torch.outer(mu1, mu1) - n0 * torch.outer(mu0, mu0)
     out.S = (S / n).cpu().numpy()
     return out
 

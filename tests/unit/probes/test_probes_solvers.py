@@ -36,9 +36,12 @@ def test_gram_and_lda_stats():
     np.testing.assert_allclose(st.mu0, mu0)
     np.testing.assert_allclose(st.mu1, mu1)
     within = np.concatenate([X64[:, y == 0] - mu0[:, None], X64[:, y == 1] - mu1[:, None]], 1)
-    np.testing.assert_allclose(st.S, within @ within.T / 300, atol=1e-10)
+    # the start's covariance: float32 block products, summed in float64
+    np.testing.assert_allclose(st.S, within @ within.T / 300, atol=1e-6)
+    G32 = gram(Xt, cols_per_block=64, float32_blocks=True).numpy()
+    np.testing.assert_allclose(G32, X.astype(float) @ X.T.astype(float), rtol=1e-6, atol=1e-5)
     diag = lda_stats(Xt, torch.from_numpy(y), covariance="diag")
-    np.testing.assert_allclose(diag.S, np.diag(np.diag(st.S)), atol=1e-10)
+    np.testing.assert_allclose(diag.S, np.diag(np.diag(within @ within.T / 300)), atol=1e-10)
     assert lda_stats(Xt, torch.from_numpy(y), covariance=False).S is None
 
 
