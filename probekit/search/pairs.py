@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from joblib import delayed
 
 from ..errors import ConfigError
 from ..metrics import batch_metrics
@@ -96,7 +95,7 @@ def score_pairs(
     ckpt: Checkpoint,
     *,
     prefix: str = "",
-    chunk: int = 4096,
+    chunk: int = 8192,
     n_jobs: int | None = 1,
     progress: bool = False,
 ) -> PairScores:
@@ -120,7 +119,7 @@ def score_pairs(
     # the first unit in this thread: a compiled scan compiles here, once, before any worker
     # calls the kernels (torch.compile's first call is not documented as thread-safe)
     first = [_score_chunk(units[0], ckpt)] if whole else []
-    jobs = (delayed(_score_chunk)(u, ckpt) for u in units[len(first) :])
+    jobs = (fanout.delayed(_score_chunk)(u, ckpt) for u in units[len(first) :])
     rest = fanout.run_units(
         jobs, len(units) - len(first), n_jobs=n_jobs, show=progress, desc="pair chunks"
     )
@@ -151,7 +150,7 @@ def pairs(
     pool: str = "cls",
     top: int = 20,
     candidates: int | None = None,
-    chunk: int = 4096,
+    chunk: int = 8192,
     config: SearchConfig | None = None,
     **legacy: Any,
 ) -> SearchResult:
