@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from joblib import delayed
 
 from .._io import to_jsonable
 from ..errors import ConfigError
@@ -223,7 +222,7 @@ def _run_repeats(
     """The final states of repeats ``0..repeats-1`` (each one checkpointed unit), in order;
     fanned out over ``n_jobs`` with a progress bar only when there is more than one."""
     cfg = run.config
-    jobs = (delayed(_repeat)(data, r, opt, run.ckpt) for r in range(repeats))
+    jobs = (fanout.delayed(_repeat)(data, r, opt, run.ckpt) for r in range(repeats))
     n_jobs, show = (cfg.n_jobs, cfg.progress) if repeats > 1 else (1, False)
     return fanout.run_units(jobs, repeats, n_jobs=n_jobs, show=show, desc="repeats")
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from joblib import delayed
 
 from ..errors import ConfigError
 from . import fanout
@@ -234,7 +233,7 @@ def greedy(
     cfg = run.config
     data = run.data(li, pool)
     opt = _Options(k, within, cand, screen, resample, cfg.progress and repeats == 1)
-    jobs = (delayed(_repeat)(data, r, opt, run.ckpt) for r in range(repeats))
+    jobs = (fanout.delayed(_repeat)(data, r, opt, run.ckpt) for r in range(repeats))
     n_jobs, show = (cfg.n_jobs, cfg.progress) if repeats > 1 else (1, False)
     reps = fanout.run_units(jobs, repeats, n_jobs=n_jobs, show=show, desc="repeats")
     main = reps[0]

@@ -7,8 +7,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from joblib import delayed
-
 from ..errors import ConfigError
 from . import fanout
 from .config import SearchConfig
@@ -92,4 +90,4 @@ def run_many(specs: Sequence[Mapping[str, Any]], n_jobs: int | None = None) -> l
             raise ConfigError(
                 f"run_many: unknown search {s['verb']!r}; choose one of {', '.join(VERBS)}"
             )
-    return list(fanout.parallel(n_jobs)(delayed(_run_spec)(s) for s in specs))
+    return list(fanout.parallel(n_jobs)(fanout.delayed(_run_spec)(s) for s in specs))

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from joblib import delayed
 
 from .._io import to_jsonable
 from ..metrics import batch_metrics
@@ -146,7 +145,7 @@ def singles(
     run = Driver("singles", train, eval, opts, config)
     cfg, p = run.config, run.primary
     lays = layer_list(train, layers)
-    jobs = (delayed(_layer)(run.data(l, pool), l, probe, run.ckpt) for l in lays)
+    jobs = (fanout.delayed(_layer)(run.data(l, pool), l, probe, run.ckpt) for l in lays)
     res = fanout.run_units(jobs, len(lays), n_jobs=cfg.n_jobs, show=cfg.progress, desc="layers")
     rows = _rows(res, probe, p, cfg.metrics)
     order = _rank(rows, res, probe, cfg.criterion)

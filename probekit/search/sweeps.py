@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from joblib import delayed
 
 from .._io import to_jsonable
 from ..errors import ConfigError
@@ -104,7 +103,10 @@ def layers(
     opts = dict(layers=lays, pool=pool, k=k, pair_candidates=pair_candidates)
     run = Driver("layers", train, eval, opts, config)
     cfg = run.config
-    jobs = (delayed(_layer_unit)(run.data(l, pool), l, k, pair_candidates, run.ckpt) for l in lays)
+    jobs = (
+        fanout.delayed(_layer_unit)(run.data(l, pool), l, k, pair_candidates, run.ckpt)
+        for l in lays
+    )
     per = fanout.run_units(jobs, len(lays), n_jobs=cfg.n_jobs, show=cfg.progress, desc="layers")
     best = _best_greedy(per, run.primary)
     rows = []
@@ -180,7 +182,7 @@ def tokens(
     li = int(train.layer_index(layer))
     run = Driver("tokens", train, eval, dict(layer=li, pools=pools, k=k), config)
     cfg = run.config
-    jobs = (delayed(_pool_unit)(run.data(li, p), p, k, run.ckpt) for p in pools)
+    jobs = (fanout.delayed(_pool_unit)(run.data(li, p), p, k, run.ckpt) for p in pools)
     per = fanout.run_units(jobs, len(pools), n_jobs=cfg.n_jobs, show=cfg.progress, desc="pools")
     best = _best_greedy(per, run.primary)
     rows = []

@@ -76,3 +76,24 @@ def test_ray_matches_local(monkeypatch):
     assert backends and all(b == "RayBackend" for b in backends), backends
     for key in ("selected", "metrics", "full_metrics", "random_baseline", "stability"):
         assert local[key] == remote[key], key
+
+
+def test_one_job_runs_here_in_order_and_any_other_count_goes_to_joblib(monkeypatch):
+    """n_jobs=1 runs the tasks in this process (no joblib import on a search's start-up); the
+    tasks are joblib's (fn, args, kwargs), so None and counts above 1 still go to joblib."""
+    jobs = [fanout.delayed(divmod)(i, 3) for i in range(5)]
+    assert jobs[2] == (divmod, (2, 3), {})
+
+    def refuse(n_jobs):
+        raise AssertionError("joblib was asked")
+
+    with monkeypatch.context() as m:
+        m.setattr(fanout, "parallel", refuse)
+        assert fanout.run_units(iter(jobs), 5, n_jobs=1, show=False, desc="") == [
+            divmod(i, 3) for i in range(5)
+        ]
+        with pytest.raises(AssertionError, match="joblib was asked"):
+            fanout.run_units(iter(jobs), 5, n_jobs=None, show=False, desc="")
+    assert fanout.run_units(iter(jobs), 5, n_jobs=2, show=False, desc="") == [
+        divmod(i, 3) for i in range(5)
+    ]
