@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._backend import joblib_backend
+from ._backend import joblib_backend, runs_here
 from ._common import POOL_CHOICES, SubParsers, add_device, device, fmt_metrics, int_list
 
 _HELPS = {
@@ -243,7 +243,7 @@ def _search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         criterion=args.criterion,
         out_dir=args.out,
         progress=args.progress,
-        n_jobs=None,
+        n_jobs=1 if runs_here(args) else None,  # else joblib_backend's config decides
     )
     if v in ("singles", "layers"):
         kw["layers"] = int_list(args.layers)

@@ -177,3 +177,14 @@ def test_quick_exit_only_when_nothing_else_runs(monkeypatch):
         with pytest.raises(SystemExit):
             cli.entry()
         assert quick == want
+
+
+def test_a_one_job_search_imports_no_joblib(tiny_caches, tmp_path):
+    """``search`` with the default ``--n-jobs 1`` runs its units in this process: joblib (and
+    loky, psutil) stay unimported; ``--n-jobs 2`` sets joblib up."""
+    argv = ["search", "singles", "--train", str(tiny_caches["train"])]
+    argv += ["--eval", str(tiny_caches["dev"]), "--n-random", "2"]
+    rc, heavy = _fresh(*argv, "--out", str(tmp_path / "one"))
+    assert rc == 0 and "joblib" not in heavy and "torch" in heavy
+    rc, heavy = _fresh(*argv, "--out", str(tmp_path / "two"), "--n-jobs", "2")
+    assert rc == 0 and "joblib" in heavy
