@@ -3,12 +3,12 @@
 Measures, in one process, and plots (PNGs under ``--out``, default ``benchmarks/figures/``):
 
 * **all pairs of one layer** as ``probekit search pairs`` scores them
-  (:func:`probekit.search.score_pairs`: units of 4,096 pairs in scan order, each one
+  (:func:`probekit.search.score_pairs`: units of 8,192 pairs in scan order, each one
   ``ProbeEngine.fit_score_prepared`` on the problem's prepared 80/20 fit/validation split,
   compiled when the whole scan repays it: ``search.pairs.scan_compile``), against ``n``
   (training examples) at ``D = 384`` and against ``D`` at ``n = 10,000``. Data: synthetic
   float16 features with a planted 10-dimension logistic signal. At each point
-  ``--pair-sample // 4096`` random whole units (8,192 pairs) are timed after one warm-up unit
+  ``--pair-sample // 8192`` random whole units (8,192 pairs) are timed after one warm-up unit
   and scaled to all ``D(D-1)/2`` pairs (whole units, not random single pairs: those read
   their rows from all over the layer and cost ~4x a scan's pairs); ONE whole
   :func:`score_pairs` call at ``D = 384, n = 10,000`` checks that extrapolation (the ratio is
@@ -59,10 +59,10 @@ from bench_search import Naive, planted
 
 from probekit import search as S
 from probekit._io import write_json
-from probekit.search.pairs import scan_compile
+from probekit.search.pairs import UNIT_PAIRS, scan_compile
 
 HERE = Path(__file__).resolve().parent
-CHUNK = 4096  # pairs per unit of score_pairs, as `probekit search pairs` runs it
+CHUNK = UNIT_PAIRS  # pairs per unit of score_pairs, as `probekit search pairs` runs it
 WORDS = [
     "the",
     "a",
@@ -104,7 +104,7 @@ def pairs_point(pb: S.Problem, naive: Naive, args) -> dict[str, Any]:
     iu, ju = np.triu_indices(D, k=1)
     # whole units of the scan, in its order (random single pairs read their rows from all
     # over the layer and cost ~4x a scan's pairs, which share their first row): a random
-    # choice of the scan's 4,096-pair units
+    # choice of the scan's 8,192-pair units
     rng = np.random.default_rng(args.seed)
     starts = np.arange(0, len(iu), CHUNK)
     n_units = max(1, min(len(starts), args.pair_sample // CHUNK))

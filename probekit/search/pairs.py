@@ -20,7 +20,12 @@ from .problem import Problem
 from .result import SearchResult
 from .sources import FeatureSource
 
-__all__ = ["PairScores", "candidate_dims", "pairs", "scan_compile", "score_pairs"]
+__all__ = ["UNIT_PAIRS", "PairScores", "candidate_dims", "pairs", "scan_compile", "score_pairs"]
+
+#: pairs per checkpointed unit of a scan (and per joblib task): the engine's largest CPU chunk,
+#: so that a unit is one chunk (units of 4,096 had split into two chunks below the budget and
+#: paid their setup twice as often: a fresh 768-dimension scan 0.29 s slower)
+UNIT_PAIRS = 8192
 
 
 def candidate_dims(pb: Problem, candidates: int | Sequence[int] | None) -> np.ndarray:
@@ -95,7 +100,7 @@ def score_pairs(
     ckpt: Checkpoint,
     *,
     prefix: str = "",
-    chunk: int = 8192,
+    chunk: int = UNIT_PAIRS,
     n_jobs: int | None = 1,
     progress: bool = False,
 ) -> PairScores:
@@ -150,7 +155,7 @@ def pairs(
     pool: str = "cls",
     top: int = 20,
     candidates: int | None = None,
-    chunk: int = 8192,
+    chunk: int = UNIT_PAIRS,
     config: SearchConfig | None = None,
     **legacy: Any,
 ) -> SearchResult:
