@@ -8,6 +8,7 @@ watch which backend ran. ``n_jobs=1`` runs the units in this process without imp
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,6 +46,8 @@ def run_units(
 ) -> list[Any]:
     """Run :func:`delayed` (or joblib ``delayed``) ``jobs`` on :func:`parallel`, or here when
     ``n_jobs == 1``, with a progress bar; results in order."""
-    if n_jobs == 1:
+    # here unless joblib is in use: a parallel_config (e.g. Dask's, which ignores n_jobs)
+    # may then send even one job elsewhere, as before
+    if n_jobs == 1 and "joblib" not in sys.modules:
         return [fn(*a, **kw) for fn, a, kw in progress(jobs, total, show, desc)]
     return list(progress(parallel(n_jobs)(jobs), total, show, desc))

@@ -87,13 +87,22 @@ def test_one_job_runs_here_in_order_and_any_other_count_goes_to_joblib(monkeypat
     def refuse(n_jobs):
         raise AssertionError("joblib was asked")
 
+    import sys
+
     with monkeypatch.context() as m:
         m.setattr(fanout, "parallel", refuse)
+        m.delitem(sys.modules, "joblib", raising=False)  # no joblib in use: here
         assert fanout.run_units(iter(jobs), 5, n_jobs=1, show=False, desc="") == [
             divmod(i, 3) for i in range(5)
         ]
         with pytest.raises(AssertionError, match="joblib was asked"):
             fanout.run_units(iter(jobs), 5, n_jobs=None, show=False, desc="")
+    import joblib  # noqa: F401  (in use: a parallel_config, e.g. Dask's, may take even one job)
+
+    with monkeypatch.context() as m:
+        m.setattr(fanout, "parallel", refuse)
+        with pytest.raises(AssertionError, match="joblib was asked"):
+            fanout.run_units(iter(jobs), 5, n_jobs=1, show=False, desc="")
     assert fanout.run_units(iter(jobs), 5, n_jobs=2, show=False, desc="") == [
         divmod(i, 3) for i in range(5)
     ]
