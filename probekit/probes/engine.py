@@ -47,7 +47,10 @@ from .results import FitStats, ProbeFit, ProbeScores
 from .scoring import EvalSet, score_chunk
 from .solvers import RidgeSetup, fit_chunk, logistic_setup
 
-__all__ = ["ProbeEngine"]
+__all__ = ["CPU_CHUNK", "ProbeEngine"]
+
+#: the most probes of one chunk on the CPU for kernels that hold no [B, n] temporaries
+CPU_CHUNK = 8192
 
 logger = logging.getLogger(__name__)
 
@@ -265,7 +268,7 @@ class ProbeEngine:
         chunk = min(B, avail // per)
         if self.device.type == "cpu":
             if cpu_tiles:  # nothing [B, n] in memory: fused kernels, or eager pairs' own tiles
-                chunk = min(chunk, 8192)
+                chunk = min(chunk, CPU_CHUNK)
             else:  # eager: a few hundred MiB per chunk (smaller chunks pay per-op overhead)
                 chunk = min(chunk, max(8, (256 * 2**20) // per))
         return int(max(1, chunk))

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..metrics import batch_metrics
 from ..probes import Prepared
+from ..probes.engine import CPU_CHUNK
 from ..stumps import fit_stumps, predict_stumps
 from . import fanout
 from .checkpoint import Checkpoint
@@ -26,7 +27,7 @@ __all__ = ["UNIT_PAIRS", "PairScores", "candidate_dims", "pairs", "scan_compile"
 #: so that a unit is one chunk and pays the per-unit setup (engine plan, start, checkpoint)
 #: half as often as units of 4,096 did (measured only together with the float32 LDA start: a
 #: fresh 768-dimension scan's work 3.84 -> 3.55 s)
-UNIT_PAIRS = 8192
+UNIT_PAIRS = CPU_CHUNK
 
 
 def candidate_dims(pb: Problem, candidates: int | Sequence[int] | None) -> np.ndarray:
@@ -109,8 +110,9 @@ def score_pairs(
     (``<prefix>pairs-<start>-<stop>``), fanned out over joblib.
 
     Whether the engine compiles is decided on the whole scan (all pairs times the fitting
-    examples against the engine's ``compile_threshold``), not per unit: a unit alone (4,096
-    pairs) never reaches it, and every unit after the first reuses the compiled kernels."""
+    examples against the engine's ``compile_threshold``), not per unit: a unit alone
+    (:data:`UNIT_PAIRS`) never reaches it, and every unit after the first reuses the compiled
+    kernels."""
     iu, ju = np.triu_indices(len(cand), k=1)
     P = np.stack([cand[iu], cand[ju]], axis=1).astype(np.int64)
     if len(P) == 0:

@@ -16,7 +16,7 @@ from .checkpoint import Checkpoint
 from .config import SearchConfig, resolve_call
 from .driver import Driver, layer_list, metric_cells
 from .greedy import greedy_select
-from .pairs import candidate_dims, score_pairs
+from .pairs import UNIT_PAIRS, candidate_dims, score_pairs
 from .problem import ProblemData
 from .result import SearchResult
 from .sources import FeatureSource
@@ -53,7 +53,7 @@ def _layer_unit(
     pb = data.problem()
     full = pb.full()
     cand = candidate_dims(pb, pair_candidates)
-    ps = score_pairs(pb, cand, ckpt, prefix=f"layer-{layer}-", chunk=8192, n_jobs=1)
+    ps = score_pairs(pb, cand, ckpt, prefix=f"layer-{layer}-", chunk=UNIT_PAIRS, n_jobs=1)
     b = int(pb.rank(ps.score, ps.loss)[0])
     pair = [int(x) for x in ps.pairs[b]]
     g = greedy_select(pb, k, checkpoint=ckpt, unit=f"layer-{layer}-greedy")
