@@ -68,6 +68,7 @@ from .cselect import AUTO, DEFAULT_C_GRID, CSelection, c_grid, parse_C, refit_wi
 from .engine import ProbeEngine
 from .kernels import SMALL_K
 from .mdl import MDL_FRACTIONS, MDLResult, online_codelength
+from .newton import convergence_rule
 from .prepared import Prepared
 from .rankings import RANKING_METHODS, Ranking, class_moments, rank_dimensions
 from .results import FitStats, ProbeFit, ProbeScores
@@ -101,6 +102,7 @@ __all__ = [
     "class_moments",
     "control_task_baseline",
     "control_task_labels",
+    "convergence_rule",
     "evaluate_probe",
     "fit_set_eraser",
     "input_types",

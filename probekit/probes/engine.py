@@ -83,12 +83,12 @@ class ProbeEngine:
             (default 2 GiB); the number of probes per chunk is derived from it.
         max_iter: maximum Newton iterations per probe.
         tol: Newton stops once the point after the last step is predicted within ``tol``
-            of the optimum (a prediction, not a bound: on heavy-tailed features a review
-            found final errors up to 4.5x ``tol``; max absolute change of any parameter, in
-            standardised units, relative to the largest parameter when that exceeds 1):
-            the step itself is below
-            ``tol``, or Newton's quadratic convergence bounds the next one below it
-            (:data:`.newton.QUADRATIC`). That last step is applied. With the default 1e-3,
+            of the optimum (max absolute change of any parameter, in standardised units,
+            relative to the largest parameter when that exceeds 1): the step itself is
+            below ``tol``, or Newton's quadratic convergence, with a safety factor of 4,
+            puts the next one below it (:data:`.newton.QUADRATIC`). That last step is
+            applied. A prediction, not a bound; measured within ``tol`` of fits to 1e-9 on
+            real, random-BERT and heavy-tailed features. With the default 1e-3,
             all pairs of MiniLM SST-2 features (10,000 examples) end within 2.6e-5 of a
             ``tol=1e-7`` solution, each in a single pass from the LDA start.
         chunk_size: probes per chunk (default: derived from ``memory_budget``; on CPU also

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..probes import majority_baseline
+from ..probes import convergence_rule, majority_baseline
 from ..provenance import versions
 from .checkpoint import Checkpoint
 from .config import SearchConfig
@@ -64,6 +64,7 @@ class Driver:
             "train": source_identity(train),
             "eval": source_identity(eval),
             "schema": RESULT_SCHEMA_VERSION,
+            "solver": convergence_rule(),
         }
         self.ckpt = Checkpoint(self.config.out_dir, verb, key)
 

@@ -6,7 +6,7 @@ import numpy as np
 from search_data import PLANTED, common_fields, planted, planted_dims
 
 from probekit import search as S
-from probekit.probes import ProbeEngine
+from probekit.probes import ProbeEngine, newton
 from probekit.search import ArraySource
 
 
@@ -61,3 +61,6 @@ def test_resume_pairs_chunks(monkeypatch, tmp_path):
     calls["n"] = 0
     S.pairs(tr, dv, chunk=100, out_dir=tmp_path)
     assert calls["n"] == 0  # everything checkpointed: nothing recomputed
+    monkeypatch.setattr(newton, "QUADRATIC", 2.0)
+    S.pairs(tr, dv, chunk=100, out_dir=tmp_path)
+    assert calls["n"] == 8  # units fitted under another stopping rule are not reused
