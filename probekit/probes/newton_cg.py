@@ -131,8 +131,8 @@ def _basis(X: torch.Tensor, V: torch.Tensor | None = None, one_copy: bool = Fals
         AT = torch.empty((V.shape[1] + 1, n), dtype=_F32, device=X.device)
         torch.matmul(V.to(_F32).T, X.T, out=AT[:-1])
         AT[-1] = 1.0
-        if given:  # the diagonal of Z^T Z
-            lam = (AT[:-1] * AT[:-1]).sum(1)
+        if given:  # the diagonal of Z^T Z (a norm: no [k, n] temporary of squares)
+            lam = torch.linalg.vector_norm(AT[:-1], dim=1).square()
     else:
         X64 = X.to(_F64)
         lam, U = torch.linalg.eigh(X64 @ X64.T)
