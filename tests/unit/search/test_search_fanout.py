@@ -106,3 +106,27 @@ def test_one_job_runs_here_in_order_and_any_other_count_goes_to_joblib(monkeypat
     assert fanout.run_units(iter(jobs), 5, n_jobs=2, show=False, desc="") == [
         divmod(i, 3) for i in range(5)
     ]
+
+
+def test_units_run_here_show_progress_and_stop_at_the_first_failure(monkeypatch, capsys):
+    """In this process, the bar counts every unit; a failing unit raises its own error and the
+    units after it do not run (those before it have written their checkpoints)."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "joblib", raising=False)
+    ran = []
+
+    def unit(i):
+        ran.append(i)
+        if i == 2:
+            raise ValueError(f"unit {i} failed")
+        return i * i
+
+    jobs = [fanout.delayed(unit)(i) for i in range(4)]
+    assert fanout.run_units(iter(jobs[:2]), 2, n_jobs=1, show=True, desc="pairs") == [0, 1]
+    err = capsys.readouterr().err
+    assert "pairs" in err and "2/2" in err
+    ran.clear()
+    with pytest.raises(ValueError, match="unit 2 failed"):
+        fanout.run_units(iter(jobs), 4, n_jobs=1, show=False, desc="")
+    assert ran == [0, 1, 2]
