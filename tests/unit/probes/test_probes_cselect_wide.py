@@ -183,3 +183,17 @@ def test_constant_features_fit_the_intercept_only(K, monkeypatch):
     fast, exact = _exact_and_fast(X, y, np.arange(80), monkeypatch=monkeypatch)
     _same_choice(fast, exact)
     np.testing.assert_allclose(fast.val_scores, exact.val_scores)
+
+
+def test_a_given_rotation_gives_the_diagonal_of_its_gram_matrix():
+    """With ``V`` given (a refit reusing the basis), ``eig`` is the diagonal of ``Z^T Z``
+    (``Z = X V``), taken as squared row norms of ``AT`` without a temporary of squares."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 12)) * rng.uniform(0.5, 3, 12)
+    X -= X.mean(0)
+    V, _ = np.linalg.qr(rng.standard_normal((12, 12)))
+    b = newton_cg._basis(torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(V))
+    Z = X @ V
+    np.testing.assert_allclose(b.eig.numpy(), (Z * Z).sum(0), rtol=1e-5)
+    np.testing.assert_allclose(b.AT[:-1].numpy(), Z.T, rtol=1e-4, atol=1e-4)
+    assert (b.AT[-1] == 1).all() and b.rank == 12
