@@ -87,8 +87,9 @@ class ProbeEngine:
             relative to the largest parameter when that exceeds 1): the step itself is
             below ``tol``, or Newton's quadratic convergence, with a safety factor of 4,
             puts the next one below it (:data:`.newton.QUADRATIC`). That last step is
-            applied. A prediction, not a bound; measured within ``tol`` of fits to 1e-9 on
-            real, random-BERT and heavy-tailed features. With the default 1e-3,
+            applied. A prediction, not a bound; measured within ``tol`` of tighter fits
+            (1e-7 on MiniLM and random-BERT features, 1e-9 on heavy-tailed synthetic ones:
+            benchmarks/README.md). With the default 1e-3,
             all pairs of MiniLM SST-2 features (10,000 examples) end within 2.6e-5 of a
             ``tol=1e-7`` solution, each in a single pass from the LDA start.
         chunk_size: probes per chunk (default: derived from ``memory_budget``; on CPU also
