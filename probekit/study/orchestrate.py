@@ -68,6 +68,7 @@ def _probe_stage(cfg: StudyConfig, data: TaskSplits, out: Path, progress: bool) 
     """Pre-trained caches and ``probes/TASK/probe.json`` of every task (reused when there)."""
     import json
 
+    from ..probes import convergence_rule
     from .probing import PROBE_FILE, extract_pair, probe_task
 
     probes, caches = {}, {}
@@ -79,9 +80,11 @@ def _probe_stage(cfg: StudyConfig, data: TaskSplits, out: Path, progress: bool) 
             progress=progress,
         )  # fmt: skip
         # what the probes were computed from: a study rerun in OUT with another model,
-        # seed or budget (other examples) searches again instead of reusing stale dims
+        # seed, budget (other examples) or probe stopping rule searches again instead of
+        # reusing stale dims (runs whose dims stay the same keep their run ids)
         identity = {"model": cfg.model, "seed": cfg.seed, "max_length": max_length,
-                    "train": tr.fingerprint(), "eval": ev.fingerprint()}  # fmt: skip
+                    "train": tr.fingerprint(), "eval": ev.fingerprint(),
+                    "solver": convergence_rule()}  # fmt: skip
         f = d / PROBE_FILE
         old = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
         if old is not None and old.get("identity") == identity:

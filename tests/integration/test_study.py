@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from probekit.cli import main
+from probekit.probes import newton
 from probekit.study import CLAIMS, StudyConfig, load_study, study, write_study_report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -158,9 +159,12 @@ def test_study_on_your_own_files(tiny_model_dir, glue_fixture, tmp_path, capsys)
     assert "Dimension-wise" in capsys.readouterr().out
 
 
-def test_probes_searched_again_when_the_examples_change(tiny_model_dir, glue_fixture, tmp_path):
-    """A rerun in the same OUT with another seed (other random subsets) does not reuse the
-    first run's probe-ranked dimensions; the same command again does."""
+def test_probes_searched_again_when_the_examples_change(
+    tiny_model_dir, glue_fixture, tmp_path, monkeypatch
+):
+    """A rerun in the same OUT with another seed (other random subsets) or another probe
+    stopping rule does not reuse the first run's probe-ranked dimensions; the same command
+    again does."""
     out = tmp_path / "reprobe"
     args = ["study", "--model", str(tiny_model_dir), "--tasks", "sst2", "--glue-dir",
             str(glue_fixture), "--budget", "smoke", "--out", str(out), "--threads", "1",
@@ -170,6 +174,11 @@ def test_probes_searched_again_when_the_examples_change(tiny_model_dir, glue_fix
     first = probe.stat().st_mtime_ns
     assert main(args) == 0
     assert probe.stat().st_mtime_ns == first  # same examples: reused
+    with monkeypatch.context() as m:
+        m.setattr(newton, "QUADRATIC", 2.0)
+        assert main(args) == 0
+    assert json.loads(probe.read_text())["identity"]["solver"]["quadratic"] == 2.0
+    first = probe.stat().st_mtime_ns
     assert main([*args, "--seed", "1"]) == 0
     rec = json.loads(probe.read_text())
     assert probe.stat().st_mtime_ns != first and rec["identity"]["seed"] == 1

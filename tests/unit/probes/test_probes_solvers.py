@@ -129,7 +129,8 @@ def test_quadratic_stop_has_a_safety_factor_for_heavy_tailed_features(monkeypatc
 
     err, it = worst(NW.QUADRATIC)
     assert err <= 1e-3
-    assert worst(1.0)[0] > 1e-3  # the case the factor is for
+    assert worst(1.0)[0] > 1e-3  # the case the factor is for (2.3x tol on this seed; other
+    # seeds' data put the bare prediction at 1.0-1.2x tol, so the seed stays pinned)
     assert it.mean() < worst(np.inf)[1].mean()
 
 

@@ -114,6 +114,7 @@ def test_units_run_here_show_progress_and_stop_at_the_first_failure(monkeypatch,
     import sys
 
     monkeypatch.delitem(sys.modules, "joblib", raising=False)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)  # the bar must draw
     ran = []
 
     def unit(i):
