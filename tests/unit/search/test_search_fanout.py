@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from search_data import planted
 
@@ -87,8 +89,6 @@ def test_one_job_runs_here_in_order_and_any_other_count_goes_to_joblib(monkeypat
     def refuse(n_jobs):
         raise AssertionError("joblib was asked")
 
-    import sys
-
     with monkeypatch.context() as m:
         m.setattr(fanout, "parallel", refuse)
         m.delitem(sys.modules, "joblib", raising=False)  # no joblib in use: here
@@ -111,8 +111,6 @@ def test_one_job_runs_here_in_order_and_any_other_count_goes_to_joblib(monkeypat
 def test_units_run_here_show_progress_and_stop_at_the_first_failure(monkeypatch, capsys):
     """In this process, the bar counts every unit; a failing unit raises its own error and the
     units after it do not run (those before it have written their checkpoints)."""
-    import sys
-
     monkeypatch.delitem(sys.modules, "joblib", raising=False)
     monkeypatch.delenv("TQDM_DISABLE", raising=False)  # the bar must draw
     ran = []
