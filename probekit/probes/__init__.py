@@ -20,7 +20,8 @@ The package, from the bottom up:
 * :mod:`.kernels`: the sums over examples (fused explicit sums for small k, batched matrix
   products otherwise, shared-column GEMMs for greedy steps), the ``torch.compile`` wrapper
   and the eager dispatch; :mod:`.pair_kernels`: eager sums of pair probes on the CPU, grouped
-  by shared first column; :mod:`.tiling`: cache-sized tiles for eager kernels;
+  by shared first column; :mod:`.tiling`: cache-sized tiles for eager kernels, run on
+  worker threads of one torch thread each;
 * :mod:`.newton`: the one damped-Newton scaffold (step halving, convergence test);
 * :mod:`.solvers`: binary and multinomial logistic Newton on that scaffold, ridge in closed
   form, the LDA start, and the per-run state they share (typed dataclasses);

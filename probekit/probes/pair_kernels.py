@@ -19,6 +19,7 @@ Both kernels return exactly the layouts of :func:`.kernels.binary_pass_sums` and
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -172,15 +173,24 @@ def _segments(dn: np.ndarray, tb: int) -> list[tuple[np.ndarray, bool, bool]]:
 
 
 def _grouped(tile: Callable, width: int, X, d, theta, y) -> torch.Tensor:
-    """``tile``'s sums ``[B, width]`` for the probes ``d [B, 2]``, tile by tile."""
+    """``tile``'s sums ``[B, width]`` for the probes ``d [B, 2]``, tile by tile, the tiles
+    of probes on :func:`.tiling.threaded`'s workers (each with its own scratch buffers)."""
     B, n = d.shape[0], X.shape[1]
     tb = max(1, TILE_ELEMS // min(n, TILE_N))
-    out = torch.empty((B, width), dtype=torch.float32)
-    ws = _Scratch()
     dn = d.cpu().numpy()
-    for idx, shared, span in _segments(dn, tb):
+    local = threading.local()
+
+    def segment(idx: np.ndarray, shared: bool, span: bool) -> torch.Tensor:
+        if not hasattr(local, "ws"):
+            local.ws = _Scratch()
         it = torch.as_tensor(idx)
         first = int(dn[idx[0], 0]) if shared else None
-        run = _columns(tile, first, int(dn[idx[0], 1]) if span else None, ws)
-        out[it] = tiling.tiled(run, X, d[it], theta[it], y, elems=TILE_ELEMS, width=TILE_N)
+        run = _columns(tile, first, int(dn[idx[0], 1]) if span else None, local.ws)
+        return tiling.tiled(run, X, d[it], theta[it], y, elems=TILE_ELEMS, width=TILE_N)
+
+    segs = _segments(dn, tb)
+    sums = tiling.threaded([lambda s=s: segment(*s) for s in segs])
+    out = torch.empty((B, width), dtype=torch.float32)
+    for (idx, _, _), part in zip(segs, sums, strict=True):
+        out[torch.as_tensor(idx)] = part
     return out
