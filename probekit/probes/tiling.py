@@ -71,18 +71,21 @@ def tiled(
     *,
     elems: int | None = None,
     width: int | None = None,
+    float64: bool = False,
 ):
     """``fn(X, d, theta, y)`` for a kernel whose output ``[B, c]`` is sums over the examples
     (the columns of ``X [Du, n]``, the entries of ``y [n]``) per probe (the rows of
     ``d [B, k]`` and ``theta [B, p]``): on the CPU, tile by tile (the example tiles' sums
     added in float64; the same sums up to float32 rounding; blocks of probes on worker
     threads, :func:`threaded`), elsewhere in one call. Tiles of at most ``elems``
-    probe-examples, ``width`` examples wide (default :data:`TILE_ELEMS`, :data:`TILE_N`)."""
+    probe-examples, ``width`` examples wide (default :data:`TILE_ELEMS`, :data:`TILE_N`);
+    ``float64``: return the float64 sums of the tiles (else in ``fn``'s dtype)."""
     elems = TILE_ELEMS if elems is None else elems
     width = TILE_N if width is None else width
     B, n = d.shape[0], X.shape[1]
     if X.device.type != "cpu" or B * n <= elems:
-        return fn(X, d, theta, y)
+        out = fn(X, d, theta, y)
+        return out.to(torch.float64) if float64 else out
     nc = min(n, width)
     tb = max(1, elems // nc)
 
@@ -92,6 +95,6 @@ def tiled(
         acc = first.to(torch.float64)  # (float32 sums of many tiles would drift at large n)
         for i in range(nc, n, nc):
             acc += fn(X[:, i : i + nc], db, thb, y[i : i + nc])
-        return acc.to(first.dtype)
+        return acc if float64 else acc.to(first.dtype)
 
     return torch.cat(threaded([lambda b=b: block(b) for b in range(0, B, tb)]))
