@@ -6,8 +6,8 @@ nor ``torch.compile`` serve, a pairs scan runs these. The probes are taken in gr
 share their first column ``x0`` (a scan over all pairs of a layer is such groups, one per
 column): within a group every sum that involves only ``x0`` or the intercept is a
 matrix-vector product with one ``[n]`` vector (or a row sum), the predictor is formed in
-place, and only the sums with the second column ``x1`` are row-wise products. A pass tile is
-14 torch operations and no batched matrix-vector product (MKL's ``bmm`` of
+place, and only the sums with the second column ``x1`` are row-wise products. One tile is
+15 torch operations and no batched matrix-vector product (MKL's ``bmm`` of
 ``[B, 2, n] @ [B, n, 1]`` costs ~10x a multiply and a row sum at these shapes). Probes whose
 first column fewer than :data:`MIN_GROUP` probes share are taken together, their first
 columns gathered, by the same code. The tiles of probes run on :func:`.tiling.threaded`'s
@@ -15,8 +15,7 @@ worker threads.
 
 Both kernels return exactly the layouts of :func:`.kernels.binary_pass_sums` and
 :func:`.kernels.binary_eval` (the same sums, float32 per tile, the tiles added in float64 by
-:func:`.tiling.tiled`; the pass's label sums taken off in float64), for the probes in the
-order given.
+:func:`.tiling.tiled`), for the probes in the order given.
 """
 
 from __future__ import annotations
@@ -33,23 +32,19 @@ __all__ = ["MIN_GROUP", "TILE_ELEMS", "TILE_N", "pair_eval", "pair_pass"]
 
 #: tiles of at most TILE_ELEMS probe-examples, TILE_N examples wide: 4x the other eager
 #: kernels' (:mod:`.tiling`), as these reuse their scratch buffers (no fresh memory per
-#: operation) and so gain more from paying the ~14 operations' fixed costs less often
+#: operation) and so gain more from paying the ~15 operations' fixed costs less often
 #: (all pairs of 384, 10,000 examples, alternated five times in one process: 15% faster
 #: than 2^17 x 2,048; 2^20 and more slower)
 TILE_ELEMS = 2**19
 TILE_N = 4096
 
 #: a first column shared by fewer probes than this is gathered with the other small groups
-#: (a tile of a few probes would pay the ~14 operations' fixed cost for little work)
+#: (a tile of a few probes would pay the ~15 operations' fixed cost for little work)
 MIN_GROUP = 32
 
 
 def pair_pass(Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.Tensor):
     """:func:`.kernels.binary_pass_sums` for ``k = 2``, eagerly on the CPU.
-
-    The tiles sum the predictions ``p`` where the gradient has the residuals ``p - y``; the
-    labels' sums (``y . x`` per column, ``y . 1``) are taken off once, in float64, after the
-    tiles' sums are added (one fewer ``[B, n]`` operation a tile: 6-10% of a pass).
 
     Args:
         Xt: ``[Du, n]`` standardised training features (float32), one row per column.
@@ -60,12 +55,7 @@ def pair_pass(Xt: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, y: torch.T
     Returns:
         ``[B, 9]`` float32: the gradient (3), then the Hessian's upper triangle row by row.
     """
-    sums = _grouped(_pass_tile, 9, Xt, d, theta, y, float64=True)
-    ly = _label_sums(Xt, y)
-    sums[:, 0] -= ly[d[:, 0]]
-    sums[:, 1] -= ly[d[:, 1]]
-    sums[:, 2] -= y.to(torch.float64).sum()
-    return sums.to(torch.float32)
+    return _grouped(_pass_tile, 9, Xt, d, theta, y)
 
 
 def pair_eval(Xe: torch.Tensor, d: torch.Tensor, theta: torch.Tensor, ye: torch.Tensor):
@@ -90,16 +80,6 @@ class _Scratch:
         return buf[:size].view(rows, cols)
 
 
-def _label_sums(Xt: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``[Du]`` float64: ``Xt @ y``, in float32 over example tiles of :data:`TILE_N` whose
-    sums are added in float64 (as the tiles of the pass)."""
-    nc = TILE_N
-    out = torch.zeros(Xt.shape[0], dtype=torch.float64)
-    for i in range(0, Xt.shape[1], nc):
-        out += torch.mv(Xt[:, i : i + nc], y[i : i + nc])
-    return out
-
-
 def _dot(a: torch.Tensor, x: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
     """The dots of the rows ``a [..., Bt, nc]`` with one vector ``x [nc]`` or with the rows of
     ``x [Bt, nc]`` (``tmp`` scratch of ``a``'s shape): ``[..., Bt]``."""
@@ -115,25 +95,24 @@ def _predictor(x0, x1, th, out: torch.Tensor) -> torch.Tensor:
 
 
 def _pass_tile(x0, x1, th: torch.Tensor, y: torch.Tensor, ws: _Scratch) -> torch.Tensor:
-    """The 9 sums of one tile, with the predictions ``p`` in the gradient's place
-    (:func:`pair_pass` takes the labels off): ``x0 [nc]`` (shared) or ``[Bt, nc]``,
-    ``x1 [Bt, nc]`` (``y`` unused).
+    """The 9 sums of one tile: ``x0 [nc]`` (shared) or ``[Bt, nc]``, ``x1 [Bt, nc]``.
 
-    The predictions ``p``, the curvatures times the second column ``w x1`` and the
+    The residuals ``r = p - y``, the curvatures times the second column ``w x1`` and the
     curvatures ``w = p (1 - p)`` lie stacked in one buffer ``S [3, Bt, nc]``, so that their
-    dots with ``x0``, their row sums and the dots of ``p`` and ``w x1`` with ``x1`` are one
+    dots with ``x0``, their row sums and the dots of ``r`` and ``w x1`` with ``x1`` are one
     operation each (8 sums in 4 operations where ``x0`` is shared, 5 where it is gathered;
     and one more for ``w . x0^2``)."""
     Bt, nc = x1.shape
     S = ws.get(0, 3 * Bt, nc).view(3, Bt, nc)
     tmp = ws.get(1, 3 * Bt, nc).view(3, Bt, nc)
-    p, wx, w = S[0], S[1], S[2]
-    _predictor(x0, x1, th, p).sigmoid_()
-    torch.addcmul(p, p, p, value=-1.0, out=w)  # p (1 - p)
+    r, wx, w = S[0], S[1], S[2]
+    p = _predictor(x0, x1, th, w).sigmoid_()
+    torch.sub(p, y, out=r)
+    w.addcmul_(p, p, value=-1.0)  # p (1 - p), in place
     torch.mul(w, x1, out=wx)
-    at0 = _dot(S, x0, tmp)  # p . x0, wx . x0, w . x0
-    sums = S.sum(2)  # p . 1, wx . 1, w . 1
-    at1 = _dot(S[:2], x1, tmp[:2])  # p . x1, wx . x1
+    at0 = _dot(S, x0, tmp)  # r . x0, wx . x0, w . x0
+    sums = S.sum(2)  # r . 1, wx . 1, w . 1
+    at1 = _dot(S[:2], x1, tmp[:2])  # r . x1, wx . x1
     x00 = x0 * x0 if x0.ndim == 1 else torch.mul(x0, x0, out=tmp[2])
     h00 = _dot(w, x00, tmp[0])
     return torch.stack([at0[0], at1[0], sums[0], h00, at0[1], at0[2], at1[1], sums[1], sums[2]], 1)
@@ -194,10 +173,9 @@ def _segments(dn: np.ndarray, tb: int) -> list[tuple[np.ndarray, bool, bool]]:
     return out
 
 
-def _grouped(tile: Callable, width: int, X, d, theta, y, float64=False) -> torch.Tensor:
+def _grouped(tile: Callable, width: int, X, d, theta, y) -> torch.Tensor:
     """``tile``'s sums ``[B, width]`` for the probes ``d [B, 2]``, tile by tile, the tiles
-    of probes on :func:`.tiling.threaded`'s workers (each with its own scratch buffers);
-    float32, or the float64 sums of the tiles (``float64``)."""
+    of probes on :func:`.tiling.threaded`'s workers (each with its own scratch buffers)."""
     B, n = d.shape[0], X.shape[1]
     tb = max(1, TILE_ELEMS // min(n, TILE_N))
     dn = d.cpu().numpy()
@@ -209,13 +187,13 @@ def _grouped(tile: Callable, width: int, X, d, theta, y, float64=False) -> torch
         it = torch.as_tensor(idx)
         first = int(dn[idx[0], 0]) if shared else None
         run = _columns(tile, first, int(dn[idx[0], 1]) if span else None, local.ws)
-        return tiling.tiled(
-            run, X, d[it], theta[it], y, elems=TILE_ELEMS, width=TILE_N, float64=float64
-        )
+        return tiling.tiled(run, X, d[it], theta[it], y, elems=TILE_ELEMS, width=TILE_N)
 
+    # each segment holds at most tb probes, so tiled() runs it as one block in the thread
+    # that owns local.ws (blocks on other workers would share these buffers)
     segs = _segments(dn, tb)
     sums = tiling.threaded([lambda s=s: segment(*s) for s in segs])
-    out = torch.empty((B, width), dtype=torch.float64 if float64 else torch.float32)
+    out = torch.empty((B, width), dtype=torch.float32)
     for (idx, _, _), part in zip(segs, sums, strict=True):
         out[torch.as_tensor(idx)] = part
     return out

@@ -35,11 +35,16 @@ def threaded(jobs: Sequence[Callable[[], T]]) -> list[T]:
 
     Small eager operations split over OpenMP threads wait at a barrier after each one, so a
     tile runs at the pace of the slower core (on a shared VM, often 2x slower than the
-    other); independent tiles on threads of their own don't wait for each other (all pairs
-    of 384 on 2 threads, eager: 2.2-2.5 s against 2.4-5.3 s, ``benchmarks/README.md``).
+    other); independent tiles on threads of their own don't wait for each other (the eager pass
+    over all pairs of 384 on 2 threads: 2.3-2.6 s against 3.9-5.3 s, ``benchmarks/README.md``).
     Each job's result does not depend on which worker runs it; workers run with the caller's
-    grad mode. Runs the jobs in the calling thread when it has one torch thread, when there
-    is one job, or inside a worker."""
+    grad mode (not its autocast or denormal settings, which the eager kernels do not use).
+    Runs the jobs in the calling thread, with its own torch threads (so a lone job's bits may
+    differ from a worker's), when it has one torch thread, when there is one job, or inside a
+    worker. A failed job (or an interrupt) cancels the jobs not yet started and re-raises.
+    ``torch.set_num_threads`` also sets the count that threads new to torch start with, for
+    the whole process: while two callers in different threads run this at once, such a thread
+    may start with one (speed only)."""
     workers = min(torch.get_num_threads(), len(jobs))
     if workers <= 1 or getattr(_WORKER, "active", False):
         return [job() for job in jobs]
@@ -50,6 +55,7 @@ def threaded(jobs: Sequence[Callable[[], T]]) -> list[T]:
             return job()
 
     try:
+        # (map's results cancel the jobs not yet started when one raises)
         with ThreadPoolExecutor(workers, initializer=_one_thread) as pool:
             return list(pool.map(run, jobs))
     finally:
@@ -71,21 +77,18 @@ def tiled(
     *,
     elems: int | None = None,
     width: int | None = None,
-    float64: bool = False,
 ):
     """``fn(X, d, theta, y)`` for a kernel whose output ``[B, c]`` is sums over the examples
     (the columns of ``X [Du, n]``, the entries of ``y [n]``) per probe (the rows of
     ``d [B, k]`` and ``theta [B, p]``): on the CPU, tile by tile (the example tiles' sums
     added in float64; the same sums up to float32 rounding; blocks of probes on worker
     threads, :func:`threaded`), elsewhere in one call. Tiles of at most ``elems``
-    probe-examples, ``width`` examples wide (default :data:`TILE_ELEMS`, :data:`TILE_N`);
-    ``float64``: return the float64 sums of the tiles (else in ``fn``'s dtype)."""
+    probe-examples, ``width`` examples wide (default :data:`TILE_ELEMS`, :data:`TILE_N`)."""
     elems = TILE_ELEMS if elems is None else elems
     width = TILE_N if width is None else width
     B, n = d.shape[0], X.shape[1]
     if X.device.type != "cpu" or B * n <= elems:
-        out = fn(X, d, theta, y)
-        return out.to(torch.float64) if float64 else out
+        return fn(X, d, theta, y)
     nc = min(n, width)
     tb = max(1, elems // nc)
 
@@ -95,6 +98,6 @@ def tiled(
         acc = first.to(torch.float64)  # (float32 sums of many tiles would drift at large n)
         for i in range(nc, n, nc):
             acc += fn(X[:, i : i + nc], db, thb, y[i : i + nc])
-        return acc if float64 else acc.to(first.dtype)
+        return acc.to(first.dtype)
 
     return torch.cat(threaded([lambda b=b: block(b) for b in range(0, B, tb)]))

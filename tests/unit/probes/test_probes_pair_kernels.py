@@ -177,10 +177,11 @@ def test_consecutive_second_columns_are_views_not_gathers(monkeypatch):
     )
 
 
-def test_the_gradient_at_an_optimum_keeps_its_precision():
-    """Near the optimum the gradient is a small difference of two large sums (the
-    predictions' and the labels'); taken in float64 after the tiles, it stays within float32
-    rounding of the float64 gradient: confident, well-separated labels, 20,000 examples."""
+def test_the_gradient_at_an_optimum_is_as_precise_as_its_residuals():
+    """Near the optimum the gradient is small; summed from the residuals ``p - y`` tile by
+    tile it stays within 5e-4 of the float64 gradient (confident, well-separated labels,
+    20,000 examples). Summing ``p`` and taking the labels' sums off afterwards, however
+    exactly, left the float32 rounding of the large sums of ``p x``: 1.5e-3 here."""
     from sklearn.linear_model import LogisticRegression
 
     g = torch.Generator().manual_seed(8)
@@ -200,4 +201,4 @@ def test_the_gradient_at_an_optimum_keeps_its_precision():
     want = torch.stack([(r * x0).sum(1), (r * x1).sum(1), r.sum(1)], 1).numpy()
     got = PK.pair_pass(Xt, d, th.float(), y)[:, :3].double().numpy()
     assert np.abs(want).max() < 0.05  # an optimum: the gradient sums cancel
-    np.testing.assert_allclose(got, want, atol=5e-3)
+    np.testing.assert_allclose(got, want, atol=5e-4)

@@ -80,6 +80,26 @@ def test_pair_kernels_give_the_same_bits_on_workers_as_on_one_thread(two_threads
         assert torch.equal(a, b)
 
 
+def test_a_failing_job_cancels_the_jobs_not_started(two_threads):
+    import time
+
+    ran = []
+
+    def slow(i):
+        def job():
+            time.sleep(0.01)
+            ran.append(i)
+
+        return job
+
+    def bad():
+        raise RuntimeError("tile 0")
+
+    with pytest.raises(RuntimeError, match="tile 0"):
+        T.threaded([bad] + [slow(i) for i in range(50)])
+    assert len(ran) < 10  # the queued ones were dropped, not run to the end
+
+
 def test_workers_run_with_the_callers_grad_mode(two_threads):
     def job():
         return torch.is_grad_enabled()
