@@ -80,14 +80,6 @@ class _Scratch:
         return buf[:size].view(rows, cols)
 
 
-def _dot(a: torch.Tensor, x: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
-    """The dots of the rows ``a [..., Bt, nc]`` with one vector ``x [nc]`` or with the rows of
-    ``x [Bt, nc]`` (``tmp`` scratch of ``a``'s shape): ``[..., Bt]``."""
-    if x.ndim == 1:
-        return torch.mv(a.reshape(-1, a.shape[-1]), x).view(a.shape[:-1])
-    return torch.mul(a, x, out=tmp).sum(-1)
-
-
 def _predictor(x0, x1, th, out: torch.Tensor) -> torch.Tensor:
     """``out [Bt, nc]`` the linear predictors (an out-of-place ``addcmul`` broadcasting three
     inputs costs ~5x these three operations)."""
@@ -99,22 +91,28 @@ def _pass_tile(x0, x1, th: torch.Tensor, y: torch.Tensor, ws: _Scratch) -> torch
 
     The residuals ``r = p - y``, the curvatures times the second column ``w x1`` and the
     curvatures ``w = p (1 - p)`` lie stacked in one buffer ``S [3, Bt, nc]``, so that their
-    dots with ``x0``, their row sums and the dots of ``r`` and ``w x1`` with ``x1`` are one
-    operation each (8 sums in 4 operations where ``x0`` is shared, 5 where it is gathered;
-    and one more for ``w . x0^2``)."""
+    row sums, their dots with ``x0`` and the dots of ``r`` and ``w x1`` with ``x1`` are one
+    operation each (8 sums in 4 operations; and one more for ``w . x0^2``). The products
+    with the columns are formed in ``S`` itself once the sums that need it are taken: a
+    tile touches 3 buffers where a scratch copy for the products made it 5 (two workers'
+    tiles then crowd the shared L3 cache less: all pairs of 384 on 2 threads ~20% faster,
+    ``benchmarks/README.md``)."""
     Bt, nc = x1.shape
     S = ws.get(0, 3 * Bt, nc).view(3, Bt, nc)
-    tmp = ws.get(1, 3 * Bt, nc).view(3, Bt, nc)
     r, wx, w = S[0], S[1], S[2]
     p = _predictor(x0, x1, th, w).sigmoid_()
     torch.sub(p, y, out=r)
     w.addcmul_(p, p, value=-1.0)  # p (1 - p), in place
     torch.mul(w, x1, out=wx)
-    at0 = _dot(S, x0, tmp)  # r . x0, wx . x0, w . x0
     sums = S.sum(2)  # r . 1, wx . 1, w . 1
-    at1 = _dot(S[:2], x1, tmp[:2])  # r . x1, wx . x1
-    x00 = x0 * x0 if x0.ndim == 1 else torch.mul(x0, x0, out=tmp[2])
-    h00 = _dot(w, x00, tmp[0])
+    if x0.ndim == 1:  # shared: dots with x0 are matrix-vector products; S is free after them
+        at0 = torch.mv(S.view(-1, nc), x0).view(3, Bt)  # r . x0, wx . x0, w . x0
+        h00 = torch.mv(w, x0 * x0)
+        at1 = S[:2].mul_(x1).sum(-1)  # r . x1, wx . x1
+    else:  # gathered: the products with x1 need S intact, then S takes those with x0
+        at1 = torch.mul(S[:2], x1, out=ws.get(1, 2 * Bt, nc).view(2, Bt, nc)).sum(-1)
+        at0 = S.mul_(x0).sum(-1)
+        h00 = w.mul_(x0).sum(-1)  # (w x0, now in w) . x0
     return torch.stack([at0[0], at1[0], sums[0], h00, at0[1], at0[2], at1[1], sums[1], sums[2]], 1)
 
 
@@ -122,12 +120,13 @@ def _eval_tile(x0, x1, th: torch.Tensor, ye: torch.Tensor, ws: _Scratch) -> torc
     """(summed log-loss, true positives, predicted positives) of one tile."""
     shape = x1.shape
     z = _predictor(x0, x1, th, ws.get(0, *shape))
+    # 1.0 / 0.0 written as float (a bool tensor and its conversion: 5x slower), its sums
+    # taken before the loss's temporary is made (one buffer fewer in the cache meanwhile)
+    pred = torch.gt(z, 0, out=ws.get(1, *shape))
+    tp, pp = torch.mv(pred, ye), pred.sum(1)
     # -log sigmoid(+-z) as softplus(z) - z y, exact for confident wrong predictions
     loss = torch.nn.functional.softplus(z).addcmul_(z, ye, value=-1.0)
-    # 1.0 / 0.0 written as float (a bool tensor and its conversion: 5x slower), in its own
-    # slot so that z stays intact after this line
-    pred = torch.gt(z, 0, out=ws.get(1, *shape))
-    return torch.stack([loss.sum(1), torch.mv(pred, ye), pred.sum(1)], 1)
+    return torch.stack([loss.sum(1), tp, pp], 1)
 
 
 def _columns(tile: Callable, first: int | None, second: int | None, ws: _Scratch):

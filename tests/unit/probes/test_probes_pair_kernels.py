@@ -154,6 +154,24 @@ def test_scratch_buffers_grow_for_a_later_larger_tile(monkeypatch):
     np.testing.assert_allclose(PK.pair_pass(Xt, d, theta, y).numpy(), want, rtol=2e-5, atol=2e-4)
 
 
+def test_a_pass_tile_works_in_one_scratch_buffer_where_the_first_column_is_shared():
+    """A shared first column's tile forms every product in its one stacked buffer (slot 0,
+    ``[3, Bt, nc]``; a scratch copy for the products crowded the cache, ~20% slower on two
+    threads); a gathered first column's tile adds one ``[2, Bt, nc]`` buffer. The sums stay
+    the fused ones either way."""
+    Xt, y, g = _data(D=12, n=256, seed=9)
+    d = torch.tensor([[0, j] for j in range(1, 12)])
+    theta = 0.4 * torch.randn((len(d), 3), generator=g)
+    want = P.binary_pass_sums(Xt, d, theta, y).numpy()
+    x1 = Xt[1:12]
+    for x0, slots in ((Xt[0], {0}), (Xt[[0] * 11], {0, 1})):
+        ws = PK._Scratch()
+        got = PK._pass_tile(x0, x1, theta, y, ws)
+        assert set(ws._flat) == slots
+        assert ws._flat[0].numel() == 3 * 11 * 256
+        np.testing.assert_allclose(got.numpy(), want, rtol=2e-5, atol=2e-4)
+
+
 def test_consecutive_second_columns_are_views_not_gathers(monkeypatch):
     """A group whose second columns are consecutive rows reads them in place: no gather."""
     gathers = []
