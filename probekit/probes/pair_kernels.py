@@ -7,7 +7,7 @@ share their first column ``x0`` (a scan over all pairs of a layer is such groups
 column): within a group every sum that involves only ``x0`` or the intercept is a
 matrix-vector product with one ``[n]`` vector (or a row sum), the predictor is formed in
 place, and only the sums with the second column ``x1`` are row-wise products. One tile is
-15 torch operations and no batched matrix-vector product (MKL's ``bmm`` of
+~15 torch operations and no batched matrix-vector product (MKL's ``bmm`` of
 ``[B, 2, n] @ [B, n, 1]`` costs ~10x a multiply and a row sum at these shapes). Probes whose
 first column fewer than :data:`MIN_GROUP` probes share are taken together, their first
 columns gathered, by the same code. The tiles of probes run on :func:`.tiling.threaded`'s
@@ -92,11 +92,13 @@ def _pass_tile(x0, x1, th: torch.Tensor, y: torch.Tensor, ws: _Scratch) -> torch
     The residuals ``r = p - y``, the curvatures times the second column ``w x1`` and the
     curvatures ``w = p (1 - p)`` lie stacked in one buffer ``S [3, Bt, nc]``, so that their
     row sums, their dots with ``x0`` and the dots of ``r`` and ``w x1`` with ``x1`` are one
-    operation each (8 sums in 4 operations; and one more for ``w . x0^2``). The products
-    with the columns are formed in ``S`` itself once the sums that need it are taken: a
-    tile touches 3 buffers where a scratch copy for the products made it 5 (two workers'
-    tiles then crowd the shared L3 cache less: all pairs of 384 on 2 threads ~20% faster,
-    ``benchmarks/README.md``)."""
+    operation each (8 sums in 4 operations where ``x0`` is shared, 5 where it is gathered;
+    and one more for ``w . x0^2``). The products with the columns are formed in ``S`` itself
+    once the sums that need it as it was are taken: a tile with a shared ``x0`` (nearly all
+    of an all-pairs scan) touches 3 scratch buffers where a copy for the products made it 5
+    (two workers' tiles then crowd the shared L3 cache less: the eager scan of all pairs of
+    384 ~14% faster, ``benchmarks/README.md``); a gathered one adds a ``[2, Bt, nc]`` buffer
+    for the products with ``x1`` (and its gathered columns)."""
     Bt, nc = x1.shape
     S = ws.get(0, 3 * Bt, nc).view(3, Bt, nc)
     r, wx, w = S[0], S[1], S[2]
@@ -105,7 +107,7 @@ def _pass_tile(x0, x1, th: torch.Tensor, y: torch.Tensor, ws: _Scratch) -> torch
     w.addcmul_(p, p, value=-1.0)  # p (1 - p), in place
     torch.mul(w, x1, out=wx)
     sums = S.sum(2)  # r . 1, wx . 1, w . 1
-    if x0.ndim == 1:  # shared: dots with x0 are matrix-vector products; S is free after them
+    if x0.ndim == 1:  # shared: dots with x0 are matrix-vector products, then r, wx change
         at0 = torch.mv(S.view(-1, nc), x0).view(3, Bt)  # r . x0, wx . x0, w . x0
         h00 = torch.mv(w, x0 * x0)
         at1 = S[:2].mul_(x1).sum(-1)  # r . x1, wx . x1

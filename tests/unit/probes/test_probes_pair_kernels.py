@@ -169,6 +169,8 @@ def test_a_pass_tile_works_in_one_scratch_buffer_where_the_first_column_is_share
         got = PK._pass_tile(x0, x1, theta, y, ws)
         assert set(ws._flat) == slots
         assert ws._flat[0].numel() == 3 * 11 * 256
+        if 1 in slots:
+            assert ws._flat[1].numel() == 2 * 11 * 256
         np.testing.assert_allclose(got.numpy(), want, rtol=2e-5, atol=2e-4)
 
 
